@@ -1,0 +1,46 @@
+"""Settings read from the environment. A leaf module: imports only the standard library."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def default_root() -> str:
+    """Where `cl.Lake()` puts the lake when no URL is given: $CRYPTOLAKE_ROOT or ~/.cryptolake."""
+    return os.environ.get("CRYPTOLAKE_ROOT") or str(Path.home() / ".cryptolake")
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def numba_cache_dir() -> str:
+    """Directory for numba's compiled-kernel cache.
+
+    $CRYPTOLAKE_NUMBA_CACHE wins; otherwise the package's own `kernels/__pycache__` when it is
+    writable (an editable or user install), else a per-user cache directory (a read-only
+    site-packages, a container image).
+    """
+    explicit = os.environ.get("CRYPTOLAKE_NUMBA_CACHE")
+    if explicit:
+        return explicit
+    in_tree = Path(__file__).resolve().parent / "kernels" / "__pycache__"
+    if _writable(in_tree):
+        return str(in_tree)
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(base / "cryptolake" / "numba")
+
+
+def max_workers() -> int:
+    """Concurrent downloads/parses; $CRYPTOLAKE_WORKERS or 2x the cores (I/O bound), at least 4."""
+    env = os.environ.get("CRYPTOLAKE_WORKERS")
+    if env:
+        return max(1, int(env))
+    return max(4, 2 * (os.cpu_count() or 1))

@@ -1,0 +1,2 @@
+"""Pure numba kernels on numpy arrays (int64 ns times, float64 values). Never imports pandas."""
+from ._jit import jit, register_warmup, warm  # noqa: F401

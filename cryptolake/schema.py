@@ -1,0 +1,166 @@
+"""What the archive holds and how silver stores it: markets, data types, intervals, table names,
+Arrow schemas, and validation of a user's request. A leaf module (imports pyarrow only).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+MARKETS = ("spot", "um", "cm")
+
+# Per market: data type -> cadences the archive publishes ("d" daily, "m" monthly). See
+# docs/binance-archive.md §2.2 (fundingRate is monthly only; metrics/bookDepth daily only).
+DATA_TYPES: dict[str, dict[str, str]] = {
+    "spot": {"klines": "dm", "aggTrades": "dm", "trades": "dm"},
+    "um": {
+        "klines": "dm", "aggTrades": "dm", "trades": "dm", "markPriceKlines": "dm",
+        "indexPriceKlines": "dm", "premiumIndexKlines": "dm", "fundingRate": "m",
+        "metrics": "d", "bookDepth": "d", "bookTicker": "dm",
+    },
+    "cm": {
+        "klines": "dm", "aggTrades": "dm", "trades": "dm", "markPriceKlines": "dm",
+        "indexPriceKlines": "dm", "premiumIndexKlines": "dm", "fundingRate": "m",
+        "metrics": "d", "bookDepth": "d", "bookTicker": "dm", "liquidationSnapshot": "d",
+    },
+}
+ALL_DATA_TYPES = tuple(dict.fromkeys(t for types in DATA_TYPES.values() for t in types))
+KLINE_TYPES = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
+# The types that ingest parses into silver today; the others are listed and fetched later.
+INGESTIBLE = KLINE_TYPES + ("fundingRate",)
+
+INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+             "1d", "3d", "1w", "1mo")
+DAILY_INTERVALS = INTERVALS[:13]          # 3d, 1w and 1mo exist only as monthly files
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+SOURCES = ("archive_monthly", "archive_daily", "rest")   # merge priority, best first
+
+
+def interval_ms(interval: str) -> int | None:
+    """Bar length in milliseconds; None for `1mo` (months have no fixed length)."""
+    if interval == "1mo":
+        return None
+    return int(interval[:-1]) * _UNIT_MS[interval[-1]]
+
+
+def snake(name: str) -> str:
+    """`markPriceKlines` -> `mark_price_klines`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def table_name(market: str, data_type: str, interval: str | None = None) -> str:
+    """`("um", "fundingRate")` -> `um_funding_rate`; `("spot", "klines", "1m")` -> `spot_klines_1m`."""
+    base = f"{market}_{snake(data_type)}"
+    return f"{base}_{interval}" if data_type in KLINE_TYPES else base
+
+
+_TABLE_RE = re.compile(r"^(spot|um|cm)_([a-z_]+?)(?:_(\d+(?:s|m|h|d|w|mo)))?$")
+
+
+def parse_table_name(name: str) -> tuple[str, str, str | None]:
+    """Inverse of `table_name`: `um_mark_price_klines_1h` -> `("um", "markPriceKlines", "1h")`."""
+    m = _TABLE_RE.match(name)
+    by_snake = {snake(t): t for t in ALL_DATA_TYPES}
+    if not m or m.group(2) not in by_snake:
+        raise ValueError(f"{name!r} is not a table name like 'spot_klines_1m' or 'um_funding_rate'")
+    return m.group(1), by_snake[m.group(2)], m.group(3)
+
+
+# ---------------------------------------------------------------- silver schemas
+TS = pa.timestamp("us", tz="UTC")
+_F = pa.float64()
+
+
+def kline_schema(market: str) -> pa.Schema:
+    """Silver schema of a kline-class table. COIN-M names its volumes for what they hold."""
+    if market == "cm":
+        vols = [("volume", _F), ("close_time", TS), ("base_volume", _F), ("trades", pa.int64()),
+                ("taker_buy_volume", _F), ("taker_buy_base_volume", _F)]
+    else:
+        vols = [("volume", _F), ("close_time", TS), ("quote_volume", _F), ("trades", pa.int64()),
+                ("taker_buy_volume", _F), ("taker_buy_quote_volume", _F)]
+    fields = [("open_time", TS), ("open", _F), ("high", _F), ("low", _F), ("close", _F), *vols,
+              ("source", pa.string())]
+    return pa.schema(fields)
+
+
+FUNDING_SCHEMA = pa.schema([
+    ("funding_time", TS), ("funding_rate", _F), ("funding_interval_hours", pa.int64()),
+    ("mark_price", _F), ("source", pa.string()),
+])
+
+
+def silver_schema(market: str, data_type: str) -> pa.Schema:
+    if data_type in KLINE_TYPES:
+        return kline_schema(market)
+    if data_type == "fundingRate":
+        return FUNDING_SCHEMA
+    raise NotImplementedError(f"silver has no schema for {data_type!r} yet (ingestible: {INGESTIBLE})")
+
+
+def time_column(data_type: str) -> str:
+    """The column a table is indexed, deduplicated and sorted by."""
+    return "funding_time" if data_type == "fundingRate" else "open_time"
+
+
+# ---------------------------------------------------------------- request validation
+@dataclass(frozen=True)
+class Request:
+    """A validated ingest request."""
+    market: str
+    data_type: str
+    interval: str | None
+    start: dt.date | None
+    end: dt.date | None
+
+    @property
+    def table(self) -> str:
+        return table_name(self.market, self.data_type, self.interval)
+
+
+def _as_date(value, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if hasattr(value, "date") and callable(value.date):   # pandas Timestamp
+        return value.date()
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a date; use 'YYYY-MM-DD' or a date/Timestamp") from None
+
+
+def validate_request(market, data_type, interval=None, start=None, end=None,
+                     ingestible_only: bool = True) -> Request:
+    """Check a request before anything is downloaded; every error names the allowed values."""
+    if market not in MARKETS:
+        raise ValueError(f"unknown market {market!r}; allowed: {', '.join(MARKETS)}")
+    if data_type not in ALL_DATA_TYPES:
+        raise ValueError(f"unknown data type {data_type!r}; allowed: {', '.join(ALL_DATA_TYPES)}")
+    if data_type not in DATA_TYPES[market]:
+        raise ValueError(f"market {market!r} has no {data_type!r} in the archive; "
+                         f"{market} has: {', '.join(DATA_TYPES[market])}")
+    if ingestible_only and data_type not in INGESTIBLE:
+        raise ValueError(f"ingest of {data_type!r} is not supported yet; supported: {', '.join(INGESTIBLE)}")
+    if data_type in KLINE_TYPES:
+        if interval is None:
+            raise ValueError(f"{data_type!r} needs an interval; allowed: {', '.join(INTERVALS)}")
+        if interval == "1M":
+            raise ValueError("interval '1M' is written '1mo' in the archive; use interval='1mo'")
+        if interval not in INTERVALS:
+            raise ValueError(f"unknown interval {interval!r}; allowed: {', '.join(INTERVALS)}")
+        if interval == "1s" and market != "spot":
+            raise ValueError(f"interval '1s' exists only for spot, not {market!r}; "
+                             f"allowed for {market}: {', '.join(INTERVALS[1:])}")
+    elif interval is not None:
+        raise ValueError(f"{data_type!r} has no interval (got {interval!r}); pass interval=None")
+    s, e = _as_date(start, "start"), _as_date(end, "end")
+    if s and e and s > e:
+        raise ValueError(f"start {s} is after end {e}")
+    return Request(market, data_type, interval, s, e)
