@@ -1,1 +1,22 @@
-"""cryptolake."""
+"""cryptolake: Binance public market data as a clean, gap-aware research lake.
+
+    import cryptolake as cl
+    lake = cl.Lake()                       # or cl.Lake("s3://bucket/prefix", storage_options=...)
+    report = lake.ingest("um", "klines", ["BTCUSDT"], interval="1m", start="2024-01-01")
+    df = lake.silver.um_klines_1m["BTCUSDT"]
+    df.lake.resample("1h").lake.indicators(["rsi", "macd"])
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .lake import Lake  # noqa: E402
+from .report import IngestReport  # noqa: E402
+from .sources.archive import BinanceArchive  # noqa: E402
+
+try:  # registers the df.lake accessor
+    from . import accessors as _accessors  # noqa: F401
+except ImportError:  # pragma: no cover - only while the accessor module is being written
+    pass
+
+__all__ = ["Lake", "BinanceArchive", "IngestReport", "__version__"]

@@ -1,0 +1,145 @@
+"""Gap kernels on a time grid: the bar size, runs of missing bars, and filling them.
+
+Times are int64 ticks of one unit, strictly increasing within each segment; `seg` holds
+segment boundaries (`seg[0] == 0`, `seg[-1] == len(t)`), one segment per symbol. A bar is
+missing when the grid `t[i-1] + k * step` has a point strictly between two present bars.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, register_warmup
+
+
+@jit
+def majority_step(t, seg):
+    """Boyer-Moore majority vote over the positive diffs inside segments, then its count.
+
+    Returns `(candidate, count, total)`; the candidate is the most common diff
+    (`pd.Series(t).diff().mode()`) whenever `2 * count > total`, otherwise the caller must
+    fall back to a full mode. Two passes over `t`, no allocation.
+    """
+    cand = 0
+    votes = 0
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            d = t[i] - t[i - 1]
+            if d <= 0:
+                continue
+            if votes == 0:
+                cand = d
+                votes = 1
+            elif d == cand:
+                votes += 1
+            else:
+                votes -= 1
+    count = 0
+    total = 0
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            d = t[i] - t[i - 1]
+            if d > 0:
+                total += 1
+                count += d == cand
+    return cand, count, total
+
+
+@jit
+def gap_runs(t, seg, step, start, end, missing, gseg):
+    """Runs of missing bars: pandas `d = s.diff(); m = d > step`, with `start = t[i-1] + step`,
+    `missing = (d - 1) // step`, `end = start + (missing - 1) * step`.
+
+    Writes one row per run into the preallocated outputs (length >= len(t)); returns the
+    number of runs.
+    """
+    k = 0
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            d = t[i] - t[i - 1]
+            if d > step:
+                m = (d - 1) // step
+                start[k] = t[i - 1] + step
+                end[k] = t[i - 1] + m * step
+                missing[k] = m
+                gseg[k] = s
+                k += 1
+    return k
+
+
+@jit
+def grid_size(t, seg, step):
+    """Rows after filling: present bars plus every missing grid point (see `gap_runs`)."""
+    n = len(t)
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            d = t[i] - t[i - 1]
+            if d > step:
+                n += (d - 1) // step
+    return n
+
+
+@jit
+def fill_grid(t, seg, step, out_t, src, filled):
+    """The full grid `df.asfreq(step)` per segment, with `src` the row each grid point takes
+    its values from (itself, or the last present bar: `ffill`) and `filled` the inserted rows.
+
+    Outputs have length `grid_size(t, seg, step)`; returns that length.
+    """
+    k = 0
+    for s in range(len(seg) - 1):
+        for i in range(seg[s], seg[s + 1]):
+            if i > seg[s]:
+                x = t[i - 1] + step
+                while x < t[i]:
+                    out_t[k] = x
+                    src[k] = i - 1
+                    filled[k] = True
+                    x += step
+                    k += 1
+            out_t[k] = t[i]
+            src[k] = i
+            filled[k] = False
+            k += 1
+    return k
+
+
+@jit
+def take_or_const(x, src, filled, const, out):
+    """`x.take(src)` with `const` on filled rows (volumes and trades: 0)."""
+    for i in range(len(src)):
+        out[i] = const if filled[i] else x[src[i]]
+
+
+@jit
+def take_or_other(x, other, src, filled, out):
+    """`x.take(src)` with `other.take(src)` on filled rows (open/high/low: the carried close)."""
+    for i in range(len(src)):
+        out[i] = other[src[i]] if filled[i] else x[src[i]]
+
+
+@jit
+def take_shifted(x, t, out_t, src, out):
+    """`x.take(src)` moved by as much as the row's time moved (close_time of an inserted bar)."""
+    for i in range(len(src)):
+        j = src[i]
+        out[i] = x[j] + (out_t[i] - t[j])
+
+
+@register_warmup
+def _warm() -> None:
+    t = np.array([0, 1, 4, 0, 2], dtype=np.int64)
+    seg = np.array([0, 3, 5], dtype=np.int64)
+    majority_step(t, seg)
+    o = np.empty(5, np.int64)
+    gap_runs(t, seg, 1, o, o.copy(), o.copy(), o.copy())
+    m = grid_size(t, seg, 1)
+    out_t = np.empty(m, np.int64)
+    src = np.empty(m, np.int64)
+    filled = np.empty(m, np.bool_)
+    fill_grid(t, seg, 1, out_t, src, filled)
+    x = np.ones(5)
+    out = np.empty(m)
+    take_or_const(x, src, filled, 0.0, out)
+    take_or_const(t, src, filled, 0, np.empty(m, np.int64))
+    take_or_other(x, x, src, filled, out)
+    take_shifted(t, t, out_t, src, np.empty(m, np.int64))

@@ -1,0 +1,71 @@
+"""The `Lake` facade: where the lake lives, where data comes from, and the layers. It
+orchestrates and returns DataFrames; it does no number crunching itself."""
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from . import config
+from .layers.bronze import Bronze
+from .query import Layer
+from .report import IngestReport
+from .storage import Storage
+
+
+class Lake:
+    """A research lake on any fsspec URL.
+
+    >>> lake = cl.Lake()                                   # $CRYPTOLAKE_ROOT or ~/.cryptolake
+    >>> lake = cl.Lake("s3://bucket/prefix", storage_options={...})
+    >>> lake = cl.Lake(root, archive=cl.BinanceArchive("file:///mirror"))
+    >>> report = lake.ingest("um", "klines", ["BTCUSDT"], interval="1m", start="2024-01-01")
+    >>> lake.silver.um_klines_1m["BTCUSDT"]
+
+    Credentials go in `storage_options` (or the environment) and are never printed.
+    """
+
+    def __init__(self, url: str | None = None, storage_options: dict[str, Any] | None = None,
+                 archive=None, rest=None):
+        self.storage = Storage(url or config.default_root(), storage_options)
+        self._archive = archive
+        self.rest = rest
+        self.bronze = Bronze(self.storage)
+        self.silver = Layer(self.storage, "silver")
+        self.gold = Layer(self.storage, "gold")
+
+    @property
+    def url(self) -> str:
+        return self.storage.url
+
+    @property
+    def archive(self):
+        """The archive source (the live public archive unless one was given)."""
+        if self._archive is None:
+            from .sources.archive import BinanceArchive
+            self._archive = BinanceArchive()
+        return self._archive
+
+    def ingest(self, market: str, data_type: str, symbols=None, interval: str | None = None,
+               start=None, end=None, top_up: bool = True, progress: bool = True,
+               today=None) -> IngestReport:
+        """Fetch archive files into bronze and merge them into silver; returns an IngestReport.
+
+        `symbols=None` means every symbol the archive lists (delisted ones included);
+        `start`/`end` are inclusive dates (`end=None`: up to today). Closed months come from
+        monthly files, the rest from daily files; every file is checked against its .CHECKSUM
+        before it is parsed, and unchanged files are not downloaded again. `today` (a date)
+        overrides the clock for deciding which months are closed (tests, back-fills).
+        Bad input raises ValueError before anything is downloaded.
+        """
+        from .ingest import run_ingest
+        return run_ingest(self, market, data_type, symbols, interval, start, end,
+                          top_up=top_up, progress=progress, today=today)
+
+    def __repr__(self) -> str:
+        return f"<Lake {self.url}: silver {len(self.silver)} tables, gold {len(self.gold)} tables>"
+
+    def _repr_html_(self) -> str:
+        tables = "".join(f"<li><code>{html.escape(t)}</code></li>" for t in self.silver.tables)
+        return (f"<b>Lake</b> <code>{html.escape(self.url)}</code><br>silver:"
+                f"<ul>{tables or '<li>empty</li>'}</ul>"
+                "next: <code>lake.ingest('um', 'klines', ['BTCUSDT'], interval='1m', start='2024-01-01')</code>")

@@ -1,0 +1,164 @@
+"""Bronze: source files byte for byte in the archive's own layout, plus a manifest.
+
+The manifest (`bronze/_manifest.parquet`) has one row per source file: where it came from
+(key, upstream size/etag/last-modified), what we hold (bytes, sha256, status, reason) and
+whether its rows are in silver yet (`in_silver`), so an interrupted ingest is finished by the
+next one instead of being forgotten.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import pandas as pd
+import pyarrow as pa
+
+from .. import layout
+from ..storage import Storage
+
+MANIFEST_COLUMNS = {
+    "key": "string", "table": "string", "market": "string", "data_type": "string",
+    "symbol": "string", "interval": "string", "cadence": "string", "period": "string",
+    "month": "string", "bytes": "Int64", "sha256": "string", "upstream_size": "Int64",
+    "etag": "string", "last_modified": "string", "fetched_at": "datetime64[us, UTC]",
+    "status": "string", "reason": "string", "in_silver": "boolean",
+}
+STORED, QUARANTINED = "stored", "quarantined"
+
+
+def _empty_manifest() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in MANIFEST_COLUMNS.items()})
+
+
+def _fingerprint(size, etag, last_modified) -> tuple:
+    return (None if pd.isna(size) else int(size),
+            None if etag is None or pd.isna(etag) else str(etag),
+            None if last_modified is None or pd.isna(last_modified) else str(last_modified))
+
+
+class Bronze:
+    """`lake.bronze`: the stored source files and their manifest."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+        self._manifest: pd.DataFrame | None = None
+
+    def __repr__(self) -> str:
+        m = self.manifest()
+        return f"<Bronze {self.storage.url}/bronze: {len(m)} files, {int(m['bytes'].fillna(0).sum()):,} bytes>"
+
+    # ------------------------------------------------------------ manifest
+    def manifest(self) -> pd.DataFrame:
+        """The manifest as a DataFrame (cached; re-read after every write)."""
+        if self._manifest is None:
+            if self.storage.exists(layout.MANIFEST):
+                df = self.storage.read_table(layout.MANIFEST).to_pandas()
+                self._manifest = df.astype({c: t for c, t in MANIFEST_COLUMNS.items() if c in df})
+            else:
+                self._manifest = _empty_manifest()
+        return self._manifest
+
+    def upsert(self, rows: Iterable[dict]) -> None:
+        """Insert or replace manifest rows by key and write the manifest atomically."""
+        rows = list(rows)
+        if not rows:
+            return
+        new = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype(MANIFEST_COLUMNS)
+        old = self.manifest()
+        old = old[~old["key"].isin(new["key"])]
+        merged = new if old.empty else pd.concat([old, new], ignore_index=True)
+        merged = merged.sort_values("key", ignore_index=True)
+        self.storage.write_table(layout.MANIFEST, pa.Table.from_pandas(merged, preserve_index=False))
+        self._manifest = merged
+
+    def is_unchanged(self, remote) -> bool:
+        """True when `remote` (an upstream file) matches what bronze already holds."""
+        m = self.manifest()
+        hit = m[m["key"] == remote.key.key]
+        if hit.empty:
+            return False
+        row = hit.iloc[0]
+        same = _fingerprint(row["upstream_size"], row["etag"], row["last_modified"]) == \
+            _fingerprint(remote.size, remote.etag, remote.last_modified)
+        where = layout.bronze_path if row["status"] == STORED else layout.quarantine_path
+        return same and self.storage.exists(where(row["key"]))
+
+    # ------------------------------------------------------------ files
+    def store(self, fetched, table: str) -> dict:
+        """Write a fetched file (and its .CHECKSUM) byte for byte; returns its manifest row.
+
+        Verified files go to `bronze/<key>`, the others to `bronze/_quarantine/<key>`.
+        """
+        remote, key = fetched.remote, fetched.remote.key
+        status = STORED if fetched.status == "ok" else QUARANTINED
+        where = layout.bronze_path if status == STORED else layout.quarantine_path
+        self.storage.write_bytes(where(key.key), fetched.data)
+        if fetched.checksum_text:
+            self.storage.write_bytes(where(key.checksum_key), fetched.checksum_text.encode())
+        if status == STORED:   # a file that was quarantined before and is good now
+            self.storage.remove(layout.quarantine_path(key.key))
+        return self.row(remote, table, status=status, reason=fetched.reason or "",
+                        sha256=fetched.sha256, nbytes=len(fetched.data))
+
+    def quarantine(self, row: dict, reason: str) -> dict:
+        """Move a stored file to quarantine (e.g. it verified but does not parse)."""
+        key = row["key"]
+        for rel in (key, key + ".CHECKSUM"):
+            src = layout.bronze_path(rel)
+            if self.storage.exists(src):
+                self.storage.write_bytes(layout.quarantine_path(rel), self.storage.read_bytes(src))
+                self.storage.remove(src)
+        return {**row, "status": QUARANTINED, "reason": reason, "in_silver": False}
+
+    @staticmethod
+    def row(remote, table: str, *, status: str, reason: str, sha256: str | None,
+            nbytes: int | None) -> dict:
+        k = remote.key
+        return {
+            "key": k.key, "table": table, "market": k.market, "data_type": k.data_type,
+            "symbol": k.symbol, "interval": k.interval, "cadence": k.cadence, "period": k.period,
+            "month": k.month, "bytes": nbytes, "sha256": sha256, "upstream_size": remote.size,
+            "etag": None if remote.etag is None else str(remote.etag),
+            "last_modified": None if remote.last_modified is None else str(remote.last_modified),
+            "fetched_at": pd.Timestamp.now(tz="UTC"), "status": status, "reason": reason,
+            "in_silver": False,
+        }
+
+    def read(self, key: str) -> bytes:
+        return self.storage.read_bytes(layout.bronze_path(key))
+
+    def files(self, **filters) -> pd.DataFrame:
+        """Manifest rows matching every filter: `files(symbol="BTCUSDT", status="stored")`;
+        a list value matches any of its items."""
+        m = self.manifest()
+        for col, want in filters.items():
+            if col not in m.columns:
+                raise ValueError(f"unknown manifest column {col!r}; columns: {', '.join(m.columns)}")
+            m = m[m[col].isin(want if isinstance(want, (list, tuple, set)) else [want])]
+        return m.reset_index(drop=True)
+
+    def verify(self) -> pd.DataFrame:
+        """Re-read every stored file and check its SHA-256 against the manifest and its .CHECKSUM.
+
+        Returns one row per manifest entry: key, status (ok, mismatch, missing, quarantined), detail.
+        """
+        out = []
+        for row in self.manifest().itertuples(index=False):
+            if row.status == QUARANTINED:
+                out.append((row.key, "quarantined", row.reason))
+                continue
+            path = layout.bronze_path(row.key)
+            if not self.storage.exists(path):
+                out.append((row.key, "missing", "file absent from bronze"))
+                continue
+            actual = hashlib.sha256(self.storage.read_bytes(path)).hexdigest()
+            published = ""
+            if self.storage.exists(path + ".CHECKSUM"):
+                published = self.storage.read_bytes(path + ".CHECKSUM").decode().split()[0].lower()
+            if actual != row.sha256:
+                out.append((row.key, "mismatch", f"sha256 {actual} != manifest {row.sha256}"))
+            elif published and published != actual:
+                out.append((row.key, "mismatch", f"sha256 {actual} != .CHECKSUM {published}"))
+            else:
+                out.append((row.key, "ok", ""))
+        return pd.DataFrame(out, columns=["key", "status", "detail"])
