@@ -31,9 +31,9 @@ class _Outcome:
 
 def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Outcome:
     fetched = archive.fetch(remote)
-    if fetched.status == "failed" or fetched.data is None:
+    if fetched.data is None:
         return _Outcome(remote, status="failed", reason=fetched.reason or "download failed")
-    row = bronze.store(fetched, table_name)
+    row = bronze.store(fetched, table_name)   # verified -> bronze; anything else -> quarantine
     if row["status"] == QUARANTINED:
         return _Outcome(remote, row, status="quarantined", reason=row["reason"])
     try:

@@ -31,8 +31,7 @@ def _to_timestamp(value, *, end: bool) -> pd.Timestamp | None:
 
 
 def _month(ts: pd.Timestamp, shift: int) -> str:
-    p = ts.to_period("M") + shift
-    return str(p)
+    return str(ts.tz_localize(None).to_period("M") + shift)
 
 
 class Table:

@@ -1,2 +1,3 @@
 """Pure numba kernels on numpy arrays (int64 ns times, float64 values). Never imports pandas."""
 from ._jit import jit, register_warmup, warm  # noqa: F401
+from . import resample, gaps, bars  # noqa: F401,E402  (df.lake resample/gaps/trades->bars)

@@ -1,0 +1,382 @@
+"""Moving-window building blocks: exponential means, rolling sums/means, rolling max/min,
+rolling standard deviation, weighted moving average.
+
+Every kernel reads float64 arrays and writes into a preallocated `out` of the same length.
+The rolling sum/mean and the exponential mean replay pandas' own arithmetic (same Kahan
+compensation, same constant-run shortcut, same NaN/min_periods rules), so they agree with
+pandas to the last bit on ordinary data. Imports only numpy, numba and `_jit`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, register_warmup
+
+NAN = np.nan
+
+
+# ---------------------------------------------------------------- smoothing constants (python)
+def alpha_from_span(span: float) -> float:
+    """The alpha pandas uses for `ewm(span=span)` (via its centre of mass, bit for bit)."""
+    com = (span - 1) / 2.0
+    return 1.0 / (1.0 + com)
+
+
+def alpha_from_alpha(alpha: float) -> float:
+    """The alpha pandas uses for `ewm(alpha=alpha)` (it round-trips through the centre of mass)."""
+    com = 1.0 / alpha - 1.0
+    return 1.0 / (1.0 + com)
+
+
+# ---------------------------------------------------------------- exponential mean
+@jit(inline="always")
+def ewm_step(weighted, old_wt, nobs, cur, alpha):
+    """One row of pandas' adjust=False exponential mean; state starts at (NaN, 1.0, 0).
+    Returns the new (weighted, old_wt, nobs)."""
+    if cur == cur:
+        nobs += 1
+        if weighted == weighted:
+            old_wt *= 1.0 - alpha
+            if weighted != cur:
+                weighted = old_wt * weighted + alpha * cur
+                weighted /= old_wt + alpha
+            old_wt = 1.0
+        else:
+            weighted = cur
+    elif weighted == weighted:
+        old_wt *= 1.0 - alpha
+    return weighted, old_wt, nobs
+
+
+@jit
+def ewm_mean(x, alpha, minp, out):
+    """`pd.Series(x).ewm(alpha=alpha, adjust=False, min_periods=minp).mean()` (ignore_na=False).
+
+    Pass `alpha` through `alpha_from_span`/`alpha_from_alpha` to match pandas bit for bit.
+    Leading NaNs are skipped; an interior NaN keeps the previous value and decays its weight
+    as pandas does (pandas takes another path when alpha == 0.5 exactly and a NaN sits inside
+    the series: there the value after the gap differs).
+    """
+    weighted = NAN
+    old_wt = 1.0
+    nobs = 0
+    for i in range(x.shape[0]):
+        weighted, old_wt, nobs = ewm_step(weighted, old_wt, nobs, x[i], alpha)
+        out[i] = weighted if nobs >= minp else NAN
+
+
+@jit
+def np_sum(a, lo, n):
+    """`a[lo:lo+n].sum()` with numpy's own pairwise summation order (bit for bit), so that
+    window statistics `ta` computes with `np.mean` inside `rolling.apply` are reproduced."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0 = a[lo]
+        r1 = a[lo + 1]
+        r2 = a[lo + 2]
+        r3 = a[lo + 3]
+        r4 = a[lo + 4]
+        r5 = a[lo + 5]
+        r6 = a[lo + 6]
+        r7 = a[lo + 7]
+        i = 8
+        m = n - (n % 8)
+        while i < m:
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return np_sum(a, lo, n2) + np_sum(a, lo + n2, n - n2)
+
+
+# ---------------------------------------------------------------- rolling sum / mean
+@jit
+def _rolling_sum_mean(x, w, minp, out, mean):
+    n = x.shape[0]
+    nobs = 0
+    neg = 0
+    s = 0.0
+    c_add = 0.0
+    c_rem = 0.0
+    same = 0
+    prev = NAN
+    for i in range(n):
+        lo = i - w + 1
+        if lo < 0:
+            lo = 0
+        if i == 0 or lo >= i:          # first row, or a window of one: start afresh (as pandas)
+            nobs = 0
+            neg = 0
+            s = 0.0
+            c_add = 0.0
+            c_rem = 0.0
+            same = 0
+            prev = x[lo]
+        elif i - w >= 0:                # drop the row leaving the window
+            v = x[i - w]
+            if v == v:
+                nobs -= 1
+                y = -v - c_rem
+                t = s + y
+                c_rem = t - s - y
+                s = t
+                if v < 0 or (v == 0 and np.signbit(v)):
+                    neg -= 1
+        v = x[i]
+        if v == v:                      # add the new row
+            nobs += 1
+            y = v - c_add
+            t = s + y
+            c_add = t - s - y
+            s = t
+            if v < 0 or (v == 0 and np.signbit(v)):
+                neg += 1
+            if v == prev:
+                same += 1
+            else:
+                same = 1
+            prev = v
+        if mean:
+            if nobs >= minp and nobs > 0:
+                r = s / nobs
+                if same >= nobs:
+                    r = prev
+                elif neg == 0 and r < 0:
+                    r = 0.0
+                elif neg == nobs and r > 0:
+                    r = 0.0
+                out[i] = r
+            else:
+                out[i] = NAN
+        else:
+            if nobs == 0 and minp == 0:
+                out[i] = 0.0
+            elif nobs >= minp:
+                out[i] = prev * nobs if same >= nobs else s
+            else:
+                out[i] = NAN
+
+
+@jit
+def rolling_mean(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()`, replaying pandas' Kahan-compensated
+    add/remove (O(n), bit-identical on ordinary data)."""
+    _rolling_sum_mean(x, w, minp, out, True)
+
+
+@jit
+def rolling_sum(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).sum()`, replaying pandas' arithmetic (O(n))."""
+    _rolling_sum_mean(x, w, minp, out, False)
+
+
+# ---------------------------------------------------------------- rolling max / min
+@jit
+def _rolling_extreme(x, w, minp, out, is_max):
+    n = x.shape[0]
+    q = np.empty(w + 1, np.int64)      # ring buffer of indices, values monotonic
+    head = 0
+    size = 0
+    cap = w + 1
+    nobs = 0
+    for i in range(n):
+        if i - w >= 0:
+            old = x[i - w]
+            if old == old:
+                nobs -= 1
+            if size > 0 and q[head] <= i - w:
+                head = (head + 1) % cap
+                size -= 1
+        v = x[i]
+        if v == v:
+            nobs += 1
+            while size > 0:
+                last = q[(head + size - 1) % cap]
+                if (is_max and x[last] <= v) or ((not is_max) and x[last] >= v):
+                    size -= 1
+                else:
+                    break
+            q[(head + size) % cap] = i
+            size += 1
+        if nobs >= minp and size > 0:
+            out[i] = x[q[head]]
+        else:
+            out[i] = NAN
+
+
+@jit
+def rolling_max(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).max()` via a monotonic deque (O(n), exact)."""
+    _rolling_extreme(x, w, minp, out, True)
+
+
+@jit
+def rolling_min(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).min()` via a monotonic deque (O(n), exact)."""
+    _rolling_extreme(x, w, minp, out, False)
+
+
+# ---------------------------------------------------------------- rolling standard deviation
+@jit
+def rolling_std(x, w, minp, ddof, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).std(ddof=ddof)` computed to near-exact accuracy.
+
+    pandas' online variance drifts (up to ~1e-5 relative on long series); this keeps Kahan sums
+    of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every w rows (the
+    sums are rebuilt then, O(n) overall), so it agrees with an exact two-pass computation to
+    ~1e-12. A window whose values are all equal gives exactly 0.
+    """
+    n = x.shape[0]
+    k = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    nobs = 0
+    same = 0
+    prev = NAN
+    for i in range(n):
+        lo = i - w + 1
+        if lo < 0:
+            lo = 0
+        if i % w == 0:                  # rebuild around the current window's mean
+            tot = 0.0
+            cnt = 0
+            for j in range(lo, i):
+                v = x[j]
+                if v == v:
+                    tot += v
+                    cnt += 1
+            k = tot / cnt if cnt > 0 else (x[i] if x[i] == x[i] else 0.0)
+            s1 = 0.0
+            s2 = 0.0
+            c1 = 0.0
+            c2 = 0.0
+            nobs = 0
+            for j in range(lo, i):
+                v = x[j]
+                if v == v:
+                    d = v - k
+                    y = d - c1
+                    t = s1 + y
+                    c1 = (t - s1) - y
+                    s1 = t
+                    y = d * d - c2
+                    t = s2 + y
+                    c2 = (t - s2) - y
+                    s2 = t
+                    nobs += 1
+        elif i - w >= 0:
+            v = x[i - w]
+            if v == v:
+                d = v - k
+                y = -d - c1
+                t = s1 + y
+                c1 = (t - s1) - y
+                s1 = t
+                y = -d * d - c2
+                t = s2 + y
+                c2 = (t - s2) - y
+                s2 = t
+                nobs -= 1
+        v = x[i]
+        if v == v:
+            d = v - k
+            y = d - c1
+            t = s1 + y
+            c1 = (t - s1) - y
+            s1 = t
+            y = d * d - c2
+            t = s2 + y
+            c2 = (t - s2) - y
+            s2 = t
+            nobs += 1
+            if v == prev:
+                same += 1
+            else:
+                same = 1
+            prev = v
+        if nobs >= minp and nobs > ddof:
+            if same >= nobs:
+                out[i] = 0.0
+            else:
+                var = (s2 - s1 * s1 / nobs) / (nobs - ddof)
+                out[i] = np.sqrt(var) if var > 0 else 0.0
+        else:
+            out[i] = NAN
+
+
+# ---------------------------------------------------------------- weighted moving average
+@jit
+def wma(x, w, out):
+    """`ta.trend.WMAIndicator(x, w).wma()`: weights 1..w normalised by w(w+1)/2, NaN until w
+    rows and wherever the window holds a NaN. O(n): running plain and weighted sums, rebuilt
+    every w rows to stop drift."""
+    n = x.shape[0]
+    norm = 2.0 / (w * (w + 1.0))
+    tot = 0.0
+    wsum = 0.0
+    nans = 0
+    for i in range(n):
+        if i % w == 0 or i < w:          # rebuild the sums over the window ending at i
+            lo = i - w + 1
+            if lo < 0:
+                lo = 0
+            tot = 0.0
+            wsum = 0.0
+            nans = 0
+            for j in range(lo, i + 1):
+                v = x[j]
+                if v == v:
+                    tot += v
+                    wsum += (j - i + w) * v
+                else:
+                    nans += 1
+        else:
+            old = x[i - w]
+            v = x[i]
+            # wsum_i = wsum_{i-1} - tot_{i-1} + w * x_i  (every weight drops by one)
+            if old == old:
+                wsum -= tot
+                tot -= old
+            else:
+                nans -= 1
+                wsum -= tot
+            if v == v:
+                wsum += w * v
+                tot += v
+            else:
+                nans += 1
+        if i >= w - 1 and nans == 0:
+            out[i] = wsum * norm
+        else:
+            out[i] = NAN
+
+
+@register_warmup
+def _warm():
+    x = np.array([1.0, 2.0, np.nan, 4.0, 3.0, 5.0])
+    o = np.empty_like(x)
+    ewm_mean(x, 0.5, 2, o)
+    rolling_mean(x, 3, 3, o)
+    rolling_sum(x, 3, 3, o)
+    rolling_max(x, 3, 3, o)
+    rolling_min(x, 3, 3, o)
+    rolling_std(x, 3, 3, 0, o)
+    wma(x, 3, o)

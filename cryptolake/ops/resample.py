@@ -1,0 +1,244 @@
+"""OHLCV resampling: pandas in -> `kernels.resample` -> pandas out.
+
+Also the helpers that every time-grid op shares (`frame_ticks`, `segments`, `rule_ticks`,
+`infer_step`, `rebuild_index`): the kernels work on int64 ticks in the index's own unit (no
+conversion copy for silver's microseconds), one segment per symbol.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..kernels import gaps as kg
+from ..kernels import resample as kr
+from ._frame import OHLC, time_index, validate_frame
+
+VOLUME_COLUMNS = ("volume", "quote_volume", "base_volume", "taker_buy_volume",
+                  "taker_buy_quote_volume", "taker_buy_base_volume")
+SUM_COLUMNS = VOLUME_COLUMNS + ("trades",)
+_UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_DAY_NS = 86_400_000_000_000
+
+
+# ---------------------------------------------------------------- shared helpers
+def frame_ticks(idx: pd.DatetimeIndex) -> tuple[np.ndarray, int]:
+    """The index as int64 ticks of its own unit (no copy) and the nanoseconds per tick."""
+    return idx.asi8, _UNIT_NS[idx.unit]
+
+
+def segments(df: pd.DataFrame) -> np.ndarray:
+    """Row boundaries of the symbols of a (symbol, time) MultiIndex (`[0, len(df)]` otherwise)."""
+    n = len(df)
+    if isinstance(df.index, pd.MultiIndex) and n:
+        codes = np.asarray(df.index.codes[0])
+        cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        return np.concatenate(([0], cuts, [n])).astype(np.int64)
+    return np.array([0, n] if n else [0], dtype=np.int64)
+
+
+def _to_ns(value, what: str) -> int:
+    try:
+        return int(pd.Timedelta(value).value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}={value!r} is not a duration; use e.g. '5min', '1h', '1D'") from exc
+
+
+def _in_ticks(ns: int, unit_ns: int, what: str, unit: str) -> int:
+    if ns % unit_ns:
+        raise ValueError(f"{what} is finer than the index unit '{unit}'; "
+                         f"fix with df.index = df.index.as_unit('ns') (or the matching level)")
+    return ns // unit_ns
+
+
+def rule_ticks(rule, unit: str) -> tuple[int, bool]:
+    """A fixed rule ('30s', '5min', '1h', '1D', a Timedelta) in ticks of `unit`; also whether
+    it is a pandas Day rule (pandas ignores `offset` for those on a tz-aware index)."""
+    try:
+        off = pd.tseries.frequencies.to_offset(rule)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"rule={rule!r} is not a frequency; use e.g. '5min', '1h', '1D'") from exc
+    if isinstance(off, pd.offsets.Tick):
+        ns = int(pd.Timedelta(off).value)
+    elif isinstance(off, pd.offsets.Day):
+        ns = off.n * _DAY_NS
+    else:
+        raise ValueError(f"rule={rule!r} is a calendar rule; df.lake supports fixed rules in "
+                         "seconds, minutes, hours or days ('15s', '5min', '4h', '1D', '7D')")
+    if ns <= 0:
+        raise ValueError(f"rule={rule!r} must be a positive duration")
+    return _in_ticks(ns, _UNIT_NS[unit], f"rule={rule!r}", unit), isinstance(off, pd.offsets.Day)
+
+
+def infer_step(t: np.ndarray, seg: np.ndarray) -> int:
+    """The bar size: the most common positive diff within segments (majority vote, with a
+    full `np.unique` mode as fallback). Raises ValueError when there are fewer than two bars."""
+    cand, count, total = kg.majority_step(t, seg)
+    if total == 0:
+        raise ValueError("cannot infer the bar size from fewer than two bars; pass freq='1min'")
+    if 2 * count > total:
+        return int(cand)
+    d = np.diff(t)
+    inner = np.ones(len(d), dtype=bool)
+    inner[seg[1:-1] - 1] = False
+    d = d[inner & (d > 0)]
+    vals, counts = np.unique(d, return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+
+def rebuild_index(ticks: np.ndarray, like: pd.DataFrame, seg_of_row: np.ndarray | None,
+                  seg: np.ndarray) -> pd.Index:
+    """A time index (same unit, tz and name as `like`'s) from ticks; a (symbol, time)
+    MultiIndex when `like` has one, with `seg_of_row` giving each row's segment."""
+    idx = time_index(like)
+    dtype = pd.DatetimeTZDtype(unit=idx.unit, tz="UTC")
+    times = pd.DatetimeIndex(ticks.view(f"M8[{idx.unit}]"), dtype=dtype, name=idx.name)
+    times = times.tz_convert(idx.tz)
+    if not isinstance(like.index, pd.MultiIndex):
+        return times
+    sym_codes = np.asarray(like.index.codes[0])[seg[:-1]][seg_of_row]
+    symbols = like.index.levels[0].take(sym_codes)
+    return pd.MultiIndex.from_arrays([symbols, times], names=like.index.names)
+
+
+def origins(idx: pd.DatetimeIndex, seg: np.ndarray, offset_ticks: int) -> np.ndarray:
+    """pandas' origin='start_day' per segment: midnight (in the index's tz) of its first day,
+    plus the offset, as ticks."""
+    firsts = idx[seg[:-1]]
+    return np.ascontiguousarray(firsts.normalize().asi8 + offset_ticks, dtype=np.int64)
+
+
+def _is_utc(idx: pd.DatetimeIndex) -> bool:
+    return str(idx.tz) in ("UTC", "UTC+00:00", "Etc/UTC")
+
+
+def bin_rows(df: pd.DataFrame, rule, offset=None):
+    """Bins of `df.resample(rule, offset=offset)` per segment: (t, seg, step, starts, labels,
+    bseg, nb). Shared by `resample` and `trades_to_bars`."""
+    idx = time_index(df)
+    t, unit_ns = frame_ticks(idx)
+    step, is_day = rule_ticks(rule, idx.unit)
+    off = 0
+    if offset is not None:
+        off = _in_ticks(_to_ns(offset, "offset"), unit_ns, f"offset={offset!r}", idx.unit)
+    if is_day:
+        if not _is_utc(idx):
+            raise ValueError(f"rule={rule!r} on a {idx.tz} index means calendar days in pandas; "
+                             "fix with df.tz_convert('UTC') or use an hour rule like '24h'")
+        if off:
+            warnings.warn(f"offset={offset!r} has no effect with a 'D' rule on a tz-aware index "
+                          "(pandas ignores it and df.lake matches pandas); use rule='24h' with "
+                          "the offset to shift daily bins", RuntimeWarning, stacklevel=3)
+            off = 0
+    seg = segments(df)
+    n = len(t)
+    starts = np.empty(n + 1, np.int64)   # upper bounds; untouched pages cost nothing
+    labels = np.empty(n, np.int64)
+    bseg = np.empty(n, np.int64)
+    nb = kr.bin_edges(t, seg, origins(idx, seg, off), step, starts, labels, bseg)
+    return t, seg, step, starts[:nb + 1], labels[:nb], bseg[:nb], nb
+
+
+# ---------------------------------------------------------------- resample
+def _reduce(kernel, x, starts, nb, dtype=np.float64):
+    out = np.empty(nb, dtype=dtype)
+    kernel(x, starts, nb, out)
+    return out
+
+
+def _column_plan(df: pd.DataFrame) -> dict[str, str]:
+    """How each column is aggregated: OHLC first/max/min/last, volumes and trades sum,
+    bool any, other numeric and datetime columns last; others are dropped."""
+    plan = {}
+    for col in df.columns:
+        dt = df[col].dtype
+        if col in OHLC:
+            plan[col] = {"open": "first", "high": "max", "low": "min", "close": "last"}[col]
+        elif col in SUM_COLUMNS and pd.api.types.is_numeric_dtype(dt):
+            plan[col] = "sum"
+        elif pd.api.types.is_bool_dtype(dt):
+            plan[col] = "any"
+        elif pd.api.types.is_numeric_dtype(dt) or isinstance(dt, pd.DatetimeTZDtype) \
+                or pd.api.types.is_datetime64_dtype(dt):
+            plan[col] = "last"
+    return plan
+
+
+_KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last,
+            "sum": kr.bin_sum}
+
+
+def _sum(x: np.ndarray, starts, nb, bseg, seg) -> np.ndarray:
+    """pandas' float sum per bin: `np.add.reduceat` where the (per-symbol) column has no NaN,
+    NaN-skipping Kahan sums where it has some."""
+    out = _reduce(kr.bin_sum_pairwise, x, starts, nb)
+    nan_bins = np.flatnonzero(np.isnan(out))
+    for s in np.unique(bseg[nan_bins]):
+        if np.isnan(x[seg[s]:seg[s + 1]]).any():
+            b0, b1 = np.searchsorted(bseg, [s, s + 1])
+            kr.bin_sum(x, starts[b0:b1 + 1], b1 - b0, out[b0:b1])
+    return out
+
+
+def _aggregate(s: pd.Series, how: str, starts, nb, bseg, seg):
+    if how == "any":
+        x = s.to_numpy(dtype=np.bool_, copy=False).view(np.uint8)
+        return _reduce(kr.bin_max, x, starts, nb) > 0
+    dt = s.dtype
+    if isinstance(dt, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dt):
+        arr = s.array
+        ticks = _reduce(kr.bin_last, np.asarray(arr.asi8), starts, nb, np.int64)
+        return pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt) if arr.tz is None else \
+            pd.DatetimeIndex(ticks.view(f"M8[{arr.unit}]"), dtype=pd.DatetimeTZDtype(
+                unit=arr.unit, tz="UTC")).tz_convert(arr.tz).array
+    if pd.api.types.is_integer_dtype(dt) and how in ("sum", "last") and not s.hasnans:
+        x = np.ascontiguousarray(s.to_numpy(dtype=np.int64, copy=False))
+        return _reduce(_KERNELS[how], x, starts, nb, np.int64)
+    x = np.ascontiguousarray(s.to_numpy(dtype=np.float64, copy=False, na_value=np.nan))
+    if how == "sum":
+        return _sum(x, starts, nb, bseg, seg)
+    return _reduce(_KERNELS[how], x, starts, nb)
+
+
+def expected_bars(labels: np.ndarray, bseg: np.ndarray, t: np.ndarray, seg: np.ndarray,
+                  step: int, bar: int) -> np.ndarray:
+    """How many bars of size `bar` (on the grid of each segment's first bar) bin [L, L+step)
+    holds when nothing is missing."""
+    phase = (t[seg[:-1]] % bar)[bseg] if len(labels) else np.zeros(0, np.int64)
+    g0 = labels + (phase - labels) % bar
+    return np.maximum((labels + step - 1 - g0) // bar + 1, 0)
+
+
+def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
+             bars: bool = False) -> pd.DataFrame:
+    """OHLCV-aware `df.resample(rule, offset=offset)`, per symbol on a (symbol, time) MultiIndex.
+
+    open first, high max, low min, close last; every volume column present
+    (`volume, quote_volume, base_volume, taker_buy_volume, taker_buy_quote_volume,
+    taker_buy_base_volume`) and `trades` summed; bool columns (`is_filled`) any; other numeric
+    and datetime columns (`close_time`) last; other columns (`source`, strings) are dropped.
+    Bins follow pandas exactly (origin='start_day', closed/label left; as pandas does, an
+    `offset` is ignored for 'D' rules on a tz-aware index, with a warning: use '24h'). On every
+    non-empty bin the values equal `df.resample(rule, offset=offset).agg(...)`; empty bins are
+    dropped instead of being NaN rows.
+
+    partial=False drops bins that lack any of their bars (the bar size is the most common
+    diff). bars=True adds an int64 column `bars`: the number of source rows in each bin.
+    The index keeps the input's unit, tz and names.
+    """
+    validate_frame(df)
+    t, seg, step, starts, labels, bseg, nb = bin_rows(df, rule, offset)
+    cols = {c: _aggregate(df[c], how, starts, nb, bseg, seg)
+            for c, how in _column_plan(df).items()}
+    count = np.diff(starts)
+    keep = None
+    if not partial and nb:
+        keep = count >= expected_bars(labels, bseg, t, seg, step, infer_step(t, seg))
+    if bars:
+        cols["bars"] = count
+    if keep is not None and not keep.all():
+        cols = {c: v[keep] for c, v in cols.items()}
+        labels, bseg = labels[keep], bseg[keep]
+    out = pd.DataFrame(cols, index=rebuild_index(labels, df, bseg, seg), copy=False)
+    return out
