@@ -73,32 +73,51 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     for r in remotes:
         by_symbol[r.key.symbol].append(r)
     sch, tcol = schema.silver_schema(req.market, req.data_type), schema.time_column(req.data_type)
-    file_rows, written = [], 0
+    file_rows, written, saved = [], 0, time.monotonic()
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
-    with ThreadPoolExecutor(config.max_workers()) as pool:
-        for symbol in sorted(by_symbol):
-            group = by_symbol[symbol]
-            unchanged = [r for r in group if bronze.is_unchanged(r)]
-            skip = {r.key.key for r in unchanged}
-            todo = [r for r in group if r.key.key not in skip]
-            outcomes = []
-            for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), todo):
-                outcomes.append(out)
-                bar.update(1)
-            bar.update(len(unchanged))
-            bronze.upsert([o.row for o in outcomes if o.row is not None])
-            written += _rebuild(pool, storage, bronze, req.table, symbol, outcomes, sch, tcol)
-            m = bronze.manifest().set_index("key")
-            for r in unchanged:
-                prev = m.loc[r.key.key]
-                note = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
-                file_rows.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], note))
-            for o in outcomes:
-                file_rows.append(_file_row(o.remote, o.status,
-                                           o.row["bytes"] if o.row else None,
-                                           o.row["sha256"] if o.row else None, o.reason))
-                if o.status != "downloaded":
-                    report.errors.append(f"{o.remote.key.key}: {o.status}: {o.reason}")
+    pending = None   # the previous symbol's partition rebuild, overlapping this symbol's fetches
+
+    def finish(job):
+        nonlocal written
+        n, done = job.result()
+        written += n
+        bronze.upsert(done, write=False)
+
+    try:
+        with ThreadPoolExecutor(config.max_workers()) as pool, ThreadPoolExecutor(1) as writer:
+            for symbol in sorted(by_symbol):
+                group = by_symbol[symbol]
+                unchanged = [r for r in group if bronze.is_unchanged(r, req.table)]
+                skip = {r.key.key for r in unchanged}
+                todo = [r for r in group if r.key.key not in skip]
+                outcomes = []
+                for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), todo):
+                    outcomes.append(out)
+                    bar.update(1)
+                bar.update(len(unchanged))
+                if pending is not None:
+                    finish(pending)
+                bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
+                feeds = _feeds(bronze, req.table, symbol, outcomes)
+                pending = writer.submit(_rebuild, pool, storage, bronze, req.table, symbol,
+                                        outcomes, feeds, sch, tcol)
+                for r in unchanged:
+                    prev = bronze.lookup(req.table, r)
+                    note = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
+                    file_rows.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], note))
+                for o in outcomes:
+                    file_rows.append(_file_row(o.remote, o.status,
+                                               o.row["bytes"] if o.row else None,
+                                               o.row["sha256"] if o.row else None, o.reason))
+                    if o.status != "downloaded":
+                        report.errors.append(f"{o.remote.key.key}: {o.status}: {o.reason}")
+                if time.monotonic() - saved > 5:     # bound what a crash can make us re-fetch
+                    bronze.save([req.table])
+                    saved = time.monotonic()
+            if pending is not None:
+                finish(pending)
+    finally:
+        bronze.save([req.table])
     bar.close()
     report.files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     report.rows = {req.table: written}
@@ -119,31 +138,32 @@ def _file_row(remote, status, nbytes, sha, reason) -> dict:
             "status": status, "bytes": nbytes, "sha256": sha, "reason": reason or ""}
 
 
-def _rebuild(pool, storage, bronze: Bronze, table: str, symbol: str, outcomes, sch, tcol) -> int:
-    """Rebuild every month partition of `symbol` touched by a new file or left unfinished by an
-    earlier run, from all the bronze files that feed it. Returns rows written."""
+def _feeds(bronze: Bronze, table: str, symbol: str, outcomes) -> list[dict]:
+    """Manifest rows of every stored file feeding a month partition of `symbol` that must be
+    rebuilt: touched by a new file now, or left unfinished by an earlier run."""
+    fresh = {o.remote.key.key for o in outcomes if o.table is not None}
+    stored = [r for r in bronze.symbol_rows(table, symbol) if r["status"] == STORED]
+    months = {r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]}
+    return [r for r in stored if r["month"] in months]
+
+
+def _rebuild(pool, storage, bronze: Bronze, table: str, symbol: str, outcomes, feeds, sch,
+             tcol) -> tuple[int, list[dict]]:
+    """Rebuild the month partitions `feeds` touch from all their files; returns rows written
+    and the manifest rows to mark as in silver."""
     fresh = {o.remote.key.key: o.table for o in outcomes if o.table is not None}
-    m = bronze.files(table=table, symbol=symbol, status=STORED)
-    months = set(m.loc[m["key"].isin(fresh) | ~m["in_silver"].fillna(False).astype(bool), "month"])
-    if not months:
-        return 0
-    feeds = m[m["month"].isin(months)]
 
     def load(row):
-        if row.key in fresh:
-            return row.month, fresh[row.key]
-        return row.month, parse_file(bronze.read(row.key), parse_archive_key(row.key))
+        if row["key"] in fresh:
+            return row["month"], fresh[row["key"]]
+        return row["month"], parse_file(bronze.read(row["key"]), parse_archive_key(row["key"]))
 
     parts = defaultdict(list)
-    for month, t in pool.map(load, list(feeds.itertuples(index=False))):
+    for month, t in pool.map(load, feeds):
         parts[month].append(t)
-    written = 0
-    for month in sorted(months):
-        written += silver.write_partition(storage, table, symbol, month,
-                                          silver.merge(parts[month], tcol, sch))
-    done = feeds.assign(in_silver=True).to_dict("records")
-    bronze.upsert(done)
-    return written
+    written = sum(silver.write_partition(storage, table, symbol, month, silver.merge(ts, tcol, sch))
+                  for month, ts in sorted(parts.items()))
+    return written, [{**r, "in_silver": True} for r in feeds]
 
 
 def _gaps(lake, req, syms) -> pd.DataFrame:

@@ -115,7 +115,12 @@ def quarantine_path(key: str) -> str:
     return f"bronze/_quarantine/{key}"
 
 
-MANIFEST = "bronze/_manifest.parquet"
+MANIFEST_DIR = "bronze/_manifest"
+
+
+def manifest_path(table: str) -> str:
+    """One manifest per table, so ingests of different tables never overwrite each other's."""
+    return f"{MANIFEST_DIR}/{table}.parquet"
 
 
 def table_dir(layer: str, table: str) -> str:

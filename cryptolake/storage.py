@@ -78,9 +78,10 @@ class Storage:
 
     # ------------------------------------------------------------ parquet
     def write_table(self, rel: str, table: pa.Table, row_group_size: int = 64_000) -> int:
-        """Write one Parquet file atomically; returns its size in bytes."""
+        """Write one Parquet file atomically; returns its size in bytes. Snappy: every Parquet
+        reader has it, and on these float columns zstd saved nothing and wrote 4x slower."""
         buf = io.BytesIO()
-        pq.write_table(table, buf, compression="zstd", row_group_size=row_group_size,
+        pq.write_table(table, buf, compression="snappy", row_group_size=row_group_size,
                        write_statistics=True)
         data = buf.getvalue()
         self.write_bytes(rel, data)

@@ -12,6 +12,18 @@ from ._jit import jit, register_warmup
 
 
 @jit
+def first_unsorted(t, seg, strict):
+    """First row whose time is below (strict: not above) the previous row's in its segment,
+    or -1: `Index.is_monotonic_increasing` (and `.is_unique` when strict) per segment, in one
+    pass with no hash table."""
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            if t[i] < t[i - 1] or (strict and t[i] == t[i - 1]):
+                return i
+    return -1
+
+
+@jit
 def majority_step(t, seg):
     """Boyer-Moore majority vote over the positive diffs inside segments, then its count.
 
@@ -130,6 +142,7 @@ def _warm() -> None:
     t = np.array([0, 1, 4, 0, 2], dtype=np.int64)
     seg = np.array([0, 3, 5], dtype=np.int64)
     majority_step(t, seg)
+    first_unsorted(t, seg, True)
     o = np.empty(5, np.int64)
     gap_runs(t, seg, 1, o, o.copy(), o.copy(), o.copy())
     m = grid_size(t, seg, 1)

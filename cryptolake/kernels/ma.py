@@ -24,7 +24,7 @@ def alpha_from_span(span: float) -> float:
 
 def alpha_from_alpha(alpha: float) -> float:
     """The alpha pandas uses for `ewm(alpha=alpha)` (it round-trips through the centre of mass)."""
-    com = 1.0 / alpha - 1.0
+    com = (1.0 - alpha) / alpha
     return 1.0 / (1.0 + com)
 
 
@@ -32,8 +32,8 @@ def alpha_from_alpha(alpha: float) -> float:
 @jit(inline="always")
 def ewm_step(weighted, old_wt, nobs, cur, alpha):
     """One row of pandas' adjust=False exponential mean; state starts at (NaN, 1.0, 0).
-    Returns the new (weighted, old_wt, nobs)."""
-    if cur == cur:
+    Returns the new (weighted, old_wt, nobs). +/-inf counts as missing, as in pandas."""
+    if cur - cur == 0.0:
         nobs += 1
         if weighted == weighted:
             old_wt *= 1.0 - alpha
@@ -66,43 +66,80 @@ def ewm_mean(x, alpha, minp, out):
 
 
 @jit
-def np_sum(a, lo, n):
-    """`a[lo:lo+n].sum()` with numpy's own pairwise summation order (bit for bit), so that
-    window statistics `ta` computes with `np.mean` inside `rolling.apply` are reproduced."""
+def _np_block(a, lo, n):
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    m = n - (n % 8)
+    while i < m:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@jit
+def np_sum(a, lo, n):
+    """`a[lo:lo+n].sum()` with numpy's own pairwise summation order (bit for bit), so that
+    window statistics `ta` computes with `np.mean` inside `rolling.apply` are reproduced.
+    (numpy's recursion is unrolled onto an explicit stack: numba's cache cannot hold
+    recursive functions.)"""
     if n <= 128:
-        r0 = a[lo]
-        r1 = a[lo + 1]
-        r2 = a[lo + 2]
-        r3 = a[lo + 3]
-        r4 = a[lo + 4]
-        r5 = a[lo + 5]
-        r6 = a[lo + 6]
-        r7 = a[lo + 7]
-        i = 8
-        m = n - (n % 8)
-        while i < m:
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return np_sum(a, lo, n2) + np_sum(a, lo + n2, n - n2)
+        return _np_block(a, lo, n)
+    los = np.empty(64, np.int64)
+    ns = np.empty(64, np.int64)
+    left_done = np.zeros(64, np.bool_)
+    lefts = np.empty(64)
+    sp = 0
+    los[0] = lo
+    ns[0] = n
+    while True:
+        m = ns[sp]
+        if m > 128:                      # split: push the left half
+            h = m // 2
+            h -= h % 8
+            left_done[sp] = False
+            los[sp + 1] = los[sp]
+            ns[sp + 1] = h
+            sp += 1
+            continue
+        r = _np_block(a, los[sp], m)
+        sp -= 1
+        while sp >= 0:                   # hand the result to the parent
+            if not left_done[sp]:
+                lefts[sp] = r
+                left_done[sp] = True
+                h = ns[sp] // 2
+                h -= h % 8
+                los[sp + 1] = los[sp] + h
+                ns[sp + 1] = ns[sp] - h
+                sp += 1
+                break
+            r = lefts[sp] + r
+            sp -= 1
+        if sp < 0:
+            return r
 
 
 # ---------------------------------------------------------------- rolling sum / mean
@@ -130,7 +167,7 @@ def _rolling_sum_mean(x, w, minp, out, mean):
             prev = x[lo]
         elif i - w >= 0:                # drop the row leaving the window
             v = x[i - w]
-            if v == v:
+            if v - v == 0.0:
                 nobs -= 1
                 y = -v - c_rem
                 t = s + y
@@ -139,7 +176,7 @@ def _rolling_sum_mean(x, w, minp, out, mean):
                 if v < 0 or (v == 0 and np.signbit(v)):
                     neg -= 1
         v = x[i]
-        if v == v:                      # add the new row
+        if v - v == 0.0:                      # add the new row
             nobs += 1
             y = v - c_add
             t = s + y
@@ -176,7 +213,8 @@ def _rolling_sum_mean(x, w, minp, out, mean):
 @jit
 def rolling_mean(x, w, minp, out):
     """`pd.Series(x).rolling(w, min_periods=minp).mean()`, replaying pandas' Kahan-compensated
-    add/remove (O(n), bit-identical on ordinary data)."""
+    add/remove (O(n), bit-identical on ordinary data). As in pandas, +/-inf counts as missing
+    in every rolling kernel here."""
     _rolling_sum_mean(x, w, minp, out, True)
 
 
@@ -198,13 +236,13 @@ def _rolling_extreme(x, w, minp, out, is_max):
     for i in range(n):
         if i - w >= 0:
             old = x[i - w]
-            if old == old:
+            if old - old == 0.0:
                 nobs -= 1
             if size > 0 and q[head] <= i - w:
                 head = (head + 1) % cap
                 size -= 1
         v = x[i]
-        if v == v:
+        if v - v == 0.0:
             nobs += 1
             while size > 0:
                 last = q[(head + size - 1) % cap]
@@ -260,10 +298,10 @@ def rolling_std(x, w, minp, ddof, out):
             cnt = 0
             for j in range(lo, i):
                 v = x[j]
-                if v == v:
+                if v - v == 0.0:
                     tot += v
                     cnt += 1
-            k = tot / cnt if cnt > 0 else (x[i] if x[i] == x[i] else 0.0)
+            k = tot / cnt if cnt > 0 else (x[i] if x[i] - x[i] == 0.0 else 0.0)
             s1 = 0.0
             s2 = 0.0
             c1 = 0.0
@@ -271,7 +309,7 @@ def rolling_std(x, w, minp, ddof, out):
             nobs = 0
             for j in range(lo, i):
                 v = x[j]
-                if v == v:
+                if v - v == 0.0:
                     d = v - k
                     y = d - c1
                     t = s1 + y
@@ -284,7 +322,7 @@ def rolling_std(x, w, minp, ddof, out):
                     nobs += 1
         elif i - w >= 0:
             v = x[i - w]
-            if v == v:
+            if v - v == 0.0:
                 d = v - k
                 y = -d - c1
                 t = s1 + y
@@ -296,7 +334,7 @@ def rolling_std(x, w, minp, ddof, out):
                 s2 = t
                 nobs -= 1
         v = x[i]
-        if v == v:
+        if v - v == 0.0:
             d = v - k
             y = d - c1
             t = s1 + y
@@ -327,7 +365,7 @@ def rolling_std(x, w, minp, ddof, out):
 def wma(x, w, out):
     """`ta.trend.WMAIndicator(x, w).wma()`: weights 1..w normalised by w(w+1)/2, NaN until w
     rows and wherever the window holds a NaN. O(n): running plain and weighted sums, rebuilt
-    every w rows to stop drift."""
+    every w rows to stop drift. +/-inf counts as missing (pandas' rule for every window op)."""
     n = x.shape[0]
     norm = 2.0 / (w * (w + 1.0))
     tot = 0.0
@@ -343,7 +381,7 @@ def wma(x, w, out):
             nans = 0
             for j in range(lo, i + 1):
                 v = x[j]
-                if v == v:
+                if v - v == 0.0:
                     tot += v
                     wsum += (j - i + w) * v
                 else:
@@ -352,13 +390,13 @@ def wma(x, w, out):
             old = x[i - w]
             v = x[i]
             # wsum_i = wsum_{i-1} - tot_{i-1} + w * x_i  (every weight drops by one)
-            if old == old:
+            if old - old == 0.0:
                 wsum -= tot
                 tot -= old
             else:
                 nans -= 1
                 wsum -= tot
-            if v == v:
+            if v - v == 0.0:
                 wsum += w * v
                 tot += v
             else:

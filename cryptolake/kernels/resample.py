@@ -22,6 +22,18 @@ from ._jit import jit, register_warmup
 
 
 @jit
+def _first_at_least(t, lo, hi, value):
+    """`lo + np.searchsorted(t[lo:hi], value)`: the first index in [lo, hi) with t >= value."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if t[mid] >= value:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@jit
 def bin_edges(t, seg, origin, step, starts, labels, bseg):
     """Non-empty bins of `pd.Series(t).resample(step, origin=origin, closed='left', label='left')`.
 
@@ -29,19 +41,31 @@ def bin_edges(t, seg, origin, step, starts, labels, bseg):
     `x - ((x - origin[s]) mod step)`; pandas' default `origin='start_day'` is midnight of the
     segment's first day plus `offset`. `seg` holds segment boundaries (`seg[0] == 0`,
     `seg[-1] == len(t)`). Writes `starts[:nb + 1]`, `labels[:nb]`, `bseg[:nb]`; returns `nb`.
+    The end of a bin is guessed from the previous bin's length and checked with two reads
+    (a binary search when the guess fails), so regular bars are not read one by one.
     """
     nb = 0
     for s in range(len(seg) - 1):
-        hi = t[seg[s]]  # forces a new bin at the segment's first row
-        for i in range(seg[s], seg[s + 1]):
+        i = seg[s]
+        end = seg[s + 1]
+        guess = 1
+        while i < end:
             x = t[i]
-            if x >= hi:
-                lab = x - (x - origin[s]) % step
-                hi = lab + step
-                starts[nb] = i
-                labels[nb] = lab
-                bseg[nb] = s
-                nb += 1
+            lab = x - (x - origin[s]) % step
+            hi = lab + step
+            starts[nb] = i
+            labels[nb] = lab
+            bseg[nb] = s
+            nb += 1
+            j = i + guess
+            if j < end and t[j - 1] < hi and t[j] >= hi:
+                pass
+            elif j >= end and t[end - 1] < hi:
+                j = end
+            else:
+                j = _first_at_least(t, i + 1, end, hi)
+            guess = j - i
+            i = j
     starts[nb] = len(t)
     return nb
 
@@ -69,27 +93,56 @@ def bin_last(x, starts, nb, out):
 
 
 @jit
+def _all_nan_or(x, i0, i1, value):
+    """`value` when `x[i0:i1]` has a non-NaN value, else NaN (for an extreme of +-inf)."""
+    for i in range(i0, i1):
+        if x[i] == x[i]:
+            return value
+    return np.nan
+
+
+@jit
 def bin_max(x, starts, nb, out):
-    """`groupby(...).max()`: NaN-skipping maximum of each bin (NaN when all NaN)."""
+    """`groupby(...).max()`: NaN-skipping maximum of each bin (NaN when all NaN).
+
+    A branch-free select keeps the loop fast: NaN never compares greater, so it is skipped;
+    a result of -inf is checked for "all NaN" afterwards."""
     for b in range(nb):
-        m = np.nan
-        for i in range(starts[b], starts[b + 1]):
-            v = x[i]
-            if v > m or m != m:
-                m = v
-        out[b] = m
+        m0 = -np.inf
+        m1 = -np.inf
+        i = starts[b]
+        i1 = starts[b + 1]
+        while i + 1 < i1:
+            v0 = x[i]
+            v1 = x[i + 1]
+            m0 = v0 if v0 > m0 else m0
+            m1 = v1 if v1 > m1 else m1
+            i += 2
+        if i < i1:
+            m0 = x[i] if x[i] > m0 else m0
+        m = m1 if m1 > m0 else m0
+        out[b] = m if m != -np.inf else _all_nan_or(x, starts[b], i1, m)
 
 
 @jit
 def bin_min(x, starts, nb, out):
-    """`groupby(...).min()`: NaN-skipping minimum of each bin (NaN when all NaN)."""
+    """`groupby(...).min()`: NaN-skipping minimum of each bin (NaN when all NaN); see
+    `bin_max`."""
     for b in range(nb):
-        m = np.nan
-        for i in range(starts[b], starts[b + 1]):
-            v = x[i]
-            if v < m or m != m:
-                m = v
-        out[b] = m
+        m0 = np.inf
+        m1 = np.inf
+        i = starts[b]
+        i1 = starts[b + 1]
+        while i + 1 < i1:
+            v0 = x[i]
+            v1 = x[i + 1]
+            m0 = v0 if v0 < m0 else m0
+            m1 = v1 if v1 < m1 else m1
+            i += 2
+        if i < i1:
+            m0 = x[i] if x[i] < m0 else m0
+        m = m1 if m1 < m0 else m0
+        out[b] = m if m != np.inf else _all_nan_or(x, starts[b], i1, m)
 
 
 @jit
@@ -113,33 +166,47 @@ def bin_sum(x, starts, nb, out):
 
 
 @jit
-def _pairwise(x, i0, n):
-    """numpy's `pairwise_sum` of `x[i0:i0 + n]` (8-way unrolled blocks of <= 128, halving above)."""
+def bin_sum_int(x, starts, nb, out):
+    """`groupby(...).sum()` of an integer column (exact, wraps like numpy on overflow)."""
+    for b in range(nb):
+        acc = 0
+        for i in range(starts[b], starts[b + 1]):
+            acc += x[i]
+        out[b] = acc
+
+
+@jit(inline="always")
+def _pairwise_block(x, i0, n):
+    """numpy's `pairwise_sum` of `x[i0:i0 + n]` for n <= 128: a plain loop below 8, else
+    8 accumulators combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the tail."""
     if n < 8:
         res = -0.0
         for i in range(i0, i0 + n):
             res += x[i]
         return res
+    r0, r1, r2, r3 = x[i0], x[i0 + 1], x[i0 + 2], x[i0 + 3]
+    r4, r5, r6, r7 = x[i0 + 4], x[i0 + 5], x[i0 + 6], x[i0 + 7]
+    m = n - n % 8
+    for j in range(i0 + 8, i0 + m, 8):
+        r0 += x[j]
+        r1 += x[j + 1]
+        r2 += x[j + 2]
+        r3 += x[j + 3]
+        r4 += x[j + 4]
+        r5 += x[j + 5]
+        r6 += x[j + 6]
+        r7 += x[j + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for j in range(i0 + m, i0 + n):
+        res += x[j]
+    return res
+
+
+@jit
+def _pairwise(x, i0, n):
+    """numpy's `pairwise_sum` of `x[i0:i0 + n]`: blocks of <= 128, halving above."""
     if n <= 128:
-        r0, r1, r2, r3 = x[i0], x[i0 + 1], x[i0 + 2], x[i0 + 3]
-        r4, r5, r6, r7 = x[i0 + 4], x[i0 + 5], x[i0 + 6], x[i0 + 7]
-        i = 8
-        while i < n - n % 8:
-            j = i0 + i
-            r0 += x[j]
-            r1 += x[j + 1]
-            r2 += x[j + 2]
-            r3 += x[j + 3]
-            r4 += x[j + 4]
-            r5 += x[j + 5]
-            r6 += x[j + 6]
-            r7 += x[j + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += x[i0 + i]
-            i += 1
-        return res
+        return _pairwise_block(x, i0, n)
     n2 = n // 2
     n2 -= n2 % 8
     return _pairwise(x, i0, n2) + _pairwise(x, i0 + n2, n - n2)
@@ -152,7 +219,11 @@ def bin_sum_pairwise(x, starts, nb, out):
     propagates (the caller then switches to `bin_sum`)."""
     for b in range(nb):
         i0 = starts[b]
-        out[b] = x[i0] + _pairwise(x, i0 + 1, starts[b + 1] - i0 - 1)
+        n = starts[b + 1] - i0 - 1
+        if n <= 128:
+            out[b] = x[i0] + _pairwise_block(x, i0 + 1, n)
+        else:
+            out[b] = x[i0] + _pairwise(x, i0 + 1, n)
 
 
 @register_warmup
@@ -168,5 +239,5 @@ def _warm() -> None:
     out = np.empty(nb)
     for k in (bin_first, bin_last, bin_max, bin_min, bin_sum, bin_sum_pairwise):
         k(x, starts, nb, out)
-    bin_sum(t, starts, nb, np.empty(nb, np.int64))
+    bin_sum_int(t, starts, nb, np.empty(nb, np.int64))
     bin_last(t, starts, nb, np.empty(nb, np.int64))

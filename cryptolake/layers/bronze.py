@@ -1,11 +1,13 @@
 """Bronze: source files byte for byte in the archive's own layout, plus a manifest.
 
-The manifest (`bronze/_manifest.parquet`) has one row per source file: where it came from
+The manifest (`bronze/_manifest/{table}.parquet`) has one row per source file: where it came from
 (key, upstream size/etag/last-modified), what we hold (bytes, sha256, status, reason) and
 whether its rows are in silver yet (`in_silver`), so an interrupted ingest is finished by the
 next one instead of being forgotten.
 """
 from __future__ import annotations
+
+import datetime as dt
 
 import hashlib
 from typing import Iterable
@@ -24,6 +26,9 @@ MANIFEST_COLUMNS = {
     "status": "string", "reason": "string", "in_silver": "boolean",
 }
 STORED, QUARANTINED = "stored", "quarantined"
+MANIFEST_SCHEMA = pa.schema([
+    (c, {"string": pa.string(), "Int64": pa.int64(), "boolean": pa.bool_(),
+         "datetime64[us, UTC]": pa.timestamp("us", tz="UTC")}[t]) for c, t in MANIFEST_COLUMNS.items()])
 
 
 def _empty_manifest() -> pd.DataFrame:
@@ -37,47 +42,74 @@ def _fingerprint(size, etag, last_modified) -> tuple:
 
 
 class Bronze:
-    """`lake.bronze`: the stored source files and their manifest."""
+    """`lake.bronze`: the stored source files and their manifest.
+
+    The manifest is kept per table (`bronze/_manifest/{table}.parquet`) so that ingests of
+    different tables never overwrite each other's bookkeeping; `manifest()` shows them all.
+    """
 
     def __init__(self, storage: Storage):
         self.storage = storage
-        self._manifest: pd.DataFrame | None = None
+        self._rows: dict[str, dict[str, dict]] = {}     # table -> key -> row
+        self._frame: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         m = self.manifest()
         return f"<Bronze {self.storage.url}/bronze: {len(m)} files, {int(m['bytes'].fillna(0).sum()):,} bytes>"
 
     # ------------------------------------------------------------ manifest
+    def _tables(self) -> list[str]:
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.storage.ls(layout.MANIFEST_DIR)]
+        return sorted(n[: -len(".parquet")] for n in names if n.endswith(".parquet") and not n.startswith("."))
+
+    def rows(self, table: str) -> dict[str, dict[str, dict]]:
+        """Manifest rows of one table as symbol -> key -> row (read once, then kept in memory)."""
+        if table not in self._rows:
+            rel = layout.manifest_path(table)
+            index: dict[str, dict[str, dict]] = {}
+            if self.storage.exists(rel):
+                for r in self.storage.read_table(rel).to_pylist():
+                    index.setdefault(r["symbol"], {})[r["key"]] = r
+            self._rows[table] = index
+        return self._rows[table]
+
+    def symbol_rows(self, table: str, symbol: str) -> list[dict]:
+        return list(self.rows(table).get(symbol, {}).values())
+
     def manifest(self) -> pd.DataFrame:
-        """The manifest as a DataFrame (cached; re-read after every write)."""
-        if self._manifest is None:
-            if self.storage.exists(layout.MANIFEST):
-                df = self.storage.read_table(layout.MANIFEST).to_pandas()
-                self._manifest = df.astype({c: t for c, t in MANIFEST_COLUMNS.items() if c in df})
-            else:
-                self._manifest = _empty_manifest()
-        return self._manifest
+        """Every table's manifest as one DataFrame, sorted by key."""
+        if self._frame is None:
+            rows = [r for t in self._tables() for sym in self.rows(t).values() for r in sym.values()]
+            df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)) if rows else _empty_manifest()
+            self._frame = df.astype(MANIFEST_COLUMNS).sort_values("key", ignore_index=True)
+        return self._frame
 
-    def upsert(self, rows: Iterable[dict]) -> None:
-        """Insert or replace manifest rows by key and write the manifest atomically."""
-        rows = list(rows)
-        if not rows:
-            return
-        new = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype(MANIFEST_COLUMNS)
-        old = self.manifest()
-        old = old[~old["key"].isin(new["key"])]
-        merged = new if old.empty else pd.concat([old, new], ignore_index=True)
-        merged = merged.sort_values("key", ignore_index=True)
-        self.storage.write_table(layout.MANIFEST, pa.Table.from_pandas(merged, preserve_index=False))
-        self._manifest = merged
+    def upsert(self, rows: Iterable[dict], write: bool = True) -> None:
+        """Insert or replace manifest rows by key; `write` saves the touched tables atomically."""
+        touched = set()
+        for r in rows:
+            self.rows(r["table"]).setdefault(r["symbol"], {})[r["key"]] = dict(r)
+            touched.add(r["table"])
+        self._frame = None
+        if write:
+            self.save(touched)
 
-    def is_unchanged(self, remote) -> bool:
+    def save(self, tables: Iterable[str]) -> None:
+        """Write the manifests of `tables` atomically."""
+        for table in tables:
+            rows = sorted((r for sym in self.rows(table).values() for r in sym.values()),
+                          key=lambda r: r["key"])
+            self.storage.write_table(layout.manifest_path(table),
+                                     pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA))
+
+    def lookup(self, table: str, remote) -> dict | None:
+        return self.rows(table).get(remote.key.symbol, {}).get(remote.key.key)
+
+    def is_unchanged(self, remote, table: str) -> bool:
         """True when `remote` (an upstream file) matches what bronze already holds."""
-        m = self.manifest()
-        hit = m[m["key"] == remote.key.key]
-        if hit.empty:
+        row = self.lookup(table, remote)
+        if row is None:
             return False
-        row = hit.iloc[0]
         same = _fingerprint(row["upstream_size"], row["etag"], row["last_modified"]) == \
             _fingerprint(remote.size, remote.etag, remote.last_modified)
         where = layout.bronze_path if row["status"] == STORED else layout.quarantine_path
@@ -120,7 +152,7 @@ class Bronze:
             "month": k.month, "bytes": nbytes, "sha256": sha256, "upstream_size": remote.size,
             "etag": None if remote.etag is None else str(remote.etag),
             "last_modified": None if remote.last_modified is None else str(remote.last_modified),
-            "fetched_at": pd.Timestamp.now(tz="UTC"), "status": status, "reason": reason,
+            "fetched_at": dt.datetime.now(dt.timezone.utc), "status": status, "reason": reason,
             "in_silver": False,
         }
 

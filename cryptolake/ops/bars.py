@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import bars as kb
-from ._frame import time_index, validate_frame, values
-from .resample import bin_rows, rebuild_index
+from ._frame import values
+from .resample import bin_rows, check_frame, rebuild_index
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trades",
                "taker_buy_volume", "taker_buy_quote_volume", "vwap")
@@ -20,17 +20,6 @@ def _qty_column(df: pd.DataFrame) -> str:
                      f"have {list(df.columns)}")
 
 
-def _check_sorted(df: pd.DataFrame) -> None:
-    """Trades may share a timestamp, so non-decreasing (per symbol) is enough."""
-    t = time_index(df).asi8
-    bad = t[1:] < t[:-1]
-    if isinstance(df.index, pd.MultiIndex):
-        codes = np.asarray(df.index.codes[0])
-        bad = (bad & (codes[1:] == codes[:-1])) | (codes[1:] < codes[:-1])
-    if bad.any():
-        raise ValueError("the trades are not sorted by time; fix with df.sort_index()")
-
-
 def trades_to_bars(trades: pd.DataFrame, rule, offset=None) -> pd.DataFrame:
     """Bars from `trades` or `aggTrades` rows indexed by their time (`time` / `transact_time`;
     per symbol on a (symbol, time) MultiIndex).
@@ -41,8 +30,7 @@ def trades_to_bars(trades: pd.DataFrame, rule, offset=None) -> pd.DataFrame:
     rows with `is_buyer_maker` False: the taker bought) and `vwap = quote_volume / volume`.
     Bins are those of `df.resample(rule, offset=offset)`; bins without trades are absent.
     """
-    validate_frame(trades, need=("price", "is_buyer_maker"), monotonic=False)
-    _check_sorted(trades)
+    check_frame(trades, need=("price", "is_buyer_maker"), strict=False)
     qty = values(trades, _qty_column(trades))
     price = values(trades, "price")
     maker = np.ascontiguousarray(trades["is_buyer_maker"].to_numpy(np.bool_, copy=False))

@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import gaps as kg
-from ._frame import OHLC, time_index, validate_frame
-from .resample import (SUM_COLUMNS, _to_ns, frame_ticks, infer_step, rebuild_index, segments,
-                       _in_ticks)
+from ._frame import OHLC, time_index
+from .resample import (SUM_COLUMNS, _in_ticks, _to_ns, check_frame, frame_ticks, infer_step,
+                       rebuild_index, segments)
 
 
 def _step(df: pd.DataFrame, freq, t, seg) -> int:
@@ -28,7 +28,7 @@ def gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
     the runs are per symbol and a leading `symbol` column says whose. Present rows plus
     `missing.sum()` equal the full grid from the first to the last bar.
     """
-    validate_frame(df, need=())
+    check_frame(df, need=())
     idx = time_index(df)
     t, unit_ns = frame_ticks(idx)
     seg = segments(df)
@@ -58,7 +58,7 @@ def fill_gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
     volumes and `trades` are 0; datetime columns (`close_time`) move with the bar; every other
     column is carried forward from the previous bar (`ffill`). Present rows are unchanged.
     """
-    validate_frame(df, need=())
+    check_frame(df, need=())
     idx = time_index(df)
     t, _ = frame_ticks(idx)
     seg = segments(df)

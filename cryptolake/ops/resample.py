@@ -38,6 +38,24 @@ def segments(df: pd.DataFrame) -> np.ndarray:
     return np.array([0, n] if n else [0], dtype=np.int64)
 
 
+def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True) -> None:
+    """`validate_frame` with the order check done by a kernel (no hash table for uniqueness):
+    tz-aware time index, columns `need`, symbols contiguous and times increasing per symbol
+    (strictly unless `strict=False`, as trades may share a timestamp)."""
+    validate_frame(df, need=need, monotonic=False)
+    if isinstance(df.index, pd.MultiIndex) and len(df) > 1:
+        codes = np.asarray(df.index.codes[0])
+        if (codes[1:] < codes[:-1]).any():
+            raise ValueError("the symbols are not sorted (rows of a symbol must be together); "
+                             "fix with df.sort_index()")
+    bad = kg.first_unsorted(time_index(df).asi8, segments(df), strict)
+    if bad >= 0:
+        what = "not strictly increasing (unsorted or duplicated)" if strict else "not sorted"
+        fix = "df.sort_index()" + (" and df[~df.index.duplicated()]" if strict else "")
+        raise ValueError(f"the time index is {what} at row {bad} ({df.index[bad]}); "
+                         f"fix with {fix}")
+
+
 def _to_ns(value, what: str) -> int:
     try:
         return int(pd.Timedelta(value).value)
@@ -76,7 +94,8 @@ def infer_step(t: np.ndarray, seg: np.ndarray) -> int:
     full `np.unique` mode as fallback). Raises ValueError when there are fewer than two bars."""
     cand, count, total = kg.majority_step(t, seg)
     if total == 0:
-        raise ValueError("cannot infer the bar size from fewer than two bars; pass freq='1min'")
+        raise ValueError("cannot infer the bar size (the most common time step) from fewer "
+                         "than two bars per symbol; pass more bars, or freq= where accepted")
     if 2 * count > total:
         return int(cand)
     d = np.diff(t)
@@ -166,7 +185,7 @@ def _column_plan(df: pd.DataFrame) -> dict[str, str]:
 
 
 _KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last,
-            "sum": kr.bin_sum}
+            "sum": kr.bin_sum_int}
 
 
 def _sum(x: np.ndarray, starts, nb, bseg, seg) -> np.ndarray:
@@ -227,7 +246,7 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     diff). bars=True adds an int64 column `bars`: the number of source rows in each bin.
     The index keeps the input's unit, tz and names.
     """
-    validate_frame(df)
+    check_frame(df)
     t, seg, step, starts, labels, bseg, nb = bin_rows(df, rule, offset)
     cols = {c: _aggregate(df[c], how, starts, nb, bseg, seg)
             for c, how in _column_plan(df).items()}

@@ -47,6 +47,7 @@ _DECIMALS = {"spot": (8, 8, 8), "um": (2, 3, 5), "cm": (1, 0, 8)}
 _PRICE_TICK = {"spot": 10**6, "um": 10, "cm": 1}     # price tick in units of 10**-decimals
 _START_PRICE = {"BTC": 40_000.0, "ETH": 2_200.0, "SOL": 100.0, "BNB": 300.0, "XRP": 0.6,
                 "DOGE": 0.08}
+_SPOT_LOT = {"BTC": 10**3, "ETH": 10**4, "SOL": 10**5, "BNB": 10**5}   # qty step, 1e-8 units
 _CM_CONTRACT_USD = {"BTC": 100}                      # BTCUSD_PERP: 100 USD, others 10 USD
 _US_FROM = dt.date(2025, 1, 1)                       # spot files from this date are in µs
 _HEADER_DAILY_FROM = dt.date(2022, 8, 11)            # futures kline headers (see archive doc §3)
@@ -277,9 +278,10 @@ def render_klines(market: str, symbol: str, interval: str, period: str, cadence:
             tbq = np.round(tbv * contract / vwap * 10**qd).astype(np.int64)
         else:
             notional = rng.lognormal(np.log(2e5 * minutes), 0.8, n_all)          # quote per bar
-            vol = np.round(notional / vwap * 10**vd).astype(np.int64)
+            lot = _SPOT_LOT.get(_base(symbol), 10**6) if market == "spot" else 1   # qty step
+            vol = np.round(notional / vwap * 10**vd / lot).astype(np.int64) * lot
             qv = np.round(vol / 10**vd * vwap * 10**qd).astype(np.int64)
-            tbv = np.round(vol * u).astype(np.int64)
+            tbv = np.round(vol * u / lot).astype(np.int64) * lot
             tbq = np.round(tbv / 10**vd * vwap * 10**qd).astype(np.int64)
         trades = np.maximum(np.round(rng.lognormal(np.log(400 * minutes), 0.6, n_all)), 1).astype(np.int64)
         quiet = rng.uniform(0, 1, n_all) < 0.01                                   # zero-volume bars

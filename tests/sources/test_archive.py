@@ -6,12 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import json
-import logging
-import os
 import time
 import zipfile
-from pathlib import Path
 
 import fsspec
 from fsspec.implementations.memory import MemoryFileSystem
@@ -19,163 +15,76 @@ import pytest
 
 from cryptolake.layout import ArchiveKey
 from cryptolake.sources.archive import BinanceArchive, Fetched, RemoteFile
+from cryptolake.testing.archive import ArchiveBuilder, checksum_line
+from cryptolake.testing.s3 import ARCHIVE_BUCKET
 
-BUCKET = "data.binance.vision"
 TODAY = dt.date(2024, 3, 11)
-REAL = Path(os.environ.get("CRYPTOLAKE_REAL_ARCHIVE", "/work/shared/fixtures/data.binance.vision"))
 
 
-# ---------------------------------------------------------------- archive writing (inline)
-def kline_zip(key: ArchiveKey, rows: int = 3) -> bytes:
-    t0 = int(dt.datetime.combine(key.first_day, dt.time(), dt.timezone.utc).timestamp() * 1000)
-    lines = [f"{t0 + i * 3_600_000},1.0,2.0,0.5,1.5,10.0,{t0 + (i + 1) * 3_600_000 - 1},15.0,7,5.0,7.5,0"
-             for i in range(rows)]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:     # fixed mtime: same bytes each call
-        zf.writestr(zipfile.ZipInfo(key.filename[:-4] + ".csv", (2024, 1, 1, 0, 0, 0)),
-                    "\n".join(lines) + "\n", zipfile.ZIP_DEFLATED)
-    return buf.getvalue()
-
-
-def checksum_line(data: bytes, name: str) -> bytes:
-    return f"{hashlib.sha256(data).hexdigest()}  {name}\n".encode()
-
-
-class Writer:
-    """Writes archive-format objects under `root` of an fsspec filesystem."""
-
-    def __init__(self, fs, root: str):
-        self.fs, self.root, self.batch = fs, root.rstrip("/"), {}
-
-    def put(self, rel: str, data: bytes):
-        self.batch[f"{self.root}/{rel}"] = data
-
-    def file(self, market, cadence, data_type, symbol, interval, period, checksum="good",
-             data: bytes | None = None) -> ArchiveKey:
-        key = ArchiveKey(market, cadence, data_type, symbol, interval, period)
-        data = kline_zip(key) if data is None else data
-        self.put(key.key, data)
-        if checksum == "good":
-            self.put(key.checksum_key, checksum_line(data, key.filename))
-        elif checksum == "bad":
-            self.put(key.checksum_key, checksum_line(data + b"x", key.filename))
-        return key
-
-    def flush(self):
-        if self.batch:
-            self.fs.pipe(self.batch)
-            self.batch = {}
-
-
+# ---------------------------------------------------------------- the synthetic archive
 def days(first: str, last: str) -> list[str]:
     a, b = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
     return [str(a + dt.timedelta(i)) for i in range((b - a).days + 1)]
 
 
-def build_scenario(w: Writer) -> dict:
-    """The synthetic archive every backend holds. Returns the keys tests refer to."""
+def build_scenario(b: ArchiveBuilder) -> dict:
+    """What every backend holds (written with the shared builder). Returns keys tests use."""
     k = {}
     for p in ("2024-01", "2024-02"):
-        w.file("um", "monthly", "klines", "BTCUSDT", "1h", p)
+        b.klines("um", "BTCUSDT", "1h", p)
     for d in days("2024-02-25", "2024-03-10"):
-        w.file("um", "daily", "klines", "BTCUSDT", "1h", d)
+        b.klines("um", "BTCUSDT", "1h", d)
     for d in days("2024-01-01", "2024-01-31"):                 # closed month, no monthly file
-        w.file("um", "daily", "klines", "ETHUSDT", "1h", d)
-    w.file("um", "monthly", "klines", "LUNAUSDT", "1h", "2022-04")   # delisted: old files only
-    w.file("um", "daily", "klines", "ADAUSDT", "4h", "2024-03-01")   # no 1h directory
+        b.klines("um", "ETHUSDT", "1h", d)
+    b.klines("um", "LUNAUSDT", "1h", "2022-04")                # delisted: old files only
+    b.klines("um", "ADAUSDT", "4h", "2024-03-01")              # no 1h directory
     for p in ("2024-01", "2024-02"):
-        w.file("um", "monthly", "fundingRate", "BTCUSDT", None, p)
-    w.file("spot", "daily", "klines", "BTCUSDT", "1h", "2024-03-01")
+        b.funding("um", "BTCUSDT", p)
+    b.klines("spot", "BTCUSDT", "1h", "2024-03-01")
     # junk next to real files (docs/binance-archive.md §2.4)
-    mdir = "data/futures/um/monthly/klines/BTCUSDT/1h"
-    w.put(f"{mdir}/part-00000-0fae7358-5a0f-4c52-8a5d-1d1c0ab1c4b2-c000.zip", b"PK junk")
-    w.put(f"{mdir}/BTCUSDT-1h-2024-1.zip", b"unpadded")
-    w.put(f"{mdir}/BTCUSDT-1h-2024-1.zip.CHECKSUM", b"0" * 64 + b"  BTCUSDT-1h-2024-1.zip\n")
-    w.put(f"{mdir}/README.txt", b"hello")
+    mdir = b.symbol_dir("um", "monthly", "klines", "BTCUSDT", "1h")
+    b.junk(mdir)                                               # part-00000-<uuid>-c000.zip
+    b.junk(mdir, "BTCUSDT-1h-2024-1.zip")                      # unpadded month
+    b.junk(mdir, "README.txt")
+    b.junk(b.symbol_dir("um", "daily", "klines", "BTCUSDT", "1h"), "ETHUSDT-1h-2024-03-01.zip")
     # fetch verdicts
-    k["good"] = w.file("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-01")
-    k["bad"] = w.file("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-02", checksum="bad")
-    k["nosum"] = w.file("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-03", checksum="none")
-    k["corrupt"] = w.file("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-04",
-                          data=b"PK\x03\x04 this is not a zip")      # checksum matches the junk
-    wrong = ArchiveKey("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-05")
-    data = kline_zip(wrong)
-    w.put(wrong.key, data)
-    w.put(wrong.checksum_key, checksum_line(data, "XRPUSDT-1h-2024-03-06.zip"))
-    k["wrongname"] = wrong
+    k["good"] = b.klines("um", "XRPUSDT", "1h", "2024-03-01")
+    k["bad"] = b.klines("um", "XRPUSDT", "1h", "2024-03-02", checksum="bad")
+    k["nosum"] = b.klines("um", "XRPUSDT", "1h", "2024-03-03", checksum="missing")
+    k["corrupt"] = b.corrupt_zip(ArchiveKey("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-04"))
+    k["wrongname"] = b.klines("um", "XRPUSDT", "1h", "2024-03-05")
+    b.fs.pipe_file(b.path(k["wrongname"].checksum_key),
+                   checksum_line(b.file(k["wrongname"]).zip, "XRPUSDT-1h-2024-03-06.zip"))
     k["gone"] = ArchiveKey("um", "daily", "klines", "XRPUSDT", "1h", "2024-03-07")  # never written
-    w.flush()
     return k
 
 
-# ---------------------------------------------------------------- backends
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    pytest.importorskip("moto.server")
-    from moto.server import ThreadedMotoServer
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    saved = {v: os.environ.get(v) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                            "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
-                                            "AWS_PROFILE", "BOTO_CONFIG")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-                      BOTO_CONFIG="/dev/null")
-    os.environ.pop("AWS_PROFILE", None)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    try:
-        yield f"http://127.0.0.1:{srv.get_host_and_port()[1]}"
-    finally:
-        srv.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def s3_writer_fs(endpoint):
-    import s3fs
-    return s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=endpoint,
-                             client_kwargs={"region_name": "ap-northeast-1"}, skip_instance_cache=True)
-
-
-def anon_options(endpoint):
-    return {"anon": True, "endpoint_url": endpoint, "client_kwargs": {"region_name": "ap-northeast-1"}}
-
-
 class Backend:
-    def __init__(self, name, archive, writer, keys):
-        self.name, self.archive, self.writer, self.keys = name, archive, writer, keys
+    def __init__(self, name, archive: BinanceArchive, builder: ArchiveBuilder, keys: dict):
+        self.name, self.archive, self.builder, self.keys = name, archive, builder, keys
 
     def fresh(self) -> BinanceArchive:
-        """A new BinanceArchive on the same location (no shared caches of ours)."""
+        """A new BinanceArchive on the same location."""
         return BinanceArchive(self.archive.url, self.archive.storage_options)
 
 
 @pytest.fixture(scope="module")
-def s3_backend(moto_endpoint):
-    import boto3
-    import s3fs
-    s3fs.S3FileSystem.clear_instance_cache()
-    boto = boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-northeast-1")
-    boto.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
-    # Public read like the real bucket. moto checks s3:HeadObject for anonymous HEADs
-    # (docs/testing-real-parts.md §1), so the policy names it too.
-    boto.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": "*", "Action": ["s3:GetObject", "s3:HeadObject", "s3:ListBucket"],
-        "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"]}]}))
-    w = Writer(s3_writer_fs(moto_endpoint), BUCKET)
-    keys = build_scenario(w)
-    return Backend("s3", BinanceArchive(f"s3://{BUCKET}", anon_options(moto_endpoint)), w, keys)
+def s3_backend(moto_server):
+    """The scenario in s3://data.binance.vision on the session's moto server, read anonymously.
+    Built once for this module (the tests below never reset the server)."""
+    moto_server.reset()
+    url = moto_server.create_bucket(ARCHIVE_BUCKET, public=True)
+    b = ArchiveBuilder(url, moto_server.auth_options())
+    keys = build_scenario(b)
+    return Backend("s3", BinanceArchive(url, moto_server.anon_options()), b, keys)
 
 
 @pytest.fixture(scope="module")
 def file_backend(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mirror")
-    w = Writer(fsspec.filesystem("file", auto_mkdir=True), str(root))
-    keys = build_scenario(w)
-    return Backend("file", BinanceArchive(root.as_uri()), w, keys)
+    url = tmp_path_factory.mktemp("mirror").as_uri()
+    b = ArchiveBuilder(url)
+    keys = build_scenario(b)
+    return Backend("file", BinanceArchive(url), b, keys)
 
 
 @pytest.fixture(params=["s3", "file"])
@@ -204,7 +113,7 @@ def test_files_ignores_junk_and_carries_fingerprints(backend):
     monthly = backend.archive.files("um", "klines", "BTCUSDT", "1h", cadence="monthly")
     assert [f.key.filename for f in monthly] == ["BTCUSDT-1h-2024-01.zip", "BTCUSDT-1h-2024-02.zip"]
     f = monthly[0]
-    assert f.size == len(kline_zip(f.key))
+    assert f.size == len(backend.builder.file(f.key).zip)
     assert f.last_modified is not None and str(f.last_modified.tz) == "UTC"
     if backend.name == "s3":
         assert f.etag and '"' not in f.etag
@@ -218,20 +127,26 @@ def test_listing_refreshes_new_uploads(backend):
     arc = backend.archive
     before = arc.files("um", "klines", "SOLUSDT", "1h")
     assert arc.symbols("um", "klines", "1h").count("SOLUSDT") == 0
-    backend.writer.file("um", "daily", "klines", "SOLUSDT", "1h", "2023-06-01")
-    backend.writer.flush()
+    backend.builder.klines("um", "SOLUSDT", "1h", "2023-06-01")
     after = arc.files("um", "klines", "SOLUSDT", "1h")
     assert (len(before), len(after)) == (0, 1)
     assert "SOLUSDT" in arc.symbols("um", "klines", "1h")
 
 
 def test_s3_listing_paginates_past_1000(s3_backend):
-    w = s3_backend.writer
-    for d in days("2020-01-01", "2023-12-31")[:1100]:
-        w.put(ArchiveKey("um", "daily", "klines", "PAGEUSDT", "1m", d).key, b"z")
-    w.flush()
+    # 1100 PUTs over HTTP take ~10 s on moto; write straight into the in-process server's state
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.s3.models import s3_backends
+        store = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    except (ImportError, KeyError) as exc:
+        pytest.skip(f"moto internals changed: {exc!r}")
+    want = days("2020-01-01", "2023-12-31")[:1100]
+    for d in want:
+        store.put_object(ARCHIVE_BUCKET, ArchiveKey("um", "daily", "klines", "PAGEUSDT", "1m", d).key, b"z")
     files = s3_backend.fresh().files("um", "klines", "PAGEUSDT", "1m", cadence="daily")
-    assert len(files) == 1100 and not any(f.has_checksum for f in files)
+    assert [f.period for f in files] == want
+    assert not any(f.has_checksum for f in files)
 
 
 # ---------------------------------------------------------------- planning
@@ -323,7 +238,7 @@ def test_fetch_verdicts(backend):
     assert zipfile.ZipFile(io.BytesIO(good.data)).namelist() == ["XRPUSDT-1h-2024-03-01.csv"]
 
     bad = arc.fetch(_remote(arc, k["bad"]))
-    assert bad.status == "quarantined" and bad.data == kline_zip(k["bad"])
+    assert bad.status == "quarantined" and bad.data == backend.builder.file(k["bad"]).zip
     assert bad.expected_sha256 in bad.reason and bad.sha256 in bad.reason
     assert bad.expected_sha256 != bad.sha256
 
@@ -354,17 +269,15 @@ def test_fetch_many_yields_every_file_without_raising(backend):
     assert list(arc.fetch_many([])) == []
 
 
-def test_real_archive_files_verify():
-    if not (REAL / "data").is_dir():
-        pytest.skip(f"real archive fixtures not at {REAL}")
-    arc = BinanceArchive(REAL.as_uri())
+def test_real_archive_files_verify(real_archive_dir):
+    arc = BinanceArchive(real_archive_dir.as_uri())
     assert arc.markets() == ["spot", "um", "cm"]
     remotes = (arc.files("spot", "klines", "BTCUSDT", "1h") + arc.files("um", "fundingRate", "BTCUSDT")
                + arc.files("cm", "aggTrades", "BTCUSD_PERP"))
     assert len(remotes) == 4 and all(r.has_checksum for r in remotes)
     got = list(arc.fetch_many(remotes))
     assert [f.status for f in got] == ["ok"] * 4, [f.reason for f in got]
-    assert {f.sha256 for f in got} >= {"0cef4d20388635c1cac914a52a012bc07cc83d7dfe4d7ec1d30cb15edf28ab53"}
+    assert "0cef4d20388635c1cac914a52a012bc07cc83d7dfe4d7ec1d30cb15edf28ab53" in {f.sha256 for f in got}
     plan = arc.plan("spot", "klines", "BTCUSDT", "1h", "2026-05-01", "2026-05-31", today="2026-06-10")
     assert [f.period for f in plan] == ["2026-05-08", "2026-05-09"]
 
@@ -395,10 +308,7 @@ def flaky():
     fsspec.register_implementation("flakytest", FlakyFS, clobber=True)
     FlakyFS.store.clear()
     FlakyFS.calls.clear()
-    w = Writer(FlakyFS(skip_instance_cache=True), "/mirror")
-    key = w.file("um", "monthly", "fundingRate", "BTCUSDT", None, "2024-01")
-    w.flush()
-    return key
+    return ArchiveBuilder("flakytest:///mirror").funding("um", "BTCUSDT", "2024-01")
 
 
 def test_transient_errors_are_retried(flaky):
@@ -448,3 +358,14 @@ def test_repr_and_reasons_hide_credentials():
                                               "2024-01"), 1), None, None, None, None, "failed", "x")
                 ).startswith("Fetched('data/futures/um/monthly/fundingRate/BTCUSDT/")
 
+
+
+# Last in the module: `s3_real_archive` resets the moto server (s3_backend's bucket goes away).
+def test_real_archive_files_verify_on_s3(s3_real_archive, real_archive_keys):
+    arc = BinanceArchive(s3_real_archive.url, s3_real_archive.storage_options)
+    remotes = arc.plan("spot", "klines", "BTCUSDT", "1h", "2026-05-01", today="2026-05-10")
+    remotes += arc.plan("um", "fundingRate", "BTCUSDT", start="2026-04-01", today="2026-05-10")
+    assert sorted(r.path for r in remotes) == sorted(k for k in real_archive_keys
+                                                     if "/BTCUSDT/" in k and "cm/" not in k)
+    assert all(r.etag and r.has_checksum for r in remotes)
+    assert {f.status for f in arc.fetch_many(remotes)} == {"ok"}

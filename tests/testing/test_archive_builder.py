@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv as stdcsv
 import hashlib
+import importlib.util
 import io
+import json
 import zipfile
+from pathlib import Path
 
 import fsspec
 import numpy as np
@@ -55,7 +58,7 @@ def test_every_written_key_parses_and_junk_does_not():
         b.funding("um", "BTCUSDT", "2024-01"),
         b.funding("cm", "BTCUSD_PERP", "2024-01"),
     ]
-    found = sorted(p[len("builder-keys/"):] for p in b.fs.find("/builder-keys"))
+    found = sorted(p.split("builder-keys/", 1)[1] for p in b.fs.find("/builder-keys"))
     assert found == sorted([k.key for k in keys] + [k.checksum_key for k in keys])
     for k in keys:
         assert parse_archive_key(k.key) == k
@@ -145,19 +148,22 @@ def test_bars_are_realistic_and_on_grid(market, interval, period):
         assert all(float(r[i]) >= 0 for r in rows)
     assert all(r[8].isdigit() for r in rows) and all(r[11] == "0" for r in rows)
     assert all(float(r[9]) <= float(r[5]) for r in rows)
-    opens = [pd.Timestamp(int(r[0]) // unit, unit="ms", tz="UTC") for r in rows]
-    for r, t in zip(rows, opens):
-        nxt = t + pd.DateOffset(months=1) if interval == "1mo" else t + pd.Timedelta(interval.replace("m", "min")
-                                                                                     if interval[-1] == "m" else interval)
-        assert int(r[6]) == (nxt.value // 1_000_000) * unit - 1            # close = next open - 1 unit
-    if interval == "1w":
-        assert all(t.dayofweek == 0 and t == t.normalize() for t in opens)
-    elif interval == "1mo":
-        assert all(t.day == 1 and t == t.normalize() for t in opens)
+    opens = pd.DatetimeIndex(pd.to_datetime(np.array([int(r[0]) for r in rows]) // unit, unit="ms", utc=True))
+    closes = np.array([int(r[6]) for r in rows])
+    if interval == "1mo":
+        nxt = opens + pd.DateOffset(months=1)
     else:
-        step = pd.Timedelta(interval.replace("m", "min") if interval[-1] == "m" else interval)
+        nxt = opens + pd.Timedelta(milliseconds=schema.interval_ms(interval))
+    ms = np.asarray(nxt.as_unit("ms").asi8)
+    assert (closes == ms * unit - 1).all()                                # close = next open - 1 unit
+    if interval == "1w":
+        assert (opens.day_of_week == 0).all() and (opens == opens.normalize()).all()
+    elif interval == "1mo":
+        assert (opens.day == 1).all() and (opens == opens.normalize()).all()
+    else:
         first = pd.Timestamp(period if len(period) == 10 else period + "-01", tz="UTC")
-        assert opens == list(pd.date_range(first, periods=len(rows), freq=step))
+        step = pd.Timedelta(milliseconds=schema.interval_ms(interval))
+        assert (opens == pd.date_range(first, periods=len(rows), freq=step)).all()
     assert [float(r[1]) for r in rows[1:]] == pytest.approx([float(r[4]) for r in rows[:-1]], rel=0.05)
 
 
@@ -228,3 +234,39 @@ def test_bad_requests_raise():
         render_klines("spot", "BTCUSDT", "1m", "2024-01-02", data_type="markPriceKlines")
     with pytest.raises(ValueError, match="checksum"):
         ArchiveBuilder("memory://x").klines("um", "BTCUSDT", "1h", "2024-01-02", checksum="maybe")
+
+
+# ---------------------------------------------------------------- the bundled sample archive
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-archive"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "data.binance.vision"
+
+
+def test_bundled_real_files_are_byte_copies():
+    manifest = json.loads((SAMPLE / "manifest.json").read_text())
+    assert manifest["real"], "the sample archive lists no real files"
+    for k in manifest["real"]:
+        data = (SAMPLE / k).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == manifest["sha256"][k]
+        if SHARED.is_dir():
+            assert data == (SHARED / k).read_bytes()
+
+
+def test_sample_archive_is_what_the_script_generates(tmp_path):
+    """The committed generated files match a fresh run (CSV text; zip bytes may differ across
+    zlib builds). If this fails after a builder change, rerun examples/make_sample_archive.py."""
+    spec = importlib.util.spec_from_file_location("make_sample_archive", SAMPLE.parent / "make_sample_archive.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    manifest = json.loads((SAMPLE / "manifest.json").read_text())
+    real_root = SHARED if SHARED.is_dir() else SAMPLE
+    fixtures = tmp_path / "fixtures"
+    for k in manifest["real"]:
+        (fixtures / k).parent.mkdir(parents=True, exist_ok=True)
+        (fixtures / k).write_bytes((real_root / k).read_bytes())
+    mod.main(["--fixtures", str(fixtures), "--out", str(tmp_path / "out"), "--seed", str(manifest["seed"])])
+    fresh = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert fresh["generated"] == manifest["generated"]
+    for k in manifest["generated"]:
+        if k.endswith(".zip"):
+            assert _member((SAMPLE / k).read_bytes())[1] == _member((tmp_path / "out" / k).read_bytes())[1], k
+    assert all(parse_archive_key(k) for k in manifest["generated"] if k.endswith(".zip"))

@@ -1,0 +1,92 @@
+"""`df.lake`: OHLCV verbs on any DataFrame with a tz-aware, sorted DatetimeIndex (or a
+(symbol, time) MultiIndex). Thin and stateless: every method hands the frame to `cryptolake.ops`.
+
+    df.lake.resample("1h", offset="5min")
+    df.lake.gaps()
+    df.lake.fill_gaps()
+    df.lake.indicators.rsi(window=14)
+    df.lake.indicators(["rsi", "macd", ("bbands", {"window": 30})])
+    df.lake.plot(indicators=["sma", "rsi"])
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .ops import bars as _bars
+from .ops import gaps as _gaps
+from .ops import resample as _resample
+from .ops._frame import OHLC, validate_frame
+
+
+class Indicators:
+    """`df.lake.indicators.NAME(**params)` for one indicator, `df.lake.indicators(specs)` to add
+    several as columns; `dir()` lists every name in `cryptolake.ops.indicators.INDICATORS`."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._df = df
+
+    @staticmethod
+    def _module():
+        from .ops import indicators  # lazy: the indicator module is imported on first use
+
+        return indicators
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        table = self._module().INDICATORS
+        if name not in table:
+            raise AttributeError(f"no indicator {name!r}; available: {sorted(table)}")
+        return lambda **params: table[name](self._df, **params)
+
+    def __call__(self, specs) -> pd.DataFrame:
+        """`specs`: names or (name, params) pairs; returns the frame with the columns added."""
+        return self._module().add_indicators(self._df, specs)
+
+    def __dir__(self):
+        return sorted(set(self._module().INDICATORS) | set(super().__dir__()))
+
+    def __repr__(self) -> str:
+        return f"<df.lake.indicators: {', '.join(sorted(self._module().INDICATORS))}>"
+
+
+@pd.api.extensions.register_dataframe_accessor("lake")
+class LakeAccessor:
+    """OHLCV verbs; the index is checked here, columns by each verb that needs them."""
+
+    def __init__(self, df: pd.DataFrame):
+        _resample.check_frame(df, need=(), strict=False)
+        self._df = df
+
+    def _need_ohlc(self) -> pd.DataFrame:
+        validate_frame(self._df, need=OHLC, monotonic=False)  # order: checked in __init__
+        return self._df
+
+    def resample(self, rule, offset=None, partial: bool = True, *, bars: bool = False):
+        """OHLCV-aware `df.resample(rule, offset=offset)`; see `cryptolake.ops.resample.resample`."""
+        return _resample.resample(self._need_ohlc(), rule, offset, partial, bars=bars)
+
+    def gaps(self, freq=None) -> pd.DataFrame:
+        """Runs of missing bars: start, end, missing, duration; see `cryptolake.ops.gaps.gaps`."""
+        return _gaps.gaps(self._df, freq)
+
+    def fill_gaps(self, freq=None) -> pd.DataFrame:
+        """Missing bars inserted (close carried, zero volume), `is_filled` column added."""
+        return _gaps.fill_gaps(self._need_ohlc(), freq)
+
+    def trades_to_bars(self, rule, offset=None) -> pd.DataFrame:
+        """Bars from a trades/aggTrades frame; see `cryptolake.ops.bars.trades_to_bars`."""
+        return _bars.trades_to_bars(self._df, rule, offset)
+
+    @property
+    def indicators(self) -> Indicators:
+        """`df.lake.indicators.rsi(window=14)`, `df.lake.indicators(["rsi", "macd"])`."""
+        return Indicators(self._df)
+
+    def plot(self, indicators=(), *, max_candles: int = 1500, title: str | None = None,
+             figsize=(12, 7)):
+        """Candles, a volume panel and `indicators` (names or (name, params)); a Figure."""
+        from .plot import plot_ohlcv
+
+        return plot_ohlcv(self._need_ohlc(), indicators, max_candles=max_candles, title=title,
+                          figsize=figsize)

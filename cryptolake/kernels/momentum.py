@@ -1,0 +1,487 @@
+"""Momentum and trend kernels: rsi, macd, stoch, williams_r, roc, kama, cci, adx, tsi, trix,
+stoch_rsi, aroon, psar, ultimate oscillator.
+
+Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or 2-D with one row
+per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
+Imports only numpy, numba and our own kernels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, register_warmup
+from .ma import ewm_step, np_sum, rolling_max, rolling_mean, rolling_min, rolling_sum
+
+NAN = np.nan
+
+
+@jit(inline="always")
+def _span_alpha(span):
+    return 1.0 / (1.0 + (span - 1) / 2.0)
+
+
+@jit(inline="always")
+def _alpha_alpha(a):
+    return 1.0 / (1.0 + (1.0 - a) / a)
+
+
+@jit
+def rsi(close, window, out):
+    """`ta.momentum.RSIIndicator(close, window).rsi()`: Wilder smoothing as pandas
+    `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
+    row's missing change counts as 0); 100 where the average loss is 0. Single pass."""
+    a = _alpha_alpha(1.0 / window)
+    up = NAN
+    up_wt = 1.0
+    dn = NAN
+    dn_wt = 1.0
+    nobs = 0
+    prev = NAN
+    for i in range(close.shape[0]):
+        c = close[i]
+        d = c - prev
+        g = d if d > 0 else 0.0
+        l = -d if d < 0 else -0.0
+        up, up_wt, nobs0 = ewm_step(up, up_wt, nobs, g, a)
+        dn, dn_wt, nobs = ewm_step(dn, dn_wt, nobs, l, a)
+        prev = c
+        if nobs < window:
+            out[i] = NAN
+        elif dn == 0:
+            out[i] = 100.0
+        else:
+            out[i] = 100.0 - 100.0 / (1.0 + up / dn)
+
+
+@jit
+def macd(close, fast, slow, signal, out):
+    """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
+    rows of `out` = macd(), macd_signal(), macd_diff(). Three pandas-exact EMAs fused in one
+    pass."""
+    af = _span_alpha(fast)
+    asl = _span_alpha(slow)
+    ag = _span_alpha(signal)
+    ef = NAN
+    ewf = 1.0
+    nf = 0
+    es = NAN
+    ews = 1.0
+    ns = 0
+    eg = NAN
+    ewg = 1.0
+    ng = 0
+    for i in range(close.shape[0]):
+        c = close[i]
+        ef, ewf, nf = ewm_step(ef, ewf, nf, c, af)
+        es, ews, ns = ewm_step(es, ews, ns, c, asl)
+        m = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
+        eg, ewg, ng = ewm_step(eg, ewg, ng, m, ag)
+        s = eg if ng >= signal else NAN
+        out[0, i] = m
+        out[1, i] = s
+        out[2, i] = m - s
+
+
+@jit
+def ema_chain(x, window, depth, out):
+    """`depth` nested `x.ewm(span=window, adjust=False, min_periods=window).mean()` (depth<=3),
+    the last one written to `out`: ta's `_ema` applied `depth` times (TRIX's ema3)."""
+    a = _span_alpha(window)
+    e1 = NAN
+    w1 = 1.0
+    n1 = 0
+    e2 = NAN
+    w2 = 1.0
+    n2 = 0
+    e3 = NAN
+    w3 = 1.0
+    n3 = 0
+    for i in range(x.shape[0]):
+        e1, w1, n1 = ewm_step(e1, w1, n1, x[i], a)
+        v = e1 if n1 >= window else NAN
+        if depth >= 2:
+            e2, w2, n2 = ewm_step(e2, w2, n2, v, a)
+            v = e2 if n2 >= window else NAN
+        if depth >= 3:
+            e3, w3, n3 = ewm_step(e3, w3, n3, v, a)
+            v = e3 if n3 >= window else NAN
+        out[i] = v
+
+
+@jit
+def trix(close, window, out):
+    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA.
+    Row 0 is NaN (ta fills the missing previous value with the whole-series mean, a
+    look-ahead that only shows when window == 1)."""
+    ema_chain(close, window, 3, out)
+    prev = NAN
+    for i in range(close.shape[0]):
+        e = out[i]
+        out[i] = (e - prev) / prev * 100.0
+        prev = e
+
+
+@jit
+def tsi(close, slow, fast, out):
+    """`ta.momentum.TSIIndicator(close, window_slow=slow, window_fast=fast).tsi()`: double
+    EMA (spans slow then fast) of the one-row change over that of its absolute value, x100."""
+    a1 = _span_alpha(slow)
+    a2 = _span_alpha(fast)
+    s1 = NAN
+    w1 = 1.0
+    n1 = 0
+    s2 = NAN
+    w2 = 1.0
+    n2 = 0
+    b1 = NAN
+    v1 = 1.0
+    m1 = 0
+    b2 = NAN
+    v2 = 1.0
+    m2 = 0
+    prev = NAN
+    for i in range(close.shape[0]):
+        d = close[i] - prev
+        prev = close[i]
+        s1, w1, n1 = ewm_step(s1, w1, n1, d, a1)
+        s2, w2, n2 = ewm_step(s2, w2, n2, s1 if n1 >= slow else NAN, a2)
+        b1, v1, m1 = ewm_step(b1, v1, m1, abs(d), a1)
+        b2, v2, m2 = ewm_step(b2, v2, m2, b1 if m1 >= slow else NAN, a2)
+        num = s2 if n2 >= fast else NAN
+        den = b2 if m2 >= fast else NAN
+        out[i] = num / den * 100.0
+
+
+@jit
+def stoch(high, low, close, window, smooth, out):
+    """`ta.momentum.StochasticOscillator(high, low, close, window, smooth_window=smooth)`:
+    rows stoch() (%K) and stoch_signal() (%D = rolling mean of %K)."""
+    k = out[0]
+    d = out[1]
+    rolling_max(high, window, window, d)          # d as scratch for the highest high
+    rolling_min(low, window, window, k)
+    for i in range(close.shape[0]):
+        lo = k[i]
+        k[i] = 100.0 * (close[i] - lo) / (d[i] - lo)
+    rolling_mean(k, smooth, smooth, d)
+
+
+@jit
+def williams_r(high, low, close, window, out):
+    """`ta.momentum.WilliamsRIndicator(high, low, close, lbp=window).williams_r()`."""
+    ll = np.empty_like(out)
+    rolling_max(high, window, window, out)
+    rolling_min(low, window, window, ll)
+    for i in range(close.shape[0]):
+        hh = out[i]
+        out[i] = -100.0 * (hh - close[i]) / (hh - ll[i])
+
+
+@jit
+def roc(close, window, out):
+    """`ta.momentum.ROCIndicator(close, window).roc()`: 100 * (c - c[t-window]) / c[t-window]."""
+    n = close.shape[0]
+    for i in range(n):
+        if i < window:
+            out[i] = NAN
+        else:
+            p = close[i - window]
+            out[i] = ((close[i] - p) / p) * 100.0
+
+
+@jit
+def kama(close, window, fast, slow, out):
+    """`ta.momentum.KAMAIndicator(close, window, pow1=fast, pow2=slow).kama()`.
+
+    Efficiency ratio |c - c[t-window]| / rolling sum of |one-row change|; the first value with
+    a full window is the close itself. (ta's first change wraps around to the last row via
+    np.roll; here it is 0, so nothing depends on a later row; the first KAMA value is the close
+    either way.)
+    """
+    n = close.shape[0]
+    vol = np.empty(n)
+    for i in range(n):
+        vol[i] = abs(close[i] - close[i - 1]) if i > 0 else 0.0
+    den = np.empty(n)
+    rolling_sum(vol, window, window, den)
+    fsc = 2.0 / (fast + 1)
+    ssc = 2.0 / (slow + 1.0)
+    first = True
+    for i in range(n):
+        if i < window - 1:
+            out[i] = NAN
+            continue
+        if i >= window:
+            num = abs(close[i] - close[i - window])
+        else:
+            num = 0.0                    # unused: the first value is the close
+        dd = den[i]
+        er = num / dd if dd != 0 else 0.0
+        sc = (er * (fsc - ssc) + ssc) ** 2.0
+        if sc != sc:
+            out[i] = NAN
+        elif first:
+            out[i] = close[i]
+            first = False
+        else:
+            out[i] = out[i - 1] + sc * (close[i] - out[i - 1])
+
+
+@jit
+def cci(high, low, close, window, c, out):
+    """`ta.trend.CCIIndicator(high, low, close, window, constant=c).cci()`:
+    (tp - rolling mean tp) / (c * mean absolute deviation), tp = (h + l + c) / 3. The mean
+    deviation replays numpy's pairwise sums, as ta computes it with np.mean per window
+    (O(n * window): there is no running form of it)."""
+    n = close.shape[0]
+    tp = np.empty(n)
+    for i in range(n):
+        tp[i] = (high[i] + low[i] + close[i]) / 3.0
+    rolling_mean(tp, window, window, out)
+    dev = np.empty(window)
+    for i in range(n):
+        m = out[i]
+        if m != m:
+            continue
+        lo = i - window + 1
+        mu = np_sum(tp, lo, window) / window
+        for j in range(window):
+            dev[j] = abs(tp[lo + j] - mu)
+        mad = np_sum(dev, 0, window) / window
+        out[i] = (tp[i] - m) / (c * mad)
+
+
+@jit
+def adx(high, low, close, window, out):
+    """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
+    replaying ta's Wilder sums and seeding exactly, in one pass. As in ta, the warm-up rows
+    are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
+    Expects finite inputs (ta drops NaN rows before seeding)."""
+    n = close.shape[0]
+    w = window
+    fw = float(w)
+    for i in range(n):
+        out[0, i] = 0.0
+        out[1, i] = 0.0
+        out[2, i] = 0.0
+    if n <= w:
+        return
+    buf = np.empty(n)                    # dm / pos / neg seeds and then the DI values
+    trs = 0.0
+    dip = 0.0
+    din = 0.0
+    # seeds: pandas .sum() of rows 1..w (pairwise order)
+    for i in range(1, w + 1):
+        pc = close[i - 1]
+        buf[i] = max(high[i], pc) - min(low[i], pc)
+    trs = np_sum(buf, 1, w)
+    for i in range(1, w + 1):
+        up = high[i] - high[i - 1]
+        dn = low[i - 1] - low[i]
+        buf[i] = up if (up > dn and up > 0) else 0.0
+    dip = np_sum(buf, 1, w)
+    for i in range(1, w + 1):
+        up = high[i] - high[i - 1]
+        dn = low[i - 1] - low[i]
+        buf[i] = dn if (dn > up and dn > 0) else 0.0
+    din = np_sum(buf, 1, w)
+    adxv = 0.0
+    for p in range(w, n):                # p: output row of trs[p - w]
+        if p > w:
+            pc = close[p - 1]
+            dm = max(high[p], pc) - min(low[p], pc)
+            up = high[p] - high[p - 1]
+            dn = low[p - 1] - low[p]
+            pos = up if (up > dn and up > 0) else 0.0
+            neg = dn if (dn > up and dn > 0) else 0.0
+            trs = trs - (trs / fw) + dm
+            dip = dip - (dip / fw) + pos
+            din = din - (din / fw) + neg
+        if trs != 0:
+            dpos = 100.0 * (dip / trs)
+            dneg = 100.0 * (din / trs)
+        else:
+            dpos = 0.0
+            dneg = 0.0
+        if p > w:
+            out[1, p] = dpos
+            out[2, p] = dneg
+        s = dpos + dneg
+        buf[p] = 100.0 * abs((dpos - dneg) / s) if s != 0 else 0.0
+        if p == 2 * w - 1:
+            adxv = np_sum(buf, w, w) / w
+            out[0, p] = adxv
+        elif p > 2 * w - 1:
+            adxv = ((adxv * (w - 1)) + buf[p]) / fw
+            out[0, p] = adxv
+
+
+@jit
+def stoch_rsi(close, window, smooth1, smooth2, out):
+    """`ta.momentum.StochRSIIndicator(close, window, smooth1, smooth2)`: rows stochrsi(),
+    stochrsi_k(), stochrsi_d() (ratio in [0, 1], as ta)."""
+    n = close.shape[0]
+    r = np.empty(n)
+    rsi(close, window, r)
+    hh = out[1]
+    ll = out[2]
+    rolling_max(r, window, window, hh)
+    rolling_min(r, window, window, ll)
+    s = out[0]
+    for i in range(n):
+        s[i] = (r[i] - ll[i]) / (hh[i] - ll[i])
+    rolling_mean(s, smooth1, smooth1, out[1])
+    rolling_mean(out[1], smooth2, smooth2, out[2])
+
+
+@jit
+def aroon(high, low, window, out):
+    """`ta.trend.AroonIndicator(high, low, window)`: rows aroon_up(), aroon_down() =
+    100 * (position of the first max / min in the last window+1 rows) / window. Monotonic
+    deques, O(n); NaN when the span holds a NaN."""
+    n = high.shape[0]
+    span = window + 1
+    for k in range(2):
+        x = high if k == 0 else low
+        q = np.empty(span + 1, np.int64)
+        head = 0
+        size = 0
+        cap = span + 1
+        nans = 0
+        for i in range(n):
+            if i - span >= 0:
+                if x[i - span] - x[i - span] != 0.0:
+                    nans -= 1
+                if size > 0 and q[head] <= i - span:
+                    head = (head + 1) % cap
+                    size -= 1
+            v = x[i]
+            if v - v != 0.0:
+                nans += 1
+            else:
+                while size > 0:
+                    last = x[q[(head + size - 1) % cap]]
+                    if (k == 0 and last < v) or (k == 1 and last > v):
+                        size -= 1
+                    else:
+                        break
+                q[(head + size) % cap] = i
+                size += 1
+            if i >= span - 1 and nans == 0:
+                out[k, i] = float(q[head] - (i - span + 1)) / window * 100.0
+            else:
+                out[k, i] = NAN
+
+
+@jit
+def psar(high, low, close, step, max_step, out):
+    """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
+    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close)."""
+    n = close.shape[0]
+    ps = out[0]
+    pu = out[1]
+    pd_ = out[2]
+    for i in range(n):
+        ps[i] = close[i]
+        pu[i] = NAN
+        pd_[i] = NAN
+    if n == 0:
+        return
+    up_trend = True
+    af = step
+    up_high = high[0]
+    down_low = low[0]
+    for i in range(2, n):
+        reversal = False
+        max_high = high[i]
+        min_low = low[i]
+        if up_trend:
+            ps[i] = ps[i - 1] + (af * (up_high - ps[i - 1]))
+            if min_low < ps[i]:
+                reversal = True
+                ps[i] = up_high
+                down_low = min_low
+                af = step
+            else:
+                if max_high > up_high:
+                    up_high = max_high
+                    af = min(af + step, max_step)
+                if low[i - 2] < ps[i]:
+                    ps[i] = low[i - 2]
+                elif low[i - 1] < ps[i]:
+                    ps[i] = low[i - 1]
+        else:
+            ps[i] = ps[i - 1] - (af * (ps[i - 1] - down_low))
+            if max_high > ps[i]:
+                reversal = True
+                ps[i] = down_low
+                up_high = max_high
+                af = step
+            else:
+                if min_low < down_low:
+                    down_low = min_low
+                    af = min(af + step, max_step)
+                if high[i - 2] > ps[i]:
+                    ps[i] = high[i - 2]
+                elif high[i - 1] > ps[i]:
+                    ps[i] = high[i - 1]
+        up_trend = up_trend != reversal
+        if up_trend:
+            pu[i] = ps[i]
+        else:
+            pd_[i] = ps[i]
+
+
+@jit
+def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
+    """`ta.momentum.UltimateOscillator(high, low, close, window1=w1, window2=w2, window3=w3,
+    weight1=k1, weight2=k2, weight3=k3).ultimate_oscillator()`."""
+    n = close.shape[0]
+    bp = np.empty(n)
+    tr = np.empty(n)
+    for i in range(n):
+        pc = close[i - 1] if i > 0 else NAN
+        h = high[i]
+        l = low[i]
+        t = h - l
+        if pc == pc:
+            t = max(t, abs(h - pc), abs(l - pc))
+        tr[i] = t
+        bp[i] = close[i] - (min(l, pc) if (pc == pc and l == l) else NAN)
+    a = np.empty(n)
+    b = np.empty(n)
+    for i in range(n):
+        out[i] = 0.0
+    ws = (w1, w2, w3)
+    ks = (k1, k2, k3)
+    for j in range(3):
+        rolling_sum(bp, ws[j], ws[j], a)
+        rolling_sum(tr, ws[j], ws[j], b)
+        for i in range(n):
+            out[i] += ks[j] * (a[i] / b[i])
+    tot = k1 + k2 + k3
+    for i in range(n):
+        out[i] = 100.0 * out[i] / tot
+
+
+@register_warmup
+def _warm():
+    h = np.array([2.0, 3.0, 4.0, 3.5, 5.0, 4.0, 6.0, 5.5])
+    l = h - 1.0
+    c = h - 0.5
+    o = np.empty_like(c)
+    o3 = np.empty((3, c.shape[0]))
+    rsi(c, 2, o)
+    macd(c, 2, 3, 2, o3)
+    trix(c, 2, o)
+    tsi(c, 3, 2, o)
+    stoch(h, l, c, 2, 2, o3[:2])
+    williams_r(h, l, c, 2, o)
+    roc(c, 2, o)
+    kama(c, 2, 2, 4, o)
+    cci(h, l, c, 2, 0.015, o)
+    adx(h, l, c, 2, o3)
+    stoch_rsi(c, 2, 2, 2, o3)
+    aroon(h, l, 2, o3[:2])
+    psar(h, l, c, 0.02, 0.2, o3)
+    ultimate_oscillator(h, l, c, 1, 2, 3, 4.0, 2.0, 1.0, o)

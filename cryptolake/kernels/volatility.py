@@ -1,0 +1,144 @@
+"""Volatility and band kernels: bbands, atr, keltner, donchian. Float64 arrays in,
+preallocated outputs written. Imports only numpy, numba and our own kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, register_warmup
+from .ma import ewm_step, np_sum, rolling_max, rolling_mean, rolling_min, rolling_std
+
+NAN = np.nan
+
+
+@jit
+def bbands(close, window, k, out):
+    """`ta.volatility.BollingerBands(close, window, window_dev=k)`: rows bb_mid
+    (bollinger_mavg), bb_upper, bb_lower. The mean replays pandas; the population standard
+    deviation is computed to near-exact accuracy (ta's pandas rolling std drifts by up to
+    ~1e-5 relative on long series, so the exact two-pass value is the reference)."""
+    mid = out[0]
+    sd = out[1]
+    rolling_mean(close, window, window, mid)
+    rolling_std(close, window, window, 0, sd)
+    for i in range(close.shape[0]):
+        m = mid[i]
+        s = sd[i]
+        out[1, i] = m + k * s
+        out[2, i] = m - k * s
+
+
+@jit
+def true_range(high, low, close, out):
+    """ta's `IndicatorMixin._true_range(high, low, close.shift(1))`: max of h-l, |h-pc|,
+    |l-pc|, NaNs skipped (row 0 is h - l)."""
+    for i in range(close.shape[0]):
+        h = high[i]
+        l = low[i]
+        t = h - l
+        if i > 0:
+            pc = close[i - 1]
+            a = abs(h - pc)
+            b = abs(l - pc)
+            if t != t or (a == a and a > t):
+                t = a
+            if t != t or (b == b and b > t):
+                t = b
+        out[i] = t
+
+
+@jit
+def atr(high, low, close, window, out):
+    """`ta.volatility.AverageTrueRange(high, low, close, window).average_true_range()`:
+    seed = mean of the first `window` true ranges at row window-1, then
+    (prev * (window-1) + tr) / window. As in ta, rows before window-1 are 0, not NaN."""
+    n = close.shape[0]
+    true_range(high, low, close, out)
+    if n < window:
+        for i in range(n):
+            out[i] = 0.0
+        return
+    prev = np_sum(out, 0, window) / window
+    for i in range(window - 1):
+        out[i] = 0.0
+    out[window - 1] = prev
+    fw = float(window)
+    for i in range(window, n):
+        prev = (prev * (window - 1) + out[i]) / fw
+        out[i] = prev
+
+
+@jit
+def keltner(high, low, close, window, atr_window, k, original, out):
+    """`ta.volatility.KeltnerChannel(high, low, close, window, window_atr=atr_window,
+    original_version=original, multiplier=k)`: rows kc_mid, kc_upper, kc_lower.
+
+    original=True (ta's default): mid = SMA of typical price (min_periods=window); bands are
+    rolling means (min_periods=0, so they start at row 0 as in ta) of tp +/- (k/2)(h - l),
+    which for k=2 is ta's (4h - 2l + c)/3 and (-2h + 4l + c)/3.
+    original=False: mid = EMA(close, span=window) and bands mid +/- k * ATR(atr_window) (ta's
+    ATR, 0 during its warm-up).
+    """
+    n = close.shape[0]
+    tmp = np.empty(n)
+    if original:
+        half = k / 2.0
+        for i in range(n):
+            tmp[i] = (high[i] + low[i] + close[i]) / 3.0
+        rolling_mean(tmp, window, window, out[0])
+        if k == 2.0:
+            for i in range(n):
+                tmp[i] = ((4 * high[i]) - (2 * low[i]) + close[i]) / 3.0
+        else:
+            for i in range(n):
+                tmp[i] = (high[i] + low[i] + close[i]) / 3.0 + half * (high[i] - low[i])
+        rolling_mean(tmp, window, 0, out[1])
+        if k == 2.0:
+            for i in range(n):
+                tmp[i] = ((-2 * high[i]) + (4 * low[i]) + close[i]) / 3.0
+        else:
+            for i in range(n):
+                tmp[i] = (high[i] + low[i] + close[i]) / 3.0 - half * (high[i] - low[i])
+        rolling_mean(tmp, window, 0, out[2])
+    else:
+        a = 1.0 / (1.0 + (window - 1) / 2.0)
+        e = NAN
+        wt = 1.0
+        nobs = 0
+        for i in range(n):
+            e, wt, nobs = ewm_step(e, wt, nobs, close[i], a)
+            out[0, i] = e if nobs >= window else NAN
+        atr(high, low, close, atr_window, tmp)
+        for i in range(n):
+            m = out[0, i]
+            out[1, i] = m + (k * tmp[i])
+            out[2, i] = m - (k * tmp[i])
+
+
+@jit
+def donchian(high, low, window, offset, out):
+    """`ta.volatility.DonchianChannel(high, low, close, window, offset)`: rows dc_mid
+    (((upper - lower) / 2) + lower), dc_upper (rolling max high), dc_lower (rolling min low),
+    shifted down by `offset` rows (offset >= 0)."""
+    n = high.shape[0]
+    rolling_max(high, window, window, out[1])
+    rolling_min(low, window, window, out[2])
+    for i in range(n):
+        out[0, i] = ((out[1, i] - out[2, i]) / 2.0) + out[2, i]
+    if offset > 0:
+        for r in range(3):
+            for i in range(n - 1, -1, -1):
+                out[r, i] = out[r, i - offset] if i >= offset else NAN
+
+
+@register_warmup
+def _warm():
+    h = np.array([2.0, 3.0, 4.0, 3.5, 5.0, 4.0, 6.0, 5.5])
+    l = h - 1.0
+    c = h - 0.5
+    o = np.empty_like(c)
+    o3 = np.empty((3, c.shape[0]))
+    bbands(c, 3, 2.0, o3)
+    atr(h, l, c, 3, o)
+    keltner(h, l, c, 3, 2, 2.0, True, o3)
+    keltner(h, l, c, 3, 2, 2.0, False, o3)
+    donchian(h, l, 3, 0, o3)

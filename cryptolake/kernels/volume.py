@@ -1,0 +1,162 @@
+"""Volume kernels: vwap, obv, mfi, cmf, force_index, eom. Float64 arrays in, preallocated
+outputs written. Imports only numpy, numba and our own kernels."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, register_warmup
+from .ma import ewm_step, rolling_mean, rolling_sum
+
+NAN = np.nan
+
+
+@jit
+def vwap(high, low, close, volume, window, out):
+    """`ta.volume.VolumeWeightedAveragePrice(high, low, close, volume, window)`: rolling sum of
+    tp * volume over rolling sum of volume (pandas' rolling sums replayed, so a window of zero
+    volume gives 0/0 = NaN exactly as ta)."""
+    n = close.shape[0]
+    pv = np.empty(n)
+    for i in range(n):
+        pv[i] = ((high[i] + low[i] + close[i]) / 3.0) * volume[i]
+    rolling_sum(pv, window, window, out)
+    rolling_sum(volume, window, window, pv)
+    for i in range(n):
+        out[i] = out[i] / pv[i]
+
+
+@jit
+def obv(close, volume, out):
+    """`ta.volume.OnBalanceVolumeIndicator(close, volume).on_balance_volume()`: running sum of
+    -volume where close fell, +volume otherwise (row 0 counts +volume); NaN volume rows are NaN
+    and skipped, like pandas cumsum."""
+    tot = 0.0
+    for i in range(close.shape[0]):
+        v = volume[i]
+        x = -v if (i > 0 and close[i] < close[i - 1]) else v
+        if x == x:
+            tot += x
+            out[i] = tot
+        else:
+            out[i] = NAN
+
+
+@jit
+def mfi(high, low, close, volume, window, out):
+    """`ta.volume.MFIIndicator(high, low, close, volume, window).money_flow_index()`:
+    money flow tp * volume signed by the move of tp; 100 - 100 / (1 + sum(+) / |sum(-)|) over
+    the window. Running Kahan sums; a sum with no nonzero term in the window is exactly 0
+    (ta sums each window afresh), so all-zero-volume windows give NaN as in ta."""
+    n = close.shape[0]
+    mf = np.empty(n)
+    prev = NAN
+    for i in range(n):
+        tp = (high[i] + low[i] + close[i]) / 3.0
+        ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
+        mf[i] = tp * volume[i] * ud
+        prev = tp
+    ps = 0.0
+    pc = 0.0
+    pnz = 0
+    ns = 0.0
+    nc = 0.0
+    nnz = 0
+    nans = 0
+    for i in range(n):
+        for j in range(2):
+            if j == 0:
+                v = mf[i]
+                step = 1
+            elif i >= window:
+                v = mf[i - window]         # the row leaving the window
+                step = -1
+            else:
+                break
+            if v - v != 0.0:             # NaN or inf: missing, as in pandas
+                nans += step
+            elif v >= 0.0:
+                if v != 0.0:
+                    pnz += step
+                y = step * v - pc
+                t = ps + y
+                pc = (t - ps) - y
+                ps = t
+            else:
+                nnz += step
+                y = step * v - nc
+                t = ns + y
+                nc = (t - ns) - y
+                ns = t
+        if pnz == 0:
+            ps = 0.0
+            pc = 0.0
+        if nnz == 0:
+            ns = 0.0
+            nc = 0.0
+        if i >= window - 1 and nans == 0:
+            out[i] = 100.0 - 100.0 / (1.0 + ps / abs(ns))
+        else:
+            out[i] = NAN
+
+
+@jit
+def cmf(high, low, close, volume, window, out):
+    """`ta.volume.ChaikinMoneyFlowIndicator(high, low, close, volume, window)`: rolling sum of
+    money-flow volume ((c - l) - (h - c)) / (h - l) * volume (0/0 counts 0) over rolling sum
+    of volume."""
+    n = close.shape[0]
+    mfv = np.empty(n)
+    for i in range(n):
+        m = ((close[i] - low[i]) - (high[i] - close[i])) / (high[i] - low[i])
+        if m != m:
+            m = 0.0
+        mfv[i] = m * volume[i]
+    rolling_sum(mfv, window, window, out)
+    rolling_sum(volume, window, window, mfv)
+    for i in range(n):
+        out[i] = out[i] / mfv[i]
+
+
+@jit
+def force_index(close, volume, window, out):
+    """`ta.volume.ForceIndexIndicator(close, volume, window).force_index()`: EMA (span=window,
+    min_periods=window) of (c - c[t-1]) * volume."""
+    a = 1.0 / (1.0 + (window - 1) / 2.0)
+    e = NAN
+    wt = 1.0
+    nobs = 0
+    prev = NAN
+    for i in range(close.shape[0]):
+        e, wt, nobs = ewm_step(e, wt, nobs, (close[i] - prev) * volume[i], a)
+        prev = close[i]
+        out[i] = e if nobs >= window else NAN
+
+
+@jit
+def eom(high, low, volume, window, out):
+    """`ta.volume.EaseOfMovementIndicator(high, low, volume, window).sma_ease_of_movement()`:
+    rolling mean of (dh + dl) * (h - l) / (2 volume) * 1e8."""
+    n = high.shape[0]
+    e = np.empty(n)
+    for i in range(n):
+        if i == 0:
+            e[i] = NAN
+        else:
+            e[i] = ((high[i] - high[i - 1]) + (low[i] - low[i - 1])) * (high[i] - low[i]) \
+                / (2 * volume[i]) * 100000000
+    rolling_mean(e, window, window, out)
+
+
+@register_warmup
+def _warm():
+    h = np.array([2.0, 3.0, 4.0, 3.5, 5.0, 4.0, 6.0, 5.5])
+    l = h - 1.0
+    c = h - 0.5
+    v = np.array([1.0, 0.0, 2.0, 3.0, 0.0, 1.0, 2.0, 1.0])
+    o = np.empty_like(c)
+    vwap(h, l, c, v, 3, o)
+    obv(c, v, o)
+    mfi(h, l, c, v, 3, o)
+    cmf(h, l, c, v, 3, o)
+    force_index(c, v, 3, o)
+    eom(h, l, v, 3, o)

@@ -1,0 +1,333 @@
+"""Technical indicators on OHLCV frames: pandas in, numba kernels, pandas out.
+
+    from cryptolake.ops.indicators import INDICATORS, add_indicators
+    INDICATORS["rsi"](df, window=14)                  # Series "rsi_14", index = df.index
+    add_indicators(df, ["rsi", ("macd", {"fast": 8})])  # copy of df with the columns added
+
+Values equal `ta`'s (`fillna=False`) with the same parameters; see `cryptolake.testing.oracles`
+for the reference of each one. `window` is the main look-back everywhere; defaults are `ta`'s.
+One-output indicators return a Series named `{name}_{window}` (`obv`, which has none, is named
+`obv`); several-output ones a DataFrame with fixed column names. A (symbol, time) MultiIndex is
+computed per symbol: no value crosses symbols. No value depends on a later row.
+
+Where `ta` returns 0 instead of NaN during a warm-up (ATR, ADX and Keltner's ATR bands), so do
+we: the contract is equality with `ta`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..kernels import indicators as K
+from ._frame import validate_frame, values
+
+HLC = ("high", "low", "close")
+HLCV = ("high", "low", "close", "volume")
+
+
+# ---------------------------------------------------------------- plumbing
+def _window(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+            or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _segments(df: pd.DataFrame) -> list[tuple[int, int]]:
+    """Row ranges of each symbol for a (symbol, time) MultiIndex, else the whole frame."""
+    n = len(df)
+    if isinstance(df.index, pd.MultiIndex) and n:
+        codes = np.asarray(df.index.codes[0])
+        cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+        bounds = np.concatenate(([0], cuts, [n]))
+        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    return [(0, n)]
+
+
+def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params) -> np.ndarray:
+    """Validate, pull the columns as float64 arrays and run `kernel(*cols, *params, out)` per
+    symbol segment. Returns out: shape (n,) for one output, (nout, n) otherwise."""
+    validate_frame(df, need=need)
+    cols = [values(df, c) for c in need]
+    n = len(df)
+    out = np.empty(n) if nout == 1 else np.empty((nout, n))
+    segs = _segments(df)
+    if len(segs) == 1:
+        if n:
+            kernel(*cols, *params, out)
+        return out
+    for a, b in segs:
+        if nout == 1:
+            kernel(*[c[a:b] for c in cols], *params, out[a:b])
+        else:
+            part = np.empty((nout, b - a))
+            kernel(*[c[a:b] for c in cols], *params, part)
+            out[:, a:b] = part
+    return out
+
+
+def _series(df: pd.DataFrame, arr: np.ndarray, name: str) -> pd.Series:
+    return pd.Series(arr, index=df.index, name=name, copy=False)
+
+
+def _frame(df: pd.DataFrame, arr: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    # arr is (k, n) C-ordered, so arr.T is one Fortran-ordered block: no copy.
+    return pd.DataFrame(arr.T, index=df.index, columns=columns, copy=False)
+
+
+# ---------------------------------------------------------------- moving averages
+def sma(df: pd.DataFrame, window: int = 12) -> pd.Series:
+    """Simple moving average of close: `ta.trend.sma_indicator(close, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("close",), K.rolling_mean, 1, w, w), f"sma_{w}")
+
+
+def ema(df: pd.DataFrame, window: int = 12) -> pd.Series:
+    """Exponential moving average of close: `ta.trend.ema_indicator(close, window)`
+    (span=window, adjust=False, NaN until window rows)."""
+    w = _window("window", window)
+    out = _run(df, ("close",), K.ewm_mean, 1, K.alpha_from_span(w), w)
+    return _series(df, out, f"ema_{w}")
+
+
+def wma(df: pd.DataFrame, window: int = 9) -> pd.Series:
+    """Linearly weighted moving average of close: `ta.trend.wma_indicator(close, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("close",), K.wma, 1, w), f"wma_{w}")
+
+
+def kama(df: pd.DataFrame, window: int = 10, fast: int = 2, slow: int = 30) -> pd.Series:
+    """Kaufman adaptive moving average: `ta.momentum.kama(close, window, pow1=fast,
+    pow2=slow)`."""
+    w = _window("window", window)
+    f, s = _window("fast", fast), _window("slow", slow)
+    return _series(df, _run(df, ("close",), K.kama, 1, w, f, s), f"kama_{w}")
+
+
+# ---------------------------------------------------------------- momentum
+def rsi(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Relative strength index (Wilder): `ta.momentum.rsi(close, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("close",), K.rsi, 1, w), f"rsi_{w}")
+
+
+def macd(df: pd.DataFrame, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
+    """MACD: columns macd, macd_signal, macd_hist = `ta.trend.MACD(close, window_slow=slow,
+    window_fast=fast, window_sign=signal)` .macd(), .macd_signal(), .macd_diff()."""
+    f, s, g = _window("fast", fast), _window("slow", slow), _window("signal", signal)
+    out = _run(df, ("close",), K.macd, 3, f, s, g)
+    return _frame(df, out, ["macd", "macd_signal", "macd_hist"])
+
+
+def stoch(df: pd.DataFrame, window: int = 14, smooth: int = 3) -> pd.DataFrame:
+    """Stochastic oscillator: columns stoch_k, stoch_d = `ta.momentum.StochasticOscillator(
+    high, low, close, window, smooth_window=smooth)` .stoch(), .stoch_signal()."""
+    w, s = _window("window", window), _window("smooth", smooth)
+    return _frame(df, _run(df, HLC, K.stoch, 2, w, s), ["stoch_k", "stoch_d"])
+
+
+def williams_r(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Williams %R in [-100, 0]: `ta.momentum.williams_r(high, low, close, lbp=window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, HLC, K.williams_r, 1, w), f"williams_r_{w}")
+
+
+def roc(df: pd.DataFrame, window: int = 12) -> pd.Series:
+    """Rate of change in percent: `ta.momentum.roc(close, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("close",), K.roc, 1, w), f"roc_{w}")
+
+
+def cci(df: pd.DataFrame, window: int = 20, c: float = 0.015) -> pd.Series:
+    """Commodity channel index: `ta.trend.cci(high, low, close, window, constant=c)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, HLC, K.cci, 1, w, _number("c", c)), f"cci_{w}")
+
+
+def adx(df: pd.DataFrame, window: int = 14) -> pd.DataFrame:
+    """Average directional index: columns adx, adx_pos, adx_neg = `ta.trend.ADXIndicator(
+    high, low, close, window)` .adx(), .adx_pos(), .adx_neg() (0 during ta's warm-up)."""
+    w = _window("window", window)
+    return _frame(df, _run(df, HLC, K.adx, 3, w), ["adx", "adx_pos", "adx_neg"])
+
+
+def tsi(df: pd.DataFrame, window: int = 25, fast: int = 13) -> pd.Series:
+    """True strength index: `ta.momentum.tsi(close, window_slow=window, window_fast=fast)`."""
+    w, f = _window("window", window), _window("fast", fast)
+    return _series(df, _run(df, ("close",), K.tsi, 1, w, f), f"tsi_{w}")
+
+
+def trix(df: pd.DataFrame, window: int = 15) -> pd.Series:
+    """TRIX, percent change of the triple EMA: `ta.trend.trix(close, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("close",), K.trix, 1, w), f"trix_{w}")
+
+
+def stoch_rsi(df: pd.DataFrame, window: int = 14, smooth1: int = 3,
+              smooth2: int = 3) -> pd.DataFrame:
+    """Stochastic RSI in [0, 1]: columns stochrsi, stochrsi_k, stochrsi_d =
+    `ta.momentum.StochRSIIndicator(close, window, smooth1, smooth2)`."""
+    w, a, b = _window("window", window), _window("smooth1", smooth1), _window("smooth2", smooth2)
+    out = _run(df, ("close",), K.stoch_rsi, 3, w, a, b)
+    return _frame(df, out, ["stochrsi", "stochrsi_k", "stochrsi_d"])
+
+
+def ultimate_oscillator(df: pd.DataFrame, window: int = 7, window2: int = 14,
+                        window3: int = 28, weight1: float = 4.0, weight2: float = 2.0,
+                        weight3: float = 1.0) -> pd.Series:
+    """Ultimate oscillator: `ta.momentum.ultimate_oscillator(high, low, close, window1=window,
+    window2, window3, weight1, weight2, weight3)`."""
+    w1, w2, w3 = _window("window", window), _window("window2", window2), _window("window3", window3)
+    ks = [_number(n, v) for n, v in (("weight1", weight1), ("weight2", weight2),
+                                     ("weight3", weight3))]
+    out = _run(df, HLC, K.ultimate_oscillator, 1, w1, w2, w3, *ks)
+    return _series(df, out, f"ultimate_oscillator_{w1}")
+
+
+def aroon(df: pd.DataFrame, window: int = 25) -> pd.DataFrame:
+    """Aroon: columns aroon_up, aroon_down = `ta.trend.AroonIndicator(high, low, window)`."""
+    w = _window("window", window)
+    return _frame(df, _run(df, ("high", "low"), K.aroon, 2, w), ["aroon_up", "aroon_down"])
+
+
+def psar(df: pd.DataFrame, step: float = 0.02, max_step: float = 0.2) -> pd.DataFrame:
+    """Parabolic SAR: columns psar, psar_up, psar_down = `ta.trend.PSARIndicator(high, low,
+    close, step, max_step)` .psar(), .psar_up(), .psar_down()."""
+    out = _run(df, HLC, K.psar, 3, _number("step", step), _number("max_step", max_step))
+    return _frame(df, out, ["psar", "psar_up", "psar_down"])
+
+
+# ---------------------------------------------------------------- volatility
+def bbands(df: pd.DataFrame, window: int = 20, k: float = 2.0) -> pd.DataFrame:
+    """Bollinger bands: columns bb_mid, bb_upper, bb_lower (mean +/- k population std), as
+    `ta.volatility.BollingerBands(close, window, window_dev=k)` but with the exact standard
+    deviation (pandas' rolling std, which ta uses, drifts by up to 1e-5 relative)."""
+    w = _window("window", window)
+    out = _run(df, ("close",), K.bbands, 3, w, _number("k", k))
+    return _frame(df, out, ["bb_mid", "bb_upper", "bb_lower"])
+
+
+def atr(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Average true range (Wilder): `ta.volatility.average_true_range(high, low, close,
+    window)`; the first window-1 rows are 0, as in ta."""
+    w = _window("window", window)
+    return _series(df, _run(df, HLC, K.atr, 1, w), f"atr_{w}")
+
+
+def keltner(df: pd.DataFrame, window: int = 20, atr_window: int = 10, k: float = 2.0,
+            original_version: bool = True) -> pd.DataFrame:
+    """Keltner channel: columns kc_mid, kc_upper, kc_lower = `ta.volatility.KeltnerChannel(
+    high, low, close, window, window_atr=atr_window, multiplier=k, original_version=...)`.
+
+    original_version=True (ta's default): SMA of typical price, bands SMA(tp +/- (k/2)(h-l))
+    (ta's fixed bands when k=2; atr_window unused). False: EMA(close) +/- k * ATR(atr_window).
+    """
+    w, a = _window("window", window), _window("atr_window", atr_window)
+    out = _run(df, HLC, K.keltner, 3, w, a, _number("k", k), bool(original_version))
+    return _frame(df, out, ["kc_mid", "kc_upper", "kc_lower"])
+
+
+def donchian(df: pd.DataFrame, window: int = 20, offset: int = 0) -> pd.DataFrame:
+    """Donchian channel: columns dc_mid, dc_upper, dc_lower = `ta.volatility.DonchianChannel(
+    high, low, close, window, offset)` mband/hband/lband. offset >= 0 lags the bands."""
+    w, o = _window("window", window), _window("offset", offset, 0)
+    out = _run(df, ("high", "low"), K.donchian, 3, w, o)
+    return _frame(df, out, ["dc_mid", "dc_upper", "dc_lower"])
+
+
+# ---------------------------------------------------------------- volume
+def vwap(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Rolling volume-weighted typical price: `ta.volume.volume_weighted_average_price(high,
+    low, close, volume, window)`; NaN where the window traded nothing."""
+    w = _window("window", window)
+    return _series(df, _run(df, HLCV, K.vwap, 1, w), f"vwap_{w}")
+
+
+def obv(df: pd.DataFrame) -> pd.Series:
+    """On-balance volume: `ta.volume.on_balance_volume(close, volume)`."""
+    return _series(df, _run(df, ("close", "volume"), K.obv, 1), "obv")
+
+
+def mfi(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Money flow index in [0, 100]: `ta.volume.money_flow_index(high, low, close, volume,
+    window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, HLCV, K.mfi, 1, w), f"mfi_{w}")
+
+
+def cmf(df: pd.DataFrame, window: int = 20) -> pd.Series:
+    """Chaikin money flow: `ta.volume.chaikin_money_flow(high, low, close, volume, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, HLCV, K.cmf, 1, w), f"cmf_{w}")
+
+
+def force_index(df: pd.DataFrame, window: int = 13) -> pd.Series:
+    """Force index: `ta.volume.force_index(close, volume, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("close", "volume"), K.force_index, 1, w), f"force_index_{w}")
+
+
+def eom(df: pd.DataFrame, window: int = 14) -> pd.Series:
+    """Ease of movement, smoothed: `ta.volume.sma_ease_of_movement(high, low, volume, window)`."""
+    w = _window("window", window)
+    return _series(df, _run(df, ("high", "low", "volume"), K.eom, 1, w), f"eom_{w}")
+
+
+INDICATORS: dict[str, Callable[..., pd.Series | pd.DataFrame]] = {
+    "sma": sma, "ema": ema, "wma": wma, "rsi": rsi, "macd": macd, "bbands": bbands,
+    "atr": atr, "vwap": vwap, "obv": obv, "stoch": stoch, "adx": adx, "cci": cci, "mfi": mfi,
+    "williams_r": williams_r, "roc": roc, "kama": kama, "keltner": keltner,
+    "donchian": donchian, "tsi": tsi, "trix": trix, "stoch_rsi": stoch_rsi,
+    "ultimate_oscillator": ultimate_oscillator, "aroon": aroon, "psar": psar, "cmf": cmf,
+    "force_index": force_index, "eom": eom,
+}
+
+
+def _parse(spec) -> tuple[str, dict]:
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[0], str) \
+            and isinstance(spec[1], dict):
+        name, params = spec[0], dict(spec[1])
+    else:
+        raise ValueError(f"indicator spec must be a name or a (name, params-dict) pair, "
+                         f"got {spec!r}")
+    if name not in INDICATORS:
+        raise ValueError(f"unknown indicator {name!r}; available: {sorted(INDICATORS)}")
+    return name, params
+
+
+def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
+    """A copy of `df` with the columns of each indicator added.
+
+    specs: names or (name, params) pairs, e.g. ``["rsi", ("macd", {"fast": 8}),
+    ("sma", {"window": 50})]``. An existing column of the same name is replaced; two specs
+    that produce the same column raise ValueError (give them different windows).
+    """
+    if isinstance(specs, (str, tuple)):
+        specs = [specs]
+    parsed = [_parse(s) for s in specs]
+    out = df.copy(deep=False)
+    seen: dict[str, str] = {}
+    for name, params in parsed:
+        try:
+            res = INDICATORS[name](df, **params)
+        except TypeError as e:
+            raise ValueError(f"bad parameters for {name}: {e}") from None
+        cols = res.items() if isinstance(res, pd.DataFrame) else [(res.name, res)]
+        for col, ser in cols:
+            if col in seen:
+                raise ValueError(f"column {col!r} produced by both {seen[col]} and {name}; "
+                                 "use different parameters or add them in separate calls")
+            seen[col] = name
+            out[col] = ser
+    return out
