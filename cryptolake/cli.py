@@ -3,6 +3,7 @@ one-line reason on failure."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -129,8 +130,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, NotImplementedError) as e:
-        print(f"cryptolake {args.command}: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"cryptolake {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:   # one line for people and schedulers; CRYPTOLAKE_DEBUG=1 for the trace
+        if os.environ.get("CRYPTOLAKE_DEBUG"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"cryptolake {args.command}: {type(e).__name__}: {msg}", file=sys.stderr)
         return 2
 
 

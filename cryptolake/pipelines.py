@@ -45,6 +45,16 @@ def run_pipeline(name: str, params: dict | None = None, output_dir: str | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = out_dir / f"{name}-{stamp}.ipynb"
-    pm.execute_notebook(str(src), str(out), parameters={k: _coerce(v) for k, v in (params or {}).items()},
-                        kernel_name=kernel_name, progress_bar=progress, cwd=str(PIPELINES.parent.parent))
+    try:
+        pm.execute_notebook(str(src), str(out),
+                            parameters={k: _coerce(v) for k, v in (params or {}).items()},
+                            kernel_name=kernel_name, progress_bar=progress,
+                            cwd=str(PIPELINES.parent.parent))
+    except pm.PapermillExecutionError as e:
+        raise PipelineError(f"pipeline {name!r} failed in cell {e.exec_count}: {e.ename}: "
+                            f"{e.evalue} (executed notebook: {out})") from None
     return out
+
+
+class PipelineError(RuntimeError):
+    """A pipeline notebook raised; the message names the cell, the error and the notebook."""

@@ -99,13 +99,15 @@ class Fetched:
         return f"Fetched({self.remote.key.key!r}, status={self.status!r}, bytes={n}{why})"
 
 
-class _Transient(Exception):
-    """Internal marker: the wrapped error may go away on a retry."""
+# botocore has already retried these itself (its own retry policy); retrying them again here
+# would only multiply the wait when an endpoint is down.
+_ALREADY_RETRIED = {"EndpointConnectionError", "ConnectTimeoutError", "ProxyConnectionError"}
 
 
 def _is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError,
-                            NotADirectoryError, ValueError, TypeError))
+                            NotADirectoryError, ValueError, TypeError)) or \
+        type(exc).__name__ in _ALREADY_RETRIED
 
 
 def _redact_url(url: str) -> str:
@@ -146,6 +148,8 @@ class BinanceArchive:
             if "region_name" not in ck:
                 ck["region_name"] = DEFAULT_REGION
             opts["client_kwargs"] = ck
+            if "config_kwargs" not in opts:     # botocore's legacy mode waits ~9 s on a dead host
+                opts["config_kwargs"] = {"retries": {"mode": "standard", "max_attempts": 3}}
         self.url = url
         self.storage_options = opts
         self.retries = max(0, int(retries))
@@ -225,6 +229,9 @@ class BinanceArchive:
             return self._retry(go)
         except (FileNotFoundError, NotADirectoryError):
             return []
+        except Exception as exc:   # noqa: BLE001 - re-raised with where and what, no secrets
+            msg = self._clean(f"cannot list {rel} on {self!r}: {type(exc).__name__}: {exc}")
+            raise (PermissionError if isinstance(exc, PermissionError) else OSError)(msg) from None
 
     def _dirnames(self, rel: str) -> set[str]:
         return {self._rel(e["name"]).rsplit("/", 1)[-1] for e in self._ls(rel)
@@ -263,7 +270,7 @@ class BinanceArchive:
             return any(sym in by_cad[c] and
                        interval in self._dirnames(f"{type_dir(market, c, data_type)}/{sym}")
                        for c in cads)
-        with cf.ThreadPoolExecutor(max_workers=config.max_workers()) as ex:
+        with cf.ThreadPoolExecutor(max_workers=_listing_workers(len(names))) as ex:
             keep = list(ex.map(has, names))
         return [n for n, k in zip(names, keep) if k]
 
@@ -316,15 +323,15 @@ class BinanceArchive:
         else:
             syms = [symbols] if isinstance(symbols, str) else list(symbols)
             syms = list(dict.fromkeys(_check_symbol(s) for s in syms))
-        if syms is None:
-            syms = self.symbols(market, data_type, req.interval)
+        if syms is None:     # no interval filter: a symbol without it simply lists no files
+            syms = self.symbols(market, data_type)
         cads = _cadences(market, data_type, req.interval)
 
         def one(sym: str) -> list[RemoteFile]:
             listed = {c: self._list_files(market, c, data_type, sym, req.interval) for c in cads}
             return _plan_symbol(listed.get("monthly", []), listed.get("daily", []),
                                 req.start, req.end, today)
-        with cf.ThreadPoolExecutor(max_workers=min(len(syms), config.max_workers()) or 1) as ex:
+        with cf.ThreadPoolExecutor(max_workers=_listing_workers(len(syms))) as ex:
             chosen = [f for part in ex.map(one, syms) for f in part]
         return sorted(chosen, key=_order)
 
@@ -420,6 +427,11 @@ def _check_symbol(symbol) -> str:
         raise ValueError(f"symbol {symbol!r} is not an archive symbol; use the exchange id in "
                          f"upper case, like 'BTCUSDT', 'BTCUSD_PERP' or '1000BONKUSDT'")
     return symbol.upper()
+
+
+def _listing_workers(n: int) -> int:
+    """Listings are tiny, latency-bound requests: use more threads than downloads do."""
+    return max(1, min(n, max(16, config.max_workers())))
 
 
 def _cadences(market: str, data_type: str, interval: str | None) -> list[str]:

@@ -78,7 +78,10 @@ def test_fill_gaps_gives_the_full_grid_and_follows_the_rule(df, freq):
         assert np.array_equal(filled[col].to_numpy(), prev_close.to_numpy())
     for col in VOLS:
         assert (filled[col] == 0).all()
-    assert (filled["close_time"] - filled.index == pd.Timedelta(freq) - pd.Timedelta("1ms")).all()
+    # close_time keeps its distance to the open time of the bar it was carried from
+    lag = pd.Series(df["close_time"] - df.index, index=df.index).reindex(grid).ffill()
+    assert np.array_equal((filled["close_time"] - filled.index).to_numpy(),
+                          lag[out["is_filled"].to_numpy()].to_numpy())
     assert (filled["source"] == "archive_daily").all()
     assert out["is_filled"].sum() == gaps(df, freq)["missing"].sum()
 
