@@ -72,19 +72,23 @@ def cmd_demo(args) -> int:
         raise SystemExit(f"sample archive not found at {archive_dir}; run examples/make_sample_archive.py")
     lake = cl.Lake(args.lake, archive=cl.BinanceArchive(archive_dir.resolve().as_uri()))
     print(f"Ingesting the sample archive {archive_dir} into {lake.url} (offline)\n")
+    show_bars = not args.quiet and sys.stderr.isatty()
+    gaps = []
     for market, data_type, interval in demo_plan(archive_dir):
-        report = lake.ingest(market, data_type, interval=interval, top_up=False,
-                             progress=not args.quiet)
+        report = lake.ingest(market, data_type, interval=interval, top_up=False, progress=show_bars)
         print(report)
         for e in report.errors:
             print("   !", e)
-    pd.set_option("display.width", 160)
+        if len(report.gaps):
+            gaps.append(report.gaps.assign(table=report.table))
+    pd.set_option("display.width", 200)
+    coverage = pd.concat([lake.silver[n].coverage().assign(table=n) for n in lake.silver.tables])
     print("\nCoverage")
-    for name in lake.silver.tables:
-        cov = lake.silver[name].coverage()
-        cov.insert(0, "table", name)
-        print(cov.to_string(index=False), "\n")
-    print(f"Explore it: lake = cl.Lake({args.lake!r}); lake.silver.tables")
+    print(coverage.set_index(["table", "symbol"]).to_string())
+    if gaps:
+        print("\nGaps")
+        print(pd.concat(gaps).set_index(["table", "symbol"]).to_string())
+    print(f"\nExplore it: lake = cl.Lake({args.lake!r}); lake.silver.tables")
     return 0
 
 

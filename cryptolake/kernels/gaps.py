@@ -14,12 +14,18 @@ from ._jit import jit, register_warmup
 @jit
 def first_unsorted(t, seg, strict):
     """First row whose time is below (strict: not above) the previous row's in its segment,
-    or -1: `Index.is_monotonic_increasing` (and `.is_unique` when strict) per segment, in one
-    pass with no hash table."""
+    or -1: `Index.is_monotonic_increasing` (and `.is_unique` when strict) per segment, with
+    no hash table. A branch-free count runs first (it vectorises); the row is searched only
+    when the count is not zero."""
+    lim = 1 if strict else 0
     for s in range(len(seg) - 1):
+        bad = 0
         for i in range(seg[s] + 1, seg[s + 1]):
-            if t[i] < t[i - 1] or (strict and t[i] == t[i - 1]):
-                return i
+            bad += (t[i] - t[i - 1]) < lim
+        if bad:
+            for i in range(seg[s] + 1, seg[s + 1]):
+                if t[i] - t[i - 1] < lim:
+                    return i
     return -1
 
 

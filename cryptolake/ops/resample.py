@@ -211,7 +211,7 @@ def _aggregate(s: pd.Series, how: str, starts, nb, bseg, seg):
         return pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt) if arr.tz is None else \
             pd.DatetimeIndex(ticks.view(f"M8[{arr.unit}]"), dtype=pd.DatetimeTZDtype(
                 unit=arr.unit, tz="UTC")).tz_convert(arr.tz).array
-    if pd.api.types.is_integer_dtype(dt) and how in ("sum", "last") and not s.hasnans:
+    if isinstance(dt, np.dtype) and dt.kind in "iu" and how in ("sum", "last"):
         x = np.ascontiguousarray(s.to_numpy(dtype=np.int64, copy=False))
         return _reduce(_KERNELS[how], x, starts, nb, np.int64)
     x = np.ascontiguousarray(s.to_numpy(dtype=np.float64, copy=False, na_value=np.nan))

@@ -247,9 +247,8 @@ def render_klines(market: str, symbol: str, interval: str, period: str, cadence:
     # ---- prices: a random walk in ticks (premium index: a small signed ratio, 8 decimals)
     if data_type == "premiumIndexKlines":
         pd_, tick = 8, 1
-        level = rng.normal(0, 20, n_all).cumsum().astype(np.int64) + int(rng.integers(-500, 500))
-        close = level
-        open_ = np.concatenate([[level[0] + int(rng.integers(-20, 20))] if n_all else [], level[:-1]]).astype(np.int64)
+        path = np.round(rng.normal(0, 20, n_all + 1).cumsum()).astype(np.int64) + int(rng.integers(-500, 500))
+        open_, close = path[:-1], path[1:]
         wig = np.abs(rng.normal(0, 15, (2, n_all))).astype(np.int64)
     else:
         tick = _PRICE_TICK[market]

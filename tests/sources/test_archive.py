@@ -223,6 +223,21 @@ def test_listing_validates_names_first():
     assert arc._fs is None
 
 
+def test_unreachable_endpoint_fails_fast_and_says_where():
+    arc = BinanceArchive("s3://data.binance.vision", {
+        "endpoint_url": "http://127.0.0.1:9", "key": "AKIAEXAMPLEKEY", "secret": "s3cr3t-value",
+        "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1}}, retries=1)
+    t0 = time.perf_counter()
+    with pytest.raises(OSError) as err:
+        arc.files("um", "klines", "BTCUSDT", "1h")
+    msg = str(err.value)
+    assert "data/futures/um/" in msg and "127.0.0.1:9" in msg
+    assert "s3cr3t" not in msg and "AKIAEXAMPLEKEY" not in msg
+    got = arc.fetch(RemoteFile(ArchiveKey("um", "monthly", "fundingRate", "BTCUSDT", None, "2024-01"), 1))
+    assert got.status == "failed" and "connect" in got.reason.lower()
+    assert time.perf_counter() - t0 < 15
+
+
 # ---------------------------------------------------------------- fetching
 def _remote(arc, key):
     listed = {f.key: f for f in arc.files(key.market, key.data_type, key.symbol, key.interval)}

@@ -186,7 +186,8 @@ def test_conflicting_duplicate_keeps_first_row_in_file_order():
     assert df.close.iloc[5] == f.frame.close.iloc[5] != 1.0
 
 
-@pytest.mark.parametrize("missing", [[slice(100, 160)], [0, 1439], [("2024-01-02 10:00", "2024-01-02 10:30")]])
+@pytest.mark.parametrize("missing", [[slice(100, 160)], [0, 1439],
+                                     [("2024-01-02 10:00", "2024-01-02 10:30")]])
 def test_missing_bars_stay_missing(missing):
     f = render_klines("spot", "BTCUSDT", "1m", "2024-01-02", missing=missing)
     t = parse_file(f.zip, f.key)
@@ -208,15 +209,17 @@ PAIRS = [(m, d) for m in schema.MARKETS for d in schema.INGESTIBLE if d in schem
 @pytest.mark.parametrize("market,data_type", PAIRS)
 def test_empty_and_header_only_files_give_empty_tables(market, data_type):
     target = schema.silver_schema(market, data_type)
-    cols = ",".join(render_funding("um", "BTCUSDT", "2024-01").csv.decode().splitlines()[0].split(",")) \
-        if data_type == "fundingRate" else render_klines("um", "BTCUSDT", "1d", "2024-01-01").csv.decode().splitlines()[0]
+    f = (render_funding("um", "BTCUSDT", "2024-01") if data_type == "fundingRate"
+         else render_klines("um", "BTCUSDT", "1d", "2024-01-01"))
+    cols = f.csv.decode().splitlines()[0]
     for body in (b"", (cols + "\n").encode()):
         t = parse_csv(body, market, data_type, "rest")
         assert t.schema == target and t.num_rows == 0
 
 
 def test_threads_give_identical_results():
-    files = [render_klines("um", s, "1m", "2024-01-03", seed=i) for i, s in enumerate(["A1USDT", "B2USDT", "C3USDT", "D4USDT"])]
+    files = [render_klines("um", s, "1m", "2024-01-03", seed=i)
+             for i, s in enumerate(["A1USDT", "B2USDT", "C3USDT", "D4USDT"])]
     with ThreadPoolExecutor(4) as ex:
         tables = list(ex.map(lambda f: parse_file(f.zip, f.key), files))
     for f, t in zip(files, tables):
