@@ -30,7 +30,7 @@ class Lake:
         self._archive = archive
         self.rest = rest
         self.bronze = Bronze(self.storage)
-        self.silver = Layer(self.storage, "silver")
+        self.silver = Layer(self.storage, "silver", self.bronze)
         self.gold = Layer(self.storage, "gold")
 
     @property

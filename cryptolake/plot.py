@@ -13,7 +13,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from .ops._frame import time_index
-from .ops.resample import frame_ticks, infer_step, resample, segments
+from .ops.resample import infer_step, resample, segments, time_axis
 
 # Indicators drawn on the price axis; every other one gets its own panel.
 OVERLAYS = frozenset({"sma", "ema", "wma", "bbands", "vwap", "kama", "keltner", "donchian"})
@@ -33,8 +33,7 @@ def _downsample(df: pd.DataFrame, max_candles: int) -> tuple[pd.DataFrame, str]:
     """At most `max_candles` bars: resample by a whole multiple of the bar size when longer."""
     if len(df) <= max_candles:
         return df, ""
-    idx = time_index(df)
-    t, _ = frame_ticks(idx)
+    t, idx = time_axis(df)
     bar = infer_step(t, segments(df))
     k = int(np.ceil((t[-1] - t[0] + bar) / bar / max_candles))
     rule = pd.Timedelta(k * bar, unit=idx.unit)

@@ -37,8 +37,8 @@ def _month(ts: pd.Timestamp, shift: int) -> str:
 class Table:
     """One silver or gold table. Cheap to create; every read goes to storage."""
 
-    def __init__(self, storage: Storage, layer: str, name: str):
-        self.storage, self.layer, self.name = storage, layer, name
+    def __init__(self, storage: Storage, layer: str, name: str, bronze=None):
+        self.storage, self.layer, self.name, self.bronze = storage, layer, name, bronze
         self.market, self.data_type, self.interval = schema.parse_table_name(name)
         self.time_col = schema.time_column(self.data_type)
         self._rel = layout.table_dir(layer, name)
@@ -181,15 +181,29 @@ class Table:
         return pd.DataFrame(out, columns=["symbol", "first", "last", "rows", "expected", "missing"])
 
     def gaps(self, symbols=None, start=None, end=None) -> pd.DataFrame:
-        """Every run of missing bars per symbol: symbol, start, end, missing (open times of the
-        first and last missing bar). Kline tables only."""
+        """Every gap of every symbol, with its cause: symbol, start, end, missing, cause.
+
+        `start`/`end` are the open times of the first and last missing (or, for `halt`, flat)
+        bar. Causes: missing_file, partial_file, outage, halt, relisting (see
+        cryptolake.quality). Kline tables only.
+        """
+        from . import quality
         step = self._step()
         if step is None:
             raise ValueError(f"gaps() needs a fixed bar size; {self.name} has none")
-        t = self.read_arrow(symbols, start, end, columns=[self.time_col])
-        return gap_runs(t["symbol"].to_numpy(zero_copy_only=False).astype(str),
-                        t[self.time_col].to_numpy().astype("datetime64[us]").astype(np.int64),
-                        step.value // 1000)
+        halting = self.data_type == "klines"
+        cols = [self.time_col] + (["open", "high", "low", "close", "volume"] if halting else [])
+        t = self.read_arrow(symbols, start, end, columns=cols)
+        syms = t["symbol"].to_numpy(zero_copy_only=False).astype(str)
+        times = t[self.time_col].to_numpy().astype("datetime64[us]").astype(np.int64)
+        step_us = step.value // 1000
+        runs = gap_runs(syms, times, step_us)
+        spans = quality.file_spans(self.bronze.symbol_rows_all(self.name)) if self.bronze else {}
+        parts = [quality.classify(runs, spans, step_us)]
+        if halting:
+            parts.append(quality.halts(syms, times, *(t[c].to_numpy() for c in cols[1:]), step_us))
+        out = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
+        return out.sort_values(["symbol", "start"], ignore_index=True)
 
 
 def _funding_expected(ts_us: np.ndarray, hours: np.ndarray) -> int:
@@ -219,8 +233,8 @@ def gap_runs(symbols: np.ndarray, times_us: np.ndarray, step_us: int) -> pd.Data
 class Layer:
     """`lake.silver` / `lake.gold`: tables by name, by attribute, in SQL."""
 
-    def __init__(self, storage: Storage, layer: str):
-        self.storage, self.layer = storage, layer
+    def __init__(self, storage: Storage, layer: str, bronze=None):
+        self.storage, self.layer, self.bronze = storage, layer, bronze
 
     @property
     def tables(self) -> list[str]:
@@ -238,7 +252,7 @@ class Layer:
         if name not in self.tables:
             raise KeyError(f"no table {name!r} in {self.layer}; tables: {self.tables or 'none yet'} "
                            "(create one with lake.ingest(market, data_type, ...))")
-        return Table(self.storage, self.layer, name)
+        return Table(self.storage, self.layer, name, self.bronze)
 
     def __getattr__(self, name: str) -> Table:
         if name.startswith("_"):

@@ -19,7 +19,7 @@ class IngestReport:
     files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FILE_COLUMNS))
     rows: dict[str, int] = field(default_factory=dict)
     gaps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["symbol", "start", "end", "missing"]))
+        columns=["symbol", "start", "end", "missing", "cause"]))
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0

@@ -73,6 +73,10 @@ class Bronze:
             self._rows[table] = index
         return self._rows[table]
 
+    def symbol_rows_all(self, table: str) -> list[dict]:
+        """Every manifest row of one table."""
+        return [r for sym in self.rows(table).values() for r in sym.values()]
+
     def symbol_rows(self, table: str, symbol: str) -> list[dict]:
         return list(self.rows(table).get(symbol, {}).values())
 

@@ -30,7 +30,7 @@ def trades_to_bars(trades: pd.DataFrame, rule, offset=None) -> pd.DataFrame:
     rows with `is_buyer_maker` False: the taker bought) and `vwap = quote_volume / volume`.
     Bins are those of `df.resample(rule, offset=offset)`; bins without trades are absent.
     """
-    check_frame(trades, need=("price", "is_buyer_maker"), strict=False)
+    t, lev, seg = check_frame(trades, need=("price", "is_buyer_maker"), strict=False)
     qty = values(trades, _qty_column(trades))
     price = values(trades, "price")
     maker = np.ascontiguousarray(trades["is_buyer_maker"].to_numpy(np.bool_, copy=False))
@@ -39,12 +39,12 @@ def trades_to_bars(trades: pd.DataFrame, rule, offset=None) -> pd.DataFrame:
              + 1)
     else:
         n = np.ones(len(trades), np.int64)
-    t, seg, _, starts, labels, bseg, nb = bin_rows(trades, rule, offset)
+    _, starts, labels, bseg, nb = bin_rows(t, lev, seg, rule, offset)
     out = {c: np.empty(nb, np.int64 if c == "trades" else np.float64) for c in BAR_COLUMNS}
     kb.trades_to_bars(t, price, qty, maker, n, starts, nb, out["open"], out["high"], out["low"],
                       out["close"], out["volume"], out["quote_volume"], out["trades"],
                       out["taker_buy_volume"], out["taker_buy_quote_volume"], out["vwap"])
-    index = rebuild_index(labels, trades, bseg, seg)
+    index = rebuild_index(labels, trades, lev, bseg, seg)
     if isinstance(index, pd.MultiIndex):
         index = index.set_names("open_time", level=-1)
     else:

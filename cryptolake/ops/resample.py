@@ -1,7 +1,7 @@
 """OHLCV resampling: pandas in -> `kernels.resample` -> pandas out.
 
-Also the helpers that every time-grid op shares (`frame_ticks`, `segments`, `rule_ticks`,
-`infer_step`, `rebuild_index`): the kernels work on int64 ticks in the index's own unit (no
+Also the helpers that every time-grid op shares (`check_frame`, `time_axis`, `segments`,
+`rule_ticks`, `infer_step`, `rebuild_index`): the kernels work on int64 ticks in the index's own unit (no
 conversion copy for silver's microseconds), one segment per symbol.
 """
 from __future__ import annotations
@@ -38,22 +38,51 @@ def segments(df: pd.DataFrame) -> np.ndarray:
     return np.array([0, n] if n else [0], dtype=np.int64)
 
 
-def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True) -> None:
+def time_axis(df: pd.DataFrame) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """(ticks, level): the time of every row as int64 ticks of its unit, and a DatetimeIndex
+    that carries that unit, tz and name. On a MultiIndex the ticks are gathered with numpy
+    from the time level's codes (pandas' `get_level_values` costs several times more)."""
+    idx = df.index
+    if not isinstance(idx, pd.MultiIndex):
+        return time_index(df).asi8, idx
+    lev = idx.levels[-1]
+    if not isinstance(lev, pd.DatetimeIndex):
+        time_index(df.iloc[:0])  # raises the message that says how to fix it
+    t = np.asarray(lev.asi8).take(np.asarray(idx.codes[-1]))
+    return t, lev.rename(idx.names[-1])
+
+
+def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True):
     """`validate_frame` with the order check done by a kernel (no hash table for uniqueness):
     tz-aware time index, columns `need`, symbols contiguous and times increasing per symbol
-    (strictly unless `strict=False`, as trades may share a timestamp)."""
-    validate_frame(df, need=need, monotonic=False)
-    if isinstance(df.index, pd.MultiIndex) and len(df) > 1:
+    (strictly unless `strict=False`, as trades may share a timestamp).
+
+    Returns (ticks, level, seg) from `time_axis` and `segments` for the caller to reuse.
+    """
+    multi = isinstance(df.index, pd.MultiIndex)
+    # on a MultiIndex the tz and column checks need no rows (time_index would gather them all)
+    validate_frame(df.iloc[:0] if multi else df, need=need, monotonic=False)
+    if multi and len(df) > 1:
         codes = np.asarray(df.index.codes[0])
         if (codes[1:] < codes[:-1]).any():
             raise ValueError("the symbols are not sorted (rows of a symbol must be together); "
                              "fix with df.sort_index()")
-    bad = kg.first_unsorted(time_index(df).asi8, segments(df), strict)
+    t, lev = time_axis(df)
+    seg = segments(df)
+    bad = kg.first_unsorted(t, seg, strict)
     if bad >= 0:
         what = "not strictly increasing (unsorted or duplicated)" if strict else "not sorted"
         fix = "df.sort_index()" + (" and df[~df.index.duplicated()]" if strict else "")
         raise ValueError(f"the time index is {what} at row {bad} ({df.index[bad]}); "
                          f"fix with {fix}")
+    return t, lev, seg
+
+
+def as_times(ticks: np.ndarray, lev: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Ticks back to a DatetimeIndex with `lev`'s unit, tz and name (no copy of the ticks)."""
+    dtype = pd.DatetimeTZDtype(unit=lev.unit, tz="UTC")
+    out = pd.DatetimeIndex(ticks.view(f"M8[{lev.unit}]"), dtype=dtype, name=lev.name)
+    return out.tz_convert(lev.tz)
 
 
 def _to_ns(value, what: str) -> int:
@@ -106,25 +135,26 @@ def infer_step(t: np.ndarray, seg: np.ndarray) -> int:
     return int(vals[np.argmax(counts)])
 
 
-def rebuild_index(ticks: np.ndarray, like: pd.DataFrame, seg_of_row: np.ndarray | None,
-                  seg: np.ndarray) -> pd.Index:
-    """A time index (same unit, tz and name as `like`'s) from ticks; a (symbol, time)
-    MultiIndex when `like` has one, with `seg_of_row` giving each row's segment."""
-    idx = time_index(like)
-    dtype = pd.DatetimeTZDtype(unit=idx.unit, tz="UTC")
-    times = pd.DatetimeIndex(ticks.view(f"M8[{idx.unit}]"), dtype=dtype, name=idx.name)
-    times = times.tz_convert(idx.tz)
+def rebuild_index(ticks: np.ndarray, like: pd.DataFrame, lev: pd.DatetimeIndex,
+                  seg_of_row: np.ndarray | None = None, seg: np.ndarray | None = None) -> pd.Index:
+    """A time index like `lev` (unit, tz, name) from ticks; a (symbol, time) MultiIndex when
+    `like` has one, with `seg_of_row` giving each row's segment of `seg`."""
     if not isinstance(like.index, pd.MultiIndex):
-        return times
+        return as_times(ticks, lev)
     sym_codes = np.asarray(like.index.codes[0])[seg[:-1]][seg_of_row]
-    symbols = like.index.levels[0].take(sym_codes)
-    return pd.MultiIndex.from_arrays([symbols, times], names=like.index.names)
+    codes, uniq = pd.factorize(ticks)
+    order = np.argsort(uniq, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return pd.MultiIndex(levels=[like.index.levels[0], as_times(uniq[order], lev)],
+                         codes=[sym_codes, rank[codes]], names=like.index.names,
+                         verify_integrity=False)
 
 
-def origins(idx: pd.DatetimeIndex, seg: np.ndarray, offset_ticks: int) -> np.ndarray:
+def origins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, offset_ticks: int) -> np.ndarray:
     """pandas' origin='start_day' per segment: midnight (in the index's tz) of its first day,
     plus the offset, as ticks."""
-    firsts = idx[seg[:-1]]
+    firsts = as_times(np.ascontiguousarray(t[seg[:-1]]), lev)
     return np.ascontiguousarray(firsts.normalize().asi8 + offset_ticks, dtype=np.int64)
 
 
@@ -132,11 +162,10 @@ def _is_utc(idx: pd.DatetimeIndex) -> bool:
     return str(idx.tz) in ("UTC", "UTC+00:00", "Etc/UTC")
 
 
-def bin_rows(df: pd.DataFrame, rule, offset=None):
-    """Bins of `df.resample(rule, offset=offset)` per segment: (t, seg, step, starts, labels,
-    bseg, nb). Shared by `resample` and `trades_to_bars`."""
-    idx = time_index(df)
-    t, unit_ns = frame_ticks(idx)
+def bin_rows(t: np.ndarray, idx: pd.DatetimeIndex, seg: np.ndarray, rule, offset=None):
+    """Bins of `df.resample(rule, offset=offset)` per segment of ticks `t` (unit and tz of
+    `idx`): (step, starts, labels, bseg, nb). Shared by `resample` and `trades_to_bars`."""
+    unit_ns = _UNIT_NS[idx.unit]
     step, is_day = rule_ticks(rule, idx.unit)
     off = 0
     if offset is not None:
@@ -150,13 +179,12 @@ def bin_rows(df: pd.DataFrame, rule, offset=None):
                           "(pandas ignores it and df.lake matches pandas); use rule='24h' with "
                           "the offset to shift daily bins", RuntimeWarning, stacklevel=3)
             off = 0
-    seg = segments(df)
     n = len(t)
     starts = np.empty(n + 1, np.int64)   # upper bounds; untouched pages cost nothing
     labels = np.empty(n, np.int64)
     bseg = np.empty(n, np.int64)
-    nb = kr.bin_edges(t, seg, origins(idx, seg, off), step, starts, labels, bseg)
-    return t, seg, step, starts[:nb + 1], labels[:nb], bseg[:nb], nb
+    nb = kr.bin_edges(t, seg, origins(t, idx, seg, off), step, starts, labels, bseg)
+    return step, starts[:nb + 1], labels[:nb], bseg[:nb], nb
 
 
 # ---------------------------------------------------------------- resample
@@ -246,8 +274,8 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     diff). bars=True adds an int64 column `bars`: the number of source rows in each bin.
     The index keeps the input's unit, tz and names.
     """
-    check_frame(df)
-    t, seg, step, starts, labels, bseg, nb = bin_rows(df, rule, offset)
+    t, lev, seg = check_frame(df)
+    step, starts, labels, bseg, nb = bin_rows(t, lev, seg, rule, offset)
     cols = {c: _aggregate(df[c], how, starts, nb, bseg, seg)
             for c, how in _column_plan(df).items()}
     count = np.diff(starts)
@@ -259,5 +287,5 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     if keep is not None and not keep.all():
         cols = {c: v[keep] for c, v in cols.items()}
         labels, bseg = labels[keep], bseg[keep]
-    out = pd.DataFrame(cols, index=rebuild_index(labels, df, bseg, seg), copy=False)
+    out = pd.DataFrame(cols, index=rebuild_index(labels, df, lev, bseg, seg), copy=False)
     return out

@@ -36,7 +36,7 @@ def _bars(n: int, seed: int, price0: float, vol_scale: float, missing: float,
                        "volume": volume, "quote_volume": volume * mid, "trades": trades,
                        "taker_buy_volume": buy, "taker_buy_quote_volume": buy * mid}, index=idx)
     keep = rng.random(n) >= missing
-    keep[0] = True
+    keep[0] = keep[-1] = True   # the span is what was drawn; min_bars >= 2 holds after dropping
     return df[keep]
 
 
