@@ -55,7 +55,7 @@ class LakeAccessor:
     """OHLCV verbs; the index is checked here, columns by each verb that needs them."""
 
     def __init__(self, df: pd.DataFrame):
-        _resample.check_frame(df, need=(), strict=False)
+        _resample.check_frame(df, need=(), strict=False, ticks=False)
         self._df = df
 
     def _need_ohlc(self) -> pd.DataFrame:

@@ -44,12 +44,13 @@ def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Out
     return _Outcome(remote, row, parsed, status="downloaded")
 
 
-def _resolve_symbols(archive, req, symbols) -> list[str]:
-    listed = archive.symbols(req.market, req.data_type, req.interval)
+def _check_symbols(archive, req, symbols) -> list[str] | None:
+    """Named symbols, upper-cased and checked against the listing; None means every symbol."""
     if symbols is None:
-        return list(listed)
+        return None
     wanted = [symbols] if isinstance(symbols, str) else list(symbols)
     wanted = [s.upper() for s in wanted]
+    listed = archive.symbols(req.market, req.data_type)   # one listing, not one per symbol
     known = set(listed)
     for s in wanted:
         if s not in known:
@@ -66,9 +67,10 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     req = schema.validate_request(market, data_type, interval, start, end)   # before any I/O
     report = IngestReport(req.table)
     archive, bronze, storage = lake.archive, lake.bronze, lake.storage
-    syms = _resolve_symbols(archive, req, symbols)
-    remotes = archive.plan(req.market, req.data_type, syms, req.interval, req.start, req.end,
+    wanted = _check_symbols(archive, req, symbols)
+    remotes = archive.plan(req.market, req.data_type, wanted, req.interval, req.start, req.end,
                            today=today)
+    syms = wanted if wanted is not None else sorted({r.key.symbol for r in remotes})
     by_symbol = defaultdict(list)
     for r in remotes:
         by_symbol[r.key.symbol].append(r)

@@ -84,7 +84,7 @@ def real_archive_dir(tmp_path_factory) -> Path:
         return SHARED_FIXTURES
     manifest = SAMPLE_ARCHIVE / "manifest.json"
     if not manifest.is_file():
-        pytest.skip(f"no real archive files: neither {SHARED_FIXTURES} nor {manifest} exists")
+        pytest.fail(f"no real archive files: neither {SHARED_FIXTURES} nor {manifest} exists")
     root = tmp_path_factory.mktemp("real-archive")
     for key in json.loads(manifest.read_text())["real"]:
         dst = root / key

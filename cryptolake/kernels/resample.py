@@ -49,9 +49,13 @@ def bin_edges(t, seg, origin, step, starts, labels, bseg):
         i = seg[s]
         end = seg[s + 1]
         guess = 1
+        hi = t[i] + 1           # > the first time: its label is computed, not assumed
         while i < end:
             x = t[i]
-            lab = x - (x - origin[s]) % step
+            if x >= hi and x - hi < step:
+                lab = hi              # the next bin: no division needed
+            else:
+                lab = x - (x - origin[s]) % step
             hi = lab + step
             starts[nb] = i
             labels[nb] = lab

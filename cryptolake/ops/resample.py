@@ -52,12 +52,14 @@ def time_axis(df: pd.DataFrame) -> tuple[np.ndarray, pd.DatetimeIndex]:
     return t, lev.rename(idx.names[-1])
 
 
-def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True):
+def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool = True):
     """`validate_frame` with the order check done by a kernel (no hash table for uniqueness):
     tz-aware time index, columns `need`, symbols contiguous and times increasing per symbol
     (strictly unless `strict=False`, as trades may share a timestamp).
 
-    Returns (ticks, level, seg) from `time_axis` and `segments` for the caller to reuse.
+    Returns (ticks, level, seg) from `time_axis` and `segments` for the caller to reuse;
+    with `ticks=False` (the accessor's check) a MultiIndex with a sorted time level is checked
+    on its codes, without gathering the ticks, and None is returned.
     """
     multi = isinstance(df.index, pd.MultiIndex)
     # on a MultiIndex the tz and column checks need no rows (time_index would gather them all)
@@ -67,15 +69,20 @@ def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True):
         if (codes[1:] < codes[:-1]).any():
             raise ValueError("the symbols are not sorted (rows of a symbol must be together); "
                              "fix with df.sort_index()")
-    t, lev = time_axis(df)
     seg = segments(df)
-    bad = kg.first_unsorted(t, seg, strict)
+    if not ticks and multi and df.index.levels[-1].is_monotonic_increasing:
+        t = lev = None
+        bad = kg.first_unsorted(np.asarray(df.index.codes[-1]).astype(np.int64, copy=False),
+                                seg, strict)
+    else:
+        t, lev = time_axis(df)
+        bad = kg.first_unsorted(t, seg, strict)
     if bad >= 0:
         what = "not strictly increasing (unsorted or duplicated)" if strict else "not sorted"
         fix = "df.sort_index()" + (" and df[~df.index.duplicated()]" if strict else "")
         raise ValueError(f"the time index is {what} at row {bad} ({df.index[bad]}); "
                          f"fix with {fix}")
-    return t, lev, seg
+    return (t, lev, seg) if ticks else None
 
 
 def as_times(ticks: np.ndarray, lev: pd.DatetimeIndex) -> pd.DatetimeIndex:

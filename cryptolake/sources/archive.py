@@ -77,9 +77,9 @@ class Fetched:
     """The outcome of fetching one file.
 
     status: "ok" (bytes match the published SHA-256), "quarantined" (bytes kept, but the
-    .CHECKSUM is missing, malformed, names another file, or disagrees) or "failed" (not read:
-    404, connection, permission; or read and verified but not a readable zip). `data` is None
-    only when the zip could not be read at all.
+    .CHECKSUM is missing, malformed, names another file, or disagrees; or the bytes verify
+    but are not a readable zip) or "failed" (not read: 404, connection, permission). `data`
+    is None only when the zip could not be read at all.
     """
     remote: RemoteFile
     data: bytes | None
@@ -382,7 +382,7 @@ class BinanceArchive:
                                           f"file hashes to {actual}", expected)
         problem = _zip_problem(data, key)
         if problem:
-            return verdict("failed", problem, expected)
+            return verdict("quarantined", problem, expected)   # verified bytes, unreadable zip
         return verdict("ok", "", expected)
 
     def _failed(self, remote, what, exc) -> Fetched:
