@@ -39,8 +39,11 @@ def numba_cache_dir() -> str:
 
 
 def max_workers() -> int:
-    """Concurrent downloads/parses; $CRYPTOLAKE_WORKERS or 2x the cores (I/O bound), at least 4."""
+    """Concurrent fetch+parse tasks: $CRYPTOLAKE_WORKERS, else 4 per core and at least 8.
+
+    Fetching from S3 is latency-bound (more requests in flight help); parsing releases the
+    GIL (zlib, hashlib, pyarrow), so extra threads cost little on a local mirror."""
     env = os.environ.get("CRYPTOLAKE_WORKERS")
     if env:
         return max(1, int(env))
-    return max(4, 2 * (os.cpu_count() or 1))
+    return max(8, 4 * (os.cpu_count() or 1))

@@ -34,22 +34,25 @@ def _first_at_least(t, lo, hi, value):
 
 
 @jit
-def bin_edges(t, seg, origin, step, starts, labels, bseg):
+def bin_edges(t, seg, origin, step, starts, labels, segnb, write):
     """Non-empty bins of `pd.Series(t).resample(step, origin=origin, closed='left', label='left')`.
 
     A row at time `x` in segment `s` falls in the bin labelled
     `x - ((x - origin[s]) mod step)`; pandas' default `origin='start_day'` is midnight of the
     segment's first day plus `offset`. `seg` holds segment boundaries (`seg[0] == 0`,
-    `seg[-1] == len(t)`). Writes `starts[:nb + 1]`, `labels[:nb]`, `bseg[:nb]`; returns `nb`.
+    `seg[-1] == len(t)`). Returns the number of bins `nb` and sets `segnb[s]` to the first bin
+    of segment `s` (`segnb[-1] == nb`); with `write` it also fills `starts[:nb + 1]` (first
+    row of each bin, then `len(t)`) and `labels[:nb]`, so a first call can size the outputs.
     The end of a bin is guessed from the previous bin's length and checked with two reads
     (a binary search when the guess fails), so regular bars are not read one by one.
     """
     nb = 0
     for s in range(len(seg) - 1):
+        segnb[s] = nb
         i = seg[s]
         end = seg[s + 1]
         guess = 1
-        hi = t[i] + 1           # > the first time: its label is computed, not assumed
+        hi = t[i] + 1 if i < end else 0   # > the first time: its label is computed, not assumed
         while i < end:
             x = t[i]
             if x >= hi and x - hi < step:
@@ -57,9 +60,9 @@ def bin_edges(t, seg, origin, step, starts, labels, bseg):
             else:
                 lab = x - (x - origin[s]) % step
             hi = lab + step
-            starts[nb] = i
-            labels[nb] = lab
-            bseg[nb] = s
+            if write:
+                starts[nb] = i
+                labels[nb] = lab
             nb += 1
             j = i + guess
             if j < end and t[j - 1] < hi and t[j] >= hi:
@@ -70,7 +73,9 @@ def bin_edges(t, seg, origin, step, starts, labels, bseg):
                 j = _first_at_least(t, i + 1, end, hi)
             guess = j - i
             i = j
-    starts[nb] = len(t)
+    segnb[len(seg) - 1] = nb
+    if write:
+        starts[nb] = len(t)
     return nb
 
 
@@ -109,22 +114,25 @@ def _all_nan_or(x, i0, i1, value):
 def bin_max(x, starts, nb, out):
     """`groupby(...).max()`: NaN-skipping maximum of each bin (NaN when all NaN).
 
-    A branch-free select keeps the loop fast: NaN never compares greater, so it is skipped;
-    a result of -inf is checked for "all NaN" afterwards."""
+    Four branch-free select chains keep the loop fast: NaN never compares greater, so it is
+    skipped; a result of -inf is checked for "all NaN" afterwards."""
     for b in range(nb):
-        m0 = -np.inf
-        m1 = -np.inf
+        m0 = m1 = m2 = m3 = -np.inf
         i = starts[b]
         i1 = starts[b + 1]
-        while i + 1 < i1:
-            v0 = x[i]
-            v1 = x[i + 1]
+        while i + 3 < i1:
+            v0, v1, v2, v3 = x[i], x[i + 1], x[i + 2], x[i + 3]
             m0 = v0 if v0 > m0 else m0
             m1 = v1 if v1 > m1 else m1
-            i += 2
-        if i < i1:
+            m2 = v2 if v2 > m2 else m2
+            m3 = v3 if v3 > m3 else m3
+            i += 4
+        while i < i1:
             m0 = x[i] if x[i] > m0 else m0
-        m = m1 if m1 > m0 else m0
+            i += 1
+        m0 = m1 if m1 > m0 else m0
+        m2 = m3 if m3 > m2 else m2
+        m = m2 if m2 > m0 else m0
         out[b] = m if m != -np.inf else _all_nan_or(x, starts[b], i1, m)
 
 
@@ -133,19 +141,22 @@ def bin_min(x, starts, nb, out):
     """`groupby(...).min()`: NaN-skipping minimum of each bin (NaN when all NaN); see
     `bin_max`."""
     for b in range(nb):
-        m0 = np.inf
-        m1 = np.inf
+        m0 = m1 = m2 = m3 = np.inf
         i = starts[b]
         i1 = starts[b + 1]
-        while i + 1 < i1:
-            v0 = x[i]
-            v1 = x[i + 1]
+        while i + 3 < i1:
+            v0, v1, v2, v3 = x[i], x[i + 1], x[i + 2], x[i + 3]
             m0 = v0 if v0 < m0 else m0
             m1 = v1 if v1 < m1 else m1
-            i += 2
-        if i < i1:
+            m2 = v2 if v2 < m2 else m2
+            m3 = v3 if v3 < m3 else m3
+            i += 4
+        while i < i1:
             m0 = x[i] if x[i] < m0 else m0
-        m = m1 if m1 < m0 else m0
+            i += 1
+        m0 = m1 if m1 < m0 else m0
+        m2 = m3 if m3 < m2 else m2
+        m = m2 if m2 < m0 else m0
         out[b] = m if m != np.inf else _all_nan_or(x, starts[b], i1, m)
 
 
@@ -237,8 +248,8 @@ def _warm() -> None:
     origin = np.zeros(2, dtype=np.int64)
     starts = np.empty(7, np.int64)
     labels = np.empty(6, np.int64)
-    bseg = np.empty(6, np.int64)
-    nb = bin_edges(t, seg, origin, 2, starts, labels, bseg)
+    segnb = np.empty(3, np.int64)
+    nb = bin_edges(t, seg, origin, 2, starts, labels, segnb, True)
     x = np.ones(6)
     out = np.empty(nb)
     for k in (bin_first, bin_last, bin_max, bin_min, bin_sum, bin_sum_pairwise):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, rolling_mean, rolling_sum
+from .ma import ewm_step, np_sum, rolling_mean, rolling_sum
 
 NAN = np.nan
 
@@ -45,16 +45,27 @@ def obv(close, volume, out):
 def mfi(high, low, close, volume, window, out):
     """`ta.volume.MFIIndicator(high, low, close, volume, window).money_flow_index()`:
     money flow tp * volume signed by the move of tp; 100 - 100 / (1 + sum(+) / |sum(-)|) over
-    the window. Running Kahan sums; a sum with no nonzero term in the window is exactly 0
-    (ta sums each window afresh), so all-zero-volume windows give NaN as in ta."""
+    the window. Running Kahan sums; a sum is rebuilt exactly (numpy's pairwise order, as ta
+    sums each window) when removing a row cancels most of it, and is exactly 0 when no
+    nonzero term is left, so zero-volume windows give NaN and tiny flows keep their ratio."""
     n = close.shape[0]
-    mf = np.empty(n)
+    pos = np.empty(n)
+    neg = np.empty(n)
     prev = NAN
     for i in range(n):
         tp = (high[i] + low[i] + close[i]) / 3.0
         ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
-        mf[i] = tp * volume[i] * ud
+        m = tp * volume[i] * ud
         prev = tp
+        if m - m != 0.0:                  # NaN or inf: missing, as in pandas
+            pos[i] = NAN
+            neg[i] = NAN
+        elif m >= 0.0:
+            pos[i] = m
+            neg[i] = 0.0
+        else:
+            pos[i] = 0.0
+            neg[i] = m
     ps = 0.0
     pc = 0.0
     pnz = 0
@@ -63,30 +74,47 @@ def mfi(high, low, close, volume, window, out):
     nnz = 0
     nans = 0
     for i in range(n):
-        for j in range(2):
-            if j == 0:
-                v = mf[i]
-                step = 1
-            elif i >= window:
-                v = mf[i - window]         # the row leaving the window
-                step = -1
+        p = pos[i]
+        if p != p:
+            nans += 1
+        else:
+            if p != 0.0:
+                pnz += 1
+            y = p - pc
+            t = ps + y
+            pc = (t - ps) - y
+            ps = t
+            q = neg[i]
+            if q != 0.0:
+                nnz += 1
+            y = q - nc
+            t = ns + y
+            nc = (t - ns) - y
+            ns = t
+        if i >= window:
+            p = pos[i - window]
+            if p != p:
+                nans -= 1
             else:
-                break
-            if v - v != 0.0:             # NaN or inf: missing, as in pandas
-                nans += step
-            elif v >= 0.0:
-                if v != 0.0:
-                    pnz += step
-                y = step * v - pc
-                t = ps + y
-                pc = (t - ps) - y
-                ps = t
-            else:
-                nnz += step
-                y = step * v - nc
-                t = ns + y
-                nc = (t - ns) - y
-                ns = t
+                q = neg[i - window]
+                if p != 0.0:
+                    pnz -= 1
+                    y = -p - pc
+                    t = ps + y
+                    pc = (t - ps) - y
+                    ps = t
+                    if pnz > 0 and abs(ps) < 1e-6 * p and nans == 0:
+                        ps = np_sum(pos, i - window + 1, window)
+                        pc = 0.0
+                if q != 0.0:
+                    nnz -= 1
+                    y = -q - nc
+                    t = ns + y
+                    nc = (t - ns) - y
+                    ns = t
+                    if nnz > 0 and abs(ns) < -1e-6 * q and nans == 0:
+                        ns = np_sum(neg, i - window + 1, window)
+                        nc = 0.0
         if pnz == 0:
             ps = 0.0
             pc = 0.0

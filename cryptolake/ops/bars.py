@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..kernels import bars as kb
 from ._frame import values
-from .resample import bin_rows, check_frame, rebuild_index
+from .resample import Bins, check_frame, rebuild_index
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trades",
                "taker_buy_volume", "taker_buy_quote_volume", "vwap")
@@ -39,12 +39,13 @@ def trades_to_bars(trades: pd.DataFrame, rule, offset=None) -> pd.DataFrame:
              + 1)
     else:
         n = np.ones(len(trades), np.int64)
-    _, starts, labels, bseg, nb = bin_rows(t, lev, seg, rule, offset)
-    out = {c: np.empty(nb, np.int64 if c == "trades" else np.float64) for c in BAR_COLUMNS}
-    kb.trades_to_bars(t, price, qty, maker, n, starts, nb, out["open"], out["high"], out["low"],
+    bins = Bins(t, lev, seg, rule, offset, len(BAR_COLUMNS))
+    out = {c: bins.column(np.int64 if c == "trades" else np.float64) for c in BAR_COLUMNS}
+    kb.trades_to_bars(t, price, qty, maker, n, bins.starts, bins.nb, out["open"], out["high"], out["low"],
                       out["close"], out["volume"], out["quote_volume"], out["trades"],
                       out["taker_buy_volume"], out["taker_buy_quote_volume"], out["vwap"])
-    index = rebuild_index(labels, trades, lev, bseg, seg)
+    bseg = bins.bseg if isinstance(trades.index, pd.MultiIndex) else None
+    index = rebuild_index(bins.labels, trades, lev, bseg, seg)
     if isinstance(index, pd.MultiIndex):
         index = index.set_names("open_time", level=-1)
     else:

@@ -76,7 +76,11 @@ def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool
                                 seg, strict)
     else:
         t, lev = time_axis(df)
-        bad = kg.first_unsorted(t, seg, strict)
+        idx = df.index
+        if not multi and idx.is_monotonic_increasing and (not strict or idx.is_unique):
+            bad = -1    # pandas caches both on the index: free from the second call on
+        else:
+            bad = kg.first_unsorted(t, seg, strict)
     if bad >= 0:
         what = "not strictly increasing (unsorted or duplicated)" if strict else "not sorted"
         fix = "df.sort_index()" + (" and df[~df.index.duplicated()]" if strict else "")
@@ -169,9 +173,43 @@ def _is_utc(idx: pd.DatetimeIndex) -> bool:
     return str(idx.tz) in ("UTC", "UTC+00:00", "Etc/UTC")
 
 
-def bin_rows(t: np.ndarray, idx: pd.DatetimeIndex, seg: np.ndarray, rule, offset=None):
-    """Bins of `df.resample(rule, offset=offset)` per segment of ticks `t` (unit and tz of
-    `idx`): (step, starts, labels, bseg, nb). Shared by `resample` and `trades_to_bars`."""
+class Bins:
+    """The non-empty bins of `df.resample(rule, offset=offset)` per segment of ticks `t`, and
+    the memory for their outputs: `starts`, `labels` and every output column are rows of one
+    allocation (fresh pages fault once per allocation's pages, not per column).
+
+    `starts[:nb + 1]` first row of each bin (then len(t)); `labels[:nb]` bin open ticks;
+    `segnb[s]` first bin of segment `s`; `column()` hands out the next output row.
+    Shared by `resample` and `trades_to_bars`.
+    """
+
+    def __init__(self, t: np.ndarray, idx: pd.DatetimeIndex, seg: np.ndarray, rule, offset,
+                 ncols: int):
+        self.step, off = _rule_and_offset(rule, offset, idx)
+        origin = origins(t, idx, seg, off)
+        self.segnb = np.empty(len(seg), np.int64)
+        none = np.empty(0, np.int64)
+        nb = kr.bin_edges(t, seg, origin, self.step, none, none, self.segnb, False)
+        self.block = np.empty((ncols + 2, nb + 1))
+        self.starts = self.block[0].view(np.int64)
+        self.labels = self.block[1, :nb].view(np.int64)
+        kr.bin_edges(t, seg, origin, self.step, self.starts, self.labels, self.segnb, True)
+        self.nb = nb
+        self._next = 2
+
+    def column(self, dtype=np.float64) -> np.ndarray:
+        """The next free output row (float64, or an int64 view of it)."""
+        row = self.block[self._next, :self.nb]
+        self._next += 1
+        return row if np.dtype(dtype) == np.float64 else row.view(dtype)
+
+    @property
+    def bseg(self) -> np.ndarray:
+        """The segment of every bin."""
+        return np.repeat(np.arange(len(self.segnb) - 1), np.diff(self.segnb))
+
+
+def _rule_and_offset(rule, offset, idx: pd.DatetimeIndex) -> tuple[int, int]:
     unit_ns = _UNIT_NS[idx.unit]
     step, is_day = rule_ticks(rule, idx.unit)
     off = 0
@@ -184,23 +222,12 @@ def bin_rows(t: np.ndarray, idx: pd.DatetimeIndex, seg: np.ndarray, rule, offset
         if off:
             warnings.warn(f"offset={offset!r} has no effect with a 'D' rule on a tz-aware index "
                           "(pandas ignores it and df.lake matches pandas); use rule='24h' with "
-                          "the offset to shift daily bins", RuntimeWarning, stacklevel=3)
+                          "the offset to shift daily bins", RuntimeWarning, stacklevel=4)
             off = 0
-    n = len(t)
-    starts = np.empty(n + 1, np.int64)   # upper bounds; untouched pages cost nothing
-    labels = np.empty(n, np.int64)
-    bseg = np.empty(n, np.int64)
-    nb = kr.bin_edges(t, seg, origins(t, idx, seg, off), step, starts, labels, bseg)
-    return step, starts[:nb + 1], labels[:nb], bseg[:nb], nb
+    return step, off
 
 
 # ---------------------------------------------------------------- resample
-def _reduce(kernel, x, starts, nb, dtype=np.float64):
-    out = np.empty(nb, dtype=dtype)
-    kernel(x, starts, nb, out)
-    return out
-
-
 def _column_plan(df: pd.DataFrame) -> dict[str, str]:
     """How each column is aggregated: OHLC first/max/min/last, volumes and trades sum,
     bool any, other numeric and datetime columns last; others are dropped."""
@@ -223,36 +250,46 @@ _KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last":
             "sum": kr.bin_sum_int}
 
 
-def _sum(x: np.ndarray, starts, nb, bseg, seg) -> np.ndarray:
+def _sum(x: np.ndarray, bins: Bins, out: np.ndarray) -> np.ndarray:
     """pandas' float sum per bin: `np.add.reduceat` where the (per-symbol) column has no NaN,
     NaN-skipping Kahan sums where it has some."""
-    out = _reduce(kr.bin_sum_pairwise, x, starts, nb)
+    kr.bin_sum_pairwise(x, bins.starts, bins.nb, out)
     nan_bins = np.flatnonzero(np.isnan(out))
-    for s in np.unique(bseg[nan_bins]):
-        if np.isnan(x[seg[s]:seg[s + 1]]).any():
-            b0, b1 = np.searchsorted(bseg, [s, s + 1])
-            kr.bin_sum(x, starts[b0:b1 + 1], b1 - b0, out[b0:b1])
+    if len(nan_bins):
+        seg_starts = bins.segnb
+        for s in np.unique(np.searchsorted(seg_starts, nan_bins, side="right") - 1):
+            b0, b1 = seg_starts[s], seg_starts[s + 1]
+            if np.isnan(x[bins.starts[b0]:bins.starts[b1]]).any():
+                kr.bin_sum(x, bins.starts[b0:b1 + 1], b1 - b0, out[b0:b1])
     return out
 
 
-def _aggregate(s: pd.Series, how: str, starts, nb, bseg, seg):
+def _aggregate(s: pd.Series, how: str, bins: Bins):
+    starts, nb = bins.starts, bins.nb
     if how == "any":
         x = s.to_numpy(dtype=np.bool_, copy=False).view(np.uint8)
-        return _reduce(kr.bin_max, x, starts, nb) > 0
+        out = bins.column()
+        kr.bin_max(x, starts, nb, out)
+        return out > 0
     dt = s.dtype
     if isinstance(dt, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dt):
         arr = s.array
-        ticks = _reduce(kr.bin_last, np.asarray(arr.asi8), starts, nb, np.int64)
-        return pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt) if arr.tz is None else \
-            pd.DatetimeIndex(ticks.view(f"M8[{arr.unit}]"), dtype=pd.DatetimeTZDtype(
-                unit=arr.unit, tz="UTC")).tz_convert(arr.tz).array
+        ticks = bins.column(np.int64)
+        kr.bin_last(np.asarray(arr.asi8), starts, nb, ticks)
+        like = pd.DatetimeIndex([], dtype=dt)
+        return as_times(ticks, like).array if arr.tz is not None else \
+            pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt)
     if isinstance(dt, np.dtype) and dt.kind in "iu" and how in ("sum", "last"):
         x = np.ascontiguousarray(s.to_numpy(dtype=np.int64, copy=False))
-        return _reduce(_KERNELS[how], x, starts, nb, np.int64)
+        out = bins.column(np.int64)
+        (kr.bin_sum_int if how == "sum" else kr.bin_last)(x, starts, nb, out)
+        return out
     x = np.ascontiguousarray(s.to_numpy(dtype=np.float64, copy=False, na_value=np.nan))
+    out = bins.column()
     if how == "sum":
-        return _sum(x, starts, nb, bseg, seg)
-    return _reduce(_KERNELS[how], x, starts, nb)
+        return _sum(x, bins, out)
+    _KERNELS[how](x, starts, nb, out)
+    return out
 
 
 def expected_bars(labels: np.ndarray, bseg: np.ndarray, t: np.ndarray, seg: np.ndarray,
@@ -282,13 +319,16 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     The index keeps the input's unit, tz and names.
     """
     t, lev, seg = check_frame(df)
-    step, starts, labels, bseg, nb = bin_rows(t, lev, seg, rule, offset)
-    cols = {c: _aggregate(df[c], how, starts, nb, bseg, seg)
-            for c, how in _column_plan(df).items()}
-    count = np.diff(starts)
+    plan = _column_plan(df)
+    bins = Bins(t, lev, seg, rule, offset, len(plan))
+    cols = {c: _aggregate(df[c], how, bins) for c, how in plan.items()}
+    labels, bseg = bins.labels, None
+    count = np.diff(bins.starts[:bins.nb + 1])
     keep = None
-    if not partial and nb:
-        keep = count >= expected_bars(labels, bseg, t, seg, step, infer_step(t, seg))
+    if isinstance(df.index, pd.MultiIndex) or not partial:
+        bseg = bins.bseg
+    if not partial and bins.nb:
+        keep = count >= expected_bars(labels, bseg, t, seg, bins.step, infer_step(t, seg))
     if bars:
         cols["bars"] = count
     if keep is not None and not keep.all():

@@ -45,6 +45,11 @@ class Oracle:
     pandas_expr: Callable | None = None
     slow_ta: bool = False                                 # ta is a Python loop (seconds on 1M rows)
     note: str = ""
+    ta_only: Callable | None = None                       # plain ta, where `reference` is not
+
+    def ta_call(self, df: pd.DataFrame, **params):
+        """`ta` itself with these parameters (what the benchmark times as the ta peer)."""
+        return (self.ta_only or self.reference)(df, **params)
 
 
 # ---------------------------------------------------------------- helpers
@@ -118,6 +123,13 @@ def _ref_bbands(df, window=20, k=2.0):
     sd = _exact_std(c.to_numpy(), window)
     mid = mid.to_numpy()
     return _out(df, [mid, mid + k * sd, mid - k * sd], ["bb_mid", "bb_upper", "bb_lower"])
+
+
+def _ta_bbands(df, window=20, k=2.0):
+    (c,) = _cols(df, ["close"])
+    b = _ta().volatility.BollingerBands(c, window, window_dev=k, fillna=False)
+    return _out(df, [b.bollinger_mavg(), b.bollinger_hband(), b.bollinger_lband()],
+                ["bb_mid", "bb_upper", "bb_lower"])
 
 
 def _ref_atr(df, window=14):
@@ -439,12 +451,14 @@ def _pd_eom(df, window=14):
 ORACLES: dict[str, Oracle] = {o.name: o for o in [
     Oracle("sma", ("close",), _per_symbol(_ref_sma), [{}, {"window": 1}, {"window": 50}], _pd_sma),
     Oracle("ema", ("close",), _per_symbol(_ref_ema), [{}, {"window": 3}, {"window": 50}], _pd_ema),
-    Oracle("wma", ("close",), _per_symbol(_ref_wma), [{}, {"window": 2}, {"window": 30}], _pd_wma),
+    Oracle("wma", ("close",), _per_symbol(_ref_wma), [{}, {"window": 2}, {"window": 30}], _pd_wma,
+           slow_ta=True),
     Oracle("rsi", ("close",), _per_symbol(_ref_rsi), [{}, {"window": 2}, {"window": 30}], _pd_rsi),
     Oracle("macd", ("close",), _per_symbol(_ref_macd),
            [{}, {"fast": 5, "slow": 35, "signal": 5}], _pd_macd),
     Oracle("bbands", ("close",), _per_symbol(_ref_bbands), [{}, {"window": 5, "k": 1.5}],
-           _pd_bbands, note="exact two-pass std: ta's pandas rolling std drifts"),
+           _pd_bbands, note="exact two-pass std: ta's pandas rolling std drifts",
+           ta_only=_ta_bbands),
     Oracle("atr", HLC, _per_symbol(_ref_atr), [{}, {"window": 3}], _pd_atr, slow_ta=True),
     Oracle("vwap", HLCV, _per_symbol(_ref_vwap), [{}, {"window": 3}], _pd_vwap),
     Oracle("obv", ("close", "volume"), _per_symbol(_ref_obv), [{}], _pd_obv),

@@ -141,8 +141,9 @@ def test_bin_edges_matches_floor_formula_for_negative_offsets():
     t = np.unique(t)
     seg = np.array([0, len(t)], np.int64)
     for origin in (-777, 0, 5, 999_999):
-        starts, labels, bseg = (np.empty(len(t) + 1, np.int64) for _ in range(3))
-        nb = kr.bin_edges(t, seg, np.array([origin], np.int64), 1000, starts, labels, bseg)
+        starts, labels = (np.empty(len(t) + 1, np.int64) for _ in range(2))
+        nb = kr.bin_edges(t, seg, np.array([origin], np.int64), 1000, starts, labels,
+                          np.empty(2, np.int64), True)
         lab = t - (t - origin) % 1000  # numpy's % floors like pandas' Python arithmetic
         assert np.array_equal(labels[:nb], np.unique(lab))
         assert np.array_equal(np.repeat(labels[:nb], np.diff(starts[:nb + 1])), lab)
