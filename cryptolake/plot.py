@@ -123,6 +123,8 @@ def plot_ohlcv(df: pd.DataFrame, indicators=(), *, max_candles: int = 1500,
     loc = AutoDateLocator()
     axes[-1].xaxis.set_major_locator(loc)
     axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(loc))
+    if title is None and len(idx):
+        title = f"{idx[0]:%Y-%m-%d %H:%M} .. {idx[-1]:%Y-%m-%d %H:%M} UTC, {len(idx)} bars"
     axes[0].set_title((title or "") + note)
     axes[0].set_ylabel("price")
     return fig

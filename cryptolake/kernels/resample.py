@@ -2,13 +2,15 @@
 
 Times are int64 ticks of one unit (nanoseconds by convention; ops passes the index's own unit
 so that no conversion copy is made) and sorted within each segment (one segment per symbol).
-Bins are split in two steps that together read every column exactly once:
+Bins are found in two steps that together read every column at most once:
 
-1. `bin_edges` walks the times once and writes, per non-empty bin, its first row, its label
-   and its segment; `starts[nbins]` is set to `len(t)` so that bin `b` is rows
-   `starts[b]:starts[b + 1]`.
-2. One reduction per column (`bin_first`, `bin_last`, `bin_max`, `bin_min`, `bin_sum`) reads
-   that column once and writes one value per bin into a preallocated output.
+1. `bin_edges` gallops over the times (two reads per regular bin) and writes, per non-empty
+   bin, its first row and its label, plus the first bin of each segment; `starts[nb]` is
+   `len(t)`, so bin `b` is rows `starts[b]:starts[b + 1]`. Called once to count the bins
+   (`write=False`) so that the caller allocates every output in one block, then to fill.
+2. One reduction per column (`bin_first`, `bin_last`, `bin_max`, `bin_min`,
+   `bin_sum_pairwise`, `bin_sum`, `bin_sum_int`) reads that column once and writes one value
+   per bin into a preallocated output; first/last read only a value or two per bin.
 
 The reductions skip NaN like pandas' groupby reductions do. Sums follow pandas bit for bit:
 on sorted groups without NaN pandas sums with `np.add.reduceat` (numpy's pairwise sum:

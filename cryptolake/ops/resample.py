@@ -1,8 +1,8 @@
 """OHLCV resampling: pandas in -> `kernels.resample` -> pandas out.
 
 Also the helpers that every time-grid op shares (`check_frame`, `time_axis`, `segments`,
-`rule_ticks`, `infer_step`, `rebuild_index`): the kernels work on int64 ticks in the index's own unit (no
-conversion copy for silver's microseconds), one segment per symbol.
+`rule_ticks`, `infer_step`, `rebuild_index`, `Bins`): the kernels work on int64 ticks in the
+index's own unit (no conversion copy for silver's microseconds), one segment per symbol.
 """
 from __future__ import annotations
 
@@ -23,11 +23,6 @@ _DAY_NS = 86_400_000_000_000
 
 
 # ---------------------------------------------------------------- shared helpers
-def frame_ticks(idx: pd.DatetimeIndex) -> tuple[np.ndarray, int]:
-    """The index as int64 ticks of its own unit (no copy) and the nanoseconds per tick."""
-    return idx.asi8, _UNIT_NS[idx.unit]
-
-
 def segments(df: pd.DataFrame) -> np.ndarray:
     """Row boundaries of the symbols of a (symbol, time) MultiIndex (`[0, len(df)]` otherwise)."""
     n = len(df)
@@ -246,8 +241,7 @@ def _column_plan(df: pd.DataFrame) -> dict[str, str]:
     return plan
 
 
-_KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last,
-            "sum": kr.bin_sum_int}
+_KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last}
 
 
 def _sum(x: np.ndarray, bins: Bins, out: np.ndarray) -> np.ndarray:
