@@ -2,13 +2,16 @@
 
 `run(df_1m, repeat=5)` returns one row per case:
   name                   what was timed
-  ours_s                 median seconds of the df.lake call (after one warm-up call)
+  ours_s                 median seconds of the df.lake call (after one warm-up call; ours,
+                         the peers and the copy are called in turn, so that other load on
+                         the machine falls on all alike)
   peer_s                 median seconds of pandas' fastest path for the same result
   ratio                  peer_s / ours_s (higher is better for us)
   bytes_moved_over_time  our throughput as a fraction of a plain numpy copy of the same bytes:
                          copy_s / ours_s, where the bytes are every input array the op reads
                          (times + columns) plus what it writes, and copy_s is np.copyto of a
-                         buffer that size (1.0 = as fast as copying them; target >= 0.5)
+                         buffer that size (1.0 = as fast as copying them; target >= 0.5);
+                         gaps counts the times it reads plus the rows it writes
 
 Peers: for resample the faster of `.resample().agg(dict)` and column-by-column
 `r[col].first()/max()/...` (pandas keeps empty bins as NaN rows; it is not charged for dropping
@@ -37,20 +40,25 @@ CASES = [("resample 5min", "5min", None), ("resample 1h", "1h", None),
          ("resample 1h offset 5min", "1h", "5min"), ("resample 1D", "1D", None)]
 
 
-def _median(fn, repeat: int) -> float:
-    fn()  # warm-up: compile/cache load, page faults of first use
-    times = []
+def _medians(fns, repeat: int) -> list[float]:
+    """Median seconds of each function, after one warm-up call each. The calls are
+    interleaved (a, b, c, a, b, c, ...) so that load from other processes on a shared machine
+    falls on every contender alike."""
+    for fn in fns:
+        fn()  # warm-up: compile/cache load, page faults of first use
+    times = [[] for _ in fns]
     for _ in range(max(repeat, 5)):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
-def _copy_s(nbytes: int, repeat: int) -> float:
+def _copier(nbytes: int):
     src = np.ones(max(nbytes // 8, 1))
     dst = np.zeros_like(src)
-    return _median(lambda: np.copyto(dst, src), repeat)
+    return lambda: np.copyto(dst, src)
 
 
 def _frame_bytes(df: pd.DataFrame) -> int:
@@ -59,7 +67,7 @@ def _frame_bytes(df: pd.DataFrame) -> int:
     return len(df) * 8 + sum(df[c].to_numpy().nbytes for c in cols)
 
 
-def _pandas_resample(df: pd.DataFrame, rule, offset, repeat: int) -> float:
+def _pandas_resample_paths(df: pd.DataFrame, rule, offset):
     spec = pandas_agg_spec(df)
 
     def by_agg():
@@ -69,12 +77,15 @@ def _pandas_resample(df: pd.DataFrame, rule, offset, repeat: int) -> float:
         r = df.resample(rule, offset=offset)
         return pd.DataFrame({c: getattr(r[c], how)() for c, how in spec.items()})
 
-    return min(_median(by_agg, repeat), _median(by_column, repeat))
+    return by_agg, by_column
 
 
-def _row(name, ours_s, peer_s, nbytes, repeat):
+def _case(name, ours, peers, nbytes, repeat):
+    """One row: ours against the fastest of `peers`, and against a copy of `nbytes`."""
+    times = _medians([ours, *peers, _copier(nbytes)], repeat)
+    ours_s, peer_s, copy_s = times[0], min(times[1:-1]), times[-1]
     return {"name": name, "ours_s": ours_s, "peer_s": peer_s, "ratio": peer_s / ours_s,
-            "bytes_moved_over_time": _copy_s(nbytes, repeat) / ours_s}
+            "bytes_moved_over_time": copy_s / ours_s}
 
 
 def many_symbols(n_symbols: int = 100, days: int = 30, seed: int = 0) -> pd.DataFrame:
@@ -106,25 +117,25 @@ def run(df_1m: pd.DataFrame, repeat: int = 5, *, symbols: int = 100, days: int =
     in_bytes = _frame_bytes(df_1m)
     for name, rule, offset in CASES:
         out = df_1m.lake.resample(rule, offset=offset)
-        ours = _median(lambda: df_1m.lake.resample(rule, offset=offset), repeat)
-        peer = _pandas_resample(df_1m, rule, offset, repeat)
-        rows.append(_row(name, ours, peer, in_bytes + _frame_bytes(out), repeat))
+        rows.append(_case(name, lambda: df_1m.lake.resample(rule, offset=offset),
+                          _pandas_resample_paths(df_1m, rule, offset),
+                          in_bytes + _frame_bytes(out), repeat))
     out = df_1m.lake.gaps("1min")
-    ours = _median(lambda: df_1m.lake.gaps("1min"), repeat)
-    peer = _median(lambda: pandas_gaps(df_1m, "1min"), repeat)
-    rows.append(_row("gaps", ours, peer, len(df_1m) * 8 + len(out) * 32, repeat))
-    ours = _median(lambda: df_1m.lake.gaps(), repeat)
-    rows.append(_row("gaps (freq inferred)", ours, peer, len(df_1m) * 8 * 2, repeat))
+    peer = (lambda: pandas_gaps(df_1m, "1min"),)
+    rows.append(_case("gaps", lambda: df_1m.lake.gaps("1min"), peer,
+                      len(df_1m) * 8 + len(out) * 32, repeat))
+    rows.append(_case("gaps (freq inferred)", lambda: df_1m.lake.gaps(), peer,
+                      len(df_1m) * 8 + len(out) * 32, repeat))
     if symbols:
         multi = many_symbols(symbols, days)
         spec = pandas_agg_spec(multi)
         for rule in ("5min", "1h"):
             out = multi.lake.resample(rule)
-            ours = _median(lambda: multi.lake.resample(rule), repeat)
-            peer = _median(lambda: multi.groupby(level="symbol").resample(
-                rule, level="open_time").agg(spec), repeat)
-            rows.append(_row(f"{symbols} symbols x {days}d resample {rule}", ours, peer,
-                             _frame_bytes(multi) + _frame_bytes(out), repeat))
+            peer = (lambda: multi.groupby(level="symbol").resample(
+                rule, level="open_time").agg(spec),)
+            rows.append(_case(f"{symbols} symbols x {days}d resample {rule}",
+                              lambda: multi.lake.resample(rule), peer,
+                              _frame_bytes(multi) + _frame_bytes(out), repeat))
     return rows
 
 

@@ -10,6 +10,8 @@
 """
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 
 from .ops import bars as _bars
@@ -37,7 +39,7 @@ class Indicators:
         table = self._module().INDICATORS
         if name not in table:
             raise AttributeError(f"no indicator {name!r}; available: {sorted(table)}")
-        return lambda **params: table[name](self._df, **params)
+        return functools.partial(table[name], self._df)
 
     def __call__(self, specs) -> pd.DataFrame:
         """`specs`: names or (name, params) pairs; returns the frame with the columns added."""
@@ -59,7 +61,8 @@ class LakeAccessor:
         self._df = df
 
     def _need_ohlc(self) -> pd.DataFrame:
-        validate_frame(self._df, need=OHLC, monotonic=False)  # order: checked in __init__
+        # columns and tz only (no rows needed); the order was checked in __init__
+        validate_frame(self._df.iloc[:0], need=OHLC, monotonic=False)
         return self._df
 
     def resample(self, rule, offset=None, partial: bool = True, *, bars: bool = False):

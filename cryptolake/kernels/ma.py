@@ -39,7 +39,9 @@ def ewm_step(weighted, old_wt, nobs, cur, alpha):
             old_wt *= 1.0 - alpha
             if weighted != cur:
                 weighted = old_wt * weighted + alpha * cur
-                weighted /= old_wt + alpha
+                d = old_wt + alpha
+                if d != 1.0:             # (1 - alpha) + alpha is exactly 1 for every span
+                    weighted /= d        # and window we use: x / 1.0 == x, so skip the divide
             old_wt = 1.0
         else:
             weighted = cur
@@ -211,17 +213,81 @@ def _rolling_sum_mean(x, w, minp, out, mean):
 
 
 @jit
+def all_finite(x):
+    """True when x holds no NaN or inf (a vectorised pass)."""
+    acc = 0.0
+    for i in range(x.shape[0]):
+        acc += x[i] - x[i]
+    return acc == 0.0
+
+
+@jit
+def _fast_sum_mean(x, w, minp, out, mean):
+    # Finite input only. Plain running sum (one add on the dependency chain), rebuilt exactly
+    # whenever it has shrunk 1e4-fold from its recent peak (cancellation: a big value left a
+    # window of small ones) and every 65536 rows; a window of equal values gives the value
+    # itself (pandas' own shortcut), so all-zero windows sum to exactly 0.
+    n = x.shape[0]
+    s = 0.0
+    big = 0.0
+    same = 0
+    prev = NAN
+    for i in range(n):
+        v = x[i]
+        if i >= w:
+            s += v - x[i - w]
+        else:
+            s += v
+        if v == prev:
+            same += 1
+        else:
+            same = 1
+            prev = v
+        nobs = i + 1 if i < w else w
+        a = abs(s)
+        if a > big:
+            big = a
+        elif a < big * 1e-4 or (i & 65535) == 65535:
+            s = 0.0
+            for j in range(i - nobs + 1, i + 1):
+                s += x[j]
+            big = abs(s)
+        if nobs >= minp:
+            if mean:
+                out[i] = prev if same >= nobs else s / nobs
+            else:
+                out[i] = prev * nobs if same >= nobs else s
+        else:
+            out[i] = NAN
+
+
+@jit
 def rolling_mean(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).mean()`, replaying pandas' Kahan-compensated
-    add/remove (O(n), bit-identical on ordinary data). As in pandas, +/-inf counts as missing
-    in every rolling kernel here."""
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n). Finite input takes a plain
+    running sum (guarded against cancellation, ~1e-13 relative of pandas); input with NaN/inf
+    replays pandas' Kahan-compensated add/remove bit for bit. As in pandas, +/-inf counts as
+    missing in every rolling kernel here."""
+    if all_finite(x):
+        _fast_sum_mean(x, w, minp, out, True)
+    else:
+        _rolling_sum_mean(x, w, minp, out, True)
+
+
+@jit
+def rolling_mean_exact(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()` replaying pandas' Kahan-compensated
+    add/remove bit for bit (for callers that divide by something tiny, e.g. CCI)."""
     _rolling_sum_mean(x, w, minp, out, True)
 
 
 @jit
 def rolling_sum(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).sum()`, replaying pandas' arithmetic (O(n))."""
-    _rolling_sum_mean(x, w, minp, out, False)
+    """`pd.Series(x).rolling(w, min_periods=minp).sum()` in O(n); fast path and exact replay as
+    in `rolling_mean`."""
+    if all_finite(x):
+        _fast_sum_mean(x, w, minp, out, False)
+    else:
+        _rolling_sum_mean(x, w, minp, out, False)
 
 
 # ---------------------------------------------------------------- rolling max / min
@@ -259,15 +325,61 @@ def _rolling_extreme(x, w, minp, out, is_max):
 
 
 @jit
+def _vhgw(x, w, minp, out, is_max):
+    # van Herk / Gil-Werman, finite input: per block of w rows a prefix extreme (scratch g)
+    # and a suffix extreme (into out); the window ending at i is extreme(suffix[i-w+1],
+    # prefix[i]). Three comparisons per row, no data-dependent branches.
+    n = x.shape[0]
+    g = np.empty(n)
+    for b0 in range(0, n, w):
+        b1 = min(b0 + w, n)
+        m = x[b0]
+        for i in range(b0, b1):
+            v = x[i]
+            if is_max:
+                m = v if v > m else m
+            else:
+                m = v if v < m else m
+            g[i] = m
+        m = x[b1 - 1]
+        for i in range(b1 - 1, b0 - 1, -1):
+            v = x[i]
+            if is_max:
+                m = v if v > m else m
+            else:
+                m = v if v < m else m
+            out[i] = m
+    for i in range(n - 1, w - 1, -1):
+        a = out[i - w + 1]
+        b = g[i]
+        if is_max:
+            out[i] = a if a > b else b
+        else:
+            out[i] = a if a < b else b
+    for i in range(min(w, n)):              # partial windows: the running extreme
+        out[i] = g[i] if i + 1 >= minp and i + 1 >= 1 else NAN
+    if w <= n and w < minp:
+        for i in range(w, n):
+            out[i] = NAN
+
+
+@jit
 def rolling_max(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).max()` via a monotonic deque (O(n), exact)."""
-    _rolling_extreme(x, w, minp, out, True)
+    """`pd.Series(x).rolling(w, min_periods=minp).max()`, exact. Finite input: van Herk /
+    Gil-Werman (O(n), branch-free); with NaN/inf: a monotonic deque skipping them."""
+    if all_finite(x):
+        _vhgw(x, w, minp, out, True)
+    else:
+        _rolling_extreme(x, w, minp, out, True)
 
 
 @jit
 def rolling_min(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).min()` via a monotonic deque (O(n), exact)."""
-    _rolling_extreme(x, w, minp, out, False)
+    """`pd.Series(x).rolling(w, min_periods=minp).min()`, exact (see `rolling_max`)."""
+    if all_finite(x):
+        _vhgw(x, w, minp, out, False)
+    else:
+        _rolling_extreme(x, w, minp, out, False)
 
 
 # ---------------------------------------------------------------- rolling standard deviation
@@ -417,4 +529,10 @@ def _warm():
     rolling_max(x, 3, 3, o)
     rolling_min(x, 3, 3, o)
     rolling_std(x, 3, 3, 0, o)
+    rolling_mean_exact(x, 3, 3, o)
+    y = np.array([1.0, 2.0, 3.0, 4.0, 3.0, 5.0])
+    rolling_mean(y, 3, 3, o)
+    rolling_sum(y, 3, 3, o)
+    rolling_max(y, 3, 3, o)
+    rolling_min(y, 3, 3, o)
     wma(x, 3, o)

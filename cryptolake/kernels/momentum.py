@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum, rolling_max, rolling_mean, rolling_min, rolling_sum
+from .ma import (ewm_step, np_sum, rolling_max, rolling_mean, rolling_mean_exact, rolling_min,
+                 rolling_sum)
 
 NAN = np.nan
 
@@ -237,7 +238,7 @@ def cci(high, low, close, window, c, out):
     tp = np.empty(n)
     for i in range(n):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
-    rolling_mean(tp, window, window, out)
+    rolling_mean_exact(tp, window, window, out)
     dev = np.empty(window)
     for i in range(n):
         m = out[i]

@@ -243,6 +243,21 @@ def bin_sum_pairwise(x, starts, nb, out):
             out[b] = x[i0] + _pairwise(x, i0 + 1, n)
 
 
+@jit
+def grid_codes(ticks, lo, step, codes, used):
+    """`codes = (ticks - lo) // step` and `used[codes] = True` (the factorize of times that lie
+    on one grid, as `pd.factorize` would give after sorting); False as soon as a tick is off
+    the grid or past `used`."""
+    for i in range(len(ticks)):
+        d = ticks[i] - lo
+        k = d // step
+        if k * step != d or k >= len(used):
+            return False
+        codes[i] = k
+        used[k] = True
+    return True
+
+
 @register_warmup
 def _warm() -> None:
     t = np.arange(6, dtype=np.int64)
@@ -257,4 +272,5 @@ def _warm() -> None:
     for k in (bin_first, bin_last, bin_max, bin_min, bin_sum, bin_sum_pairwise):
         k(x, starts, nb, out)
     bin_sum_int(t, starts, nb, np.empty(nb, np.int64))
+    grid_codes(labels[:nb], 0, 2, np.empty(nb, np.int64), np.zeros(6, np.bool_))
     bin_last(t, starts, nb, np.empty(nb, np.int64))

@@ -45,7 +45,7 @@ def trades_to_bars(trades: pd.DataFrame, rule, offset=None) -> pd.DataFrame:
                       out["close"], out["volume"], out["quote_volume"], out["trades"],
                       out["taker_buy_volume"], out["taker_buy_quote_volume"], out["vwap"])
     bseg = bins.bseg if isinstance(trades.index, pd.MultiIndex) else None
-    index = rebuild_index(bins.labels, trades, lev, bseg, seg)
+    index = rebuild_index(bins.labels, trades, lev, bseg, seg, bins.step)
     if isinstance(index, pd.MultiIndex):
         index = index.set_names("open_time", level=-1)
     else:

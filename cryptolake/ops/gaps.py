@@ -75,7 +75,8 @@ def fill_gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
     seg_of_row = None
     if isinstance(df.index, pd.MultiIndex):
         seg_of_row = np.repeat(np.arange(len(seg) - 1), np.diff(seg))[src]
-    return pd.DataFrame(cols, index=rebuild_index(out_t, df, lev, seg_of_row, seg), copy=False)
+    index = rebuild_index(out_t, df, lev, seg_of_row, seg, step)
+    return pd.DataFrame(cols, index=index, copy=False)
 
 
 def _fill_column(s: pd.Series, col: str, close, t, t_unit: str, out_t, src, filled):

@@ -67,8 +67,7 @@ def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool
     seg = segments(df)
     if not ticks and multi and df.index.levels[-1].is_monotonic_increasing:
         t = lev = None
-        bad = kg.first_unsorted(np.asarray(df.index.codes[-1]).astype(np.int64, copy=False),
-                                seg, strict)
+        bad = kg.first_unsorted(np.asarray(df.index.codes[-1]), seg, strict)
     else:
         t, lev = time_axis(df)
         idx = df.index
@@ -141,19 +140,38 @@ def infer_step(t: np.ndarray, seg: np.ndarray) -> int:
     return int(vals[np.argmax(counts)])
 
 
-def rebuild_index(ticks: np.ndarray, like: pd.DataFrame, lev: pd.DatetimeIndex,
-                  seg_of_row: np.ndarray | None = None, seg: np.ndarray | None = None) -> pd.Index:
-    """A time index like `lev` (unit, tz, name) from ticks; a (symbol, time) MultiIndex when
-    `like` has one, with `seg_of_row` giving each row's segment of `seg`."""
-    if not isinstance(like.index, pd.MultiIndex):
-        return as_times(ticks, lev)
-    sym_codes = np.asarray(like.index.codes[0])[seg[:-1]][seg_of_row]
+def _time_codes(ticks: np.ndarray, step: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, sorted unique ticks) of `ticks`. When every tick lies on one grid of `step`
+    (all symbols share the bin phase, as with rules that divide a day) the codes are grid
+    offsets, with no hashing; otherwise `pd.factorize` then a sort of the uniques."""
+    if step and len(ticks):
+        lo = int(ticks.min())
+        span = (int(ticks.max()) - lo) // step + 1
+        if span <= 4 * len(ticks) + 1024:
+            pos = np.empty(len(ticks), np.int64)
+            used = np.zeros(span, np.bool_)
+            if kr.grid_codes(ticks, lo, step, pos, used):
+                remap = np.cumsum(used) - 1
+                return remap[pos], lo + np.flatnonzero(used) * step
     codes, uniq = pd.factorize(ticks)
     order = np.argsort(uniq, kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    return pd.MultiIndex(levels=[like.index.levels[0], as_times(uniq[order], lev)],
-                         codes=[sym_codes, rank[codes]], names=like.index.names,
+    return rank[codes], uniq[order]
+
+
+def rebuild_index(ticks: np.ndarray, like: pd.DataFrame, lev: pd.DatetimeIndex,
+                  seg_of_row: np.ndarray | None = None, seg: np.ndarray | None = None,
+                  step: int | None = None) -> pd.Index:
+    """A time index like `lev` (unit, tz, name) from ticks; a (symbol, time) MultiIndex when
+    `like` has one, with `seg_of_row` giving each row's segment of `seg` (`step`: the grid the
+    ticks are likely on, which makes the time codes cheap)."""
+    if not isinstance(like.index, pd.MultiIndex):
+        return as_times(ticks, lev)
+    sym_codes = np.asarray(like.index.codes[0])[seg[:-1]][seg_of_row]
+    codes, uniq = _time_codes(ticks, step)
+    return pd.MultiIndex(levels=[like.index.levels[0], as_times(uniq, lev)],
+                         codes=[sym_codes, codes], names=like.index.names,
                          verify_integrity=False)
 
 
@@ -328,5 +346,6 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     if keep is not None and not keep.all():
         cols = {c: v[keep] for c, v in cols.items()}
         labels, bseg = labels[keep], bseg[keep]
-    out = pd.DataFrame(cols, index=rebuild_index(labels, df, lev, bseg, seg), copy=False)
+    index = rebuild_index(labels, df, lev, bseg, seg, bins.step)
+    out = pd.DataFrame(cols, index=index, copy=False)
     return out
