@@ -14,9 +14,6 @@ from .lake import Lake  # noqa: E402
 from .report import IngestReport  # noqa: E402
 from .sources.archive import BinanceArchive  # noqa: E402
 
-try:  # registers the df.lake accessor
-    from . import accessors as _accessors  # noqa: F401
-except ImportError:  # pragma: no cover - only while the accessor module is being written
-    pass
+from . import accessors as _accessors  # noqa: E402,F401  (registers the df.lake accessor)
 
 __all__ = ["Lake", "BinanceArchive", "IngestReport", "__version__"]

@@ -37,6 +37,10 @@ def file_spans(rows: list[dict]) -> dict[str, list[tuple[dt.date, dt.date]]]:
     return {s: sorted(v) for s, v in spans.items()}
 
 
+def _covered(spans, day: dt.date) -> bool:
+    return any(a <= day <= b for a, b in spans)
+
+
 def classify(gaps: pd.DataFrame, spans: dict[str, list], step_us: int) -> pd.DataFrame:
     """Split every gap run (symbol, start, end, missing) where file coverage changes and give
     each piece its cause."""
@@ -45,13 +49,12 @@ def classify(gaps: pd.DataFrame, spans: dict[str, list], step_us: int) -> pd.Dat
         s_us, e_us = g.start.value // 1000, g.end.value // 1000
         long_silence = (e_us - s_us) >= RELISTING_DAYS * _DAY_US
         sym_spans = spans.get(g.symbol, [])
-        covered = lambda d: any(a <= d <= b for a, b in sym_spans)        # noqa: E731
         edges = {_day_us(a) for a, _ in sym_spans} | {_day_us(b) + _DAY_US - step_us for _, b in sym_spans}
         piece_start, d = s_us, _day(s_us)
-        state = covered(d)
+        state = _covered(sym_spans, d)
         while True:
             nxt = _day_us(d) + _DAY_US
-            if nxt > e_us or covered(_day(nxt)) != state:
+            if nxt > e_us or _covered(sym_spans, _day(nxt)) != state:
                 piece_end = min(e_us, nxt - step_us)
                 if state:
                     cause = "partial_file" if piece_start in edges or piece_end in edges else "outage"

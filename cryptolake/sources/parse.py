@@ -201,7 +201,7 @@ def parse_csv(csv: bytes, market: str, data_type: str, source: str) -> pa.Table:
         raise ParseError(f"malformed {where} CSV: {exc}") from exc
     arrays = []
     times = _time_columns(data_type)
-    for a, s in ren.items():
+    for a in ren:
         col = raw.column(a)
         if a in times:
             col = _to_us(col, a)
