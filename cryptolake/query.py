@@ -94,8 +94,9 @@ class Table:
             add(ds.field(self.time_col) <= pa.scalar(end.to_pydatetime(), schema.TS))
         return f
 
-    def read_arrow(self, symbols=None, start=None, end=None, columns=None) -> pa.Table:
-        """Like `read`, as an Arrow table with a `symbol` column (no index)."""
+    def read_arrow(self, symbols=None, start=None, end=None, columns=None, where=None) -> pa.Table:
+        """Like `read`, as an Arrow table with a `symbol` column (no index). `where`: an extra
+        pyarrow dataset expression pushed down with the others."""
         dataset = self.storage.dataset(self._rel)
         s, e = _to_timestamp(start, end=False), _to_timestamp(end, end=True)
         if s is not None and e is not None and s > e:
@@ -109,7 +110,10 @@ class Table:
             cols = ["symbol", self.time_col] + [c for c in columns if c not in ("symbol", self.time_col)]
         else:
             cols = [c for c in dataset.schema.names if c != "month"]
-        t = dataset.to_table(columns=cols, filter=self._filter(symbols, s, e))
+        f = self._filter(symbols, s, e)
+        if where is not None:
+            f = where if f is None else f & where
+        t = dataset.to_table(columns=cols, filter=f)
         return t.sort_by([("symbol", "ascending"), (self.time_col, "ascending")])
 
     def read(self, symbols=None, start=None, end=None, columns=None) -> pd.DataFrame:
@@ -191,19 +195,23 @@ class Table:
         step = self._step()
         if step is None:
             raise ValueError(f"gaps() needs a fixed bar size; {self.name} has none")
-        halting = self.data_type == "klines"
-        cols = [self.time_col] + (["open", "high", "low", "close", "volume"] if halting else [])
-        t = self.read_arrow(symbols, start, end, columns=cols)
-        syms = t["symbol"].to_numpy(zero_copy_only=False).astype(str)
-        times = t[self.time_col].to_numpy().astype("datetime64[us]").astype(np.int64)
+        t = self.read_arrow(symbols, start, end, columns=[self.time_col])
         step_us = step.value // 1000
-        runs = gap_runs(syms, times, step_us)
+        runs = gap_runs(*_symbols_times(t, self.time_col), step_us)
         spans = quality.file_spans(self.bronze.symbol_rows_all(self.name)) if self.bronze else {}
         parts = [quality.classify(runs, spans, step_us)]
-        if halting:
-            parts.append(quality.halts(syms, times, *(t[c].to_numpy() for c in cols[1:]), step_us))
+        if self.data_type == "klines":   # halts: only zero-volume rows can be part of one
+            cols = [self.time_col, "open", "high", "low", "close", "volume"]
+            z = self.read_arrow(symbols, start, end, columns=cols, where=ds.field("volume") == 0)
+            parts.append(quality.halts(*_symbols_times(z, self.time_col),
+                                       *(z[c].to_numpy() for c in cols[1:]), step_us))
         out = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
         return out.sort_values(["symbol", "start"], ignore_index=True)
+
+
+def _symbols_times(t: pa.Table, time_col: str) -> tuple[np.ndarray, np.ndarray]:
+    return (t["symbol"].to_numpy(zero_copy_only=False).astype(str),
+            t[time_col].to_numpy().astype("datetime64[us]").astype(np.int64))
 
 
 def _funding_expected(ts_us: np.ndarray, hours: np.ndarray) -> int:
