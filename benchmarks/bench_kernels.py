@@ -96,7 +96,7 @@ def bench_indicators(df: pd.DataFrame, repeat: int, skip_slow_ta: bool, slow: fl
         if only and name not in only:
             continue
         f = INDICATORS[name]
-        ours_s, _ = timed(lambda: f(df), repeat, 1e9)
+        ours_s, _ = timed(lambda f=f: f(df), repeat, 1e9)
         out = f(df)
         n_out = 1 if isinstance(out, pd.Series) else out.shape[1]
         nbytes = (len(o.need) + n_out) * n * 8
@@ -104,9 +104,9 @@ def bench_indicators(df: pd.DataFrame, repeat: int, skip_slow_ta: bool, slow: fl
         ta_s = pd_s = None
         ta_single = pd_single = False
         if not (skip_slow_ta and o.slow_ta):
-            ta_s, ta_single = timed(lambda: o.ta_call(df), repeat, slow)
+            ta_s, ta_single = timed(lambda o=o: o.ta_call(df), repeat, slow)
         if o.pandas_expr is not None:
-            pd_s, pd_single = timed(lambda: o.pandas_expr(df), repeat, slow)
+            pd_s, pd_single = timed(lambda o=o: o.pandas_expr(df), repeat, slow)
         rows.append(dict(name=name, ours_s=ours_s, ta_s=ta_s, ta_single=ta_single, pandas_s=pd_s,
                          pandas_single=pd_single,
                          ta_ratio=None if ta_s is None else ta_s / ours_s,

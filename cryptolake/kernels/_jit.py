@@ -1,8 +1,9 @@
 """The one numba policy for every kernel.
 
 - `jit` compiles with `cache=True` into `config.numba_cache_dir()` (the package's own
-  `__pycache__` when writable, else a per-user directory), so the second process pays no
-  compile cost.
+  `__pycache__` when writable, else a per-user directory), in a sub-directory named after a
+  hash of all kernel sources, so the second process pays no compile cost and an edit to any
+  kernel never leaves a stale inlined copy in another module's cache.
 - No `fastmath`: it reorders floating-point sums and breaks exact agreement with pandas/`ta`.
 - `error_model="numpy"`: division by zero gives inf/NaN like numpy and pandas, never raises.
 - `warm()` compiles (or loads from cache) every registered kernel on tiny inputs; call it once
@@ -12,12 +13,24 @@ Imports only numpy, numba and the standard library (no pandas under `kernels/`).
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import pathlib
 from typing import Callable
 
 import numba
+
+
+def _source_digest() -> str:
+    """Hash of every kernel module's source. numba re-validates a cached function only against
+    its own file, so a caller cached in one module would keep inlining a stale callee from
+    another (wrong values, once a segfault); a cache directory per source version avoids it."""
+    h = hashlib.sha1()
+    for path in sorted(pathlib.Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def _cache_dir() -> str:
@@ -27,7 +40,7 @@ def _cache_dir() -> str:
     spec = importlib.util.spec_from_file_location("_cryptolake_config", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.numba_cache_dir()
+    return os.path.join(mod.numba_cache_dir(), "numba-" + _source_digest())
 
 
 if not os.environ.get("NUMBA_CACHE_DIR"):

@@ -1,10 +1,14 @@
-"""Every indicator kernel in one namespace (the kernels live in ma.py, momentum.py,
-volatility.py and volume.py). Pure numba on float64 arrays; never imports pandas."""
+"""Every indicator kernel in one namespace (the kernels live in ma.py, rolling.py,
+momentum.py, volatility.py and volume.py). Pure numba on float64 arrays; never imports
+pandas."""
 from __future__ import annotations
 
-from .ma import (alpha_from_alpha, alpha_from_span, ewm_mean, np_sum, rolling_max,  # noqa: F401
-                 rolling_mean, rolling_min, rolling_std, rolling_sum, wma)
-from .momentum import (adx, aroon, cci, ema_chain, kama, macd, psar, roc, rsi,  # noqa: F401
-                       stoch, stoch_rsi, trix, tsi, ultimate_oscillator, williams_r)
+from .ma import alpha_from_alpha, alpha_from_span, ewm_mean, np_sum, wma  # noqa: F401
+from .momentum import (  # noqa: F401
+    adx, aroon, cci, ema_chain, kama, macd, psar, roc, rsi, stoch, stoch_rsi, trix, tsi,
+    ultimate_oscillator, williams_r)
+from .rolling import (  # noqa: F401
+    rolling_max, rolling_mean, rolling_mean_exact, rolling_mean_std, rolling_min, rolling_std,
+    rolling_sum)
 from .volatility import atr, bbands, donchian, keltner, true_range  # noqa: F401
 from .volume import cmf, eom, force_index, mfi, obv, vwap  # noqa: F401

@@ -1,5 +1,6 @@
-"""Moving-window building blocks: exponential means, rolling sums/means, rolling max/min,
-rolling standard deviation, weighted moving average.
+"""Moving averages: pandas-exact exponential means (row by row and four rows at a time),
+numpy's pairwise sum, the weighted moving average. Rolling sums/means/max/min/std live in
+`rolling.py`.
 
 Every kernel reads float64 arrays and writes into a preallocated `out` of the same length.
 The rolling sum/mean and the exponential mean replay pandas' own arithmetic (same Kahan
@@ -38,10 +39,13 @@ def ewm_step(weighted, old_wt, nobs, cur, alpha):
         if weighted == weighted:
             old_wt *= 1.0 - alpha
             if weighted != cur:
-                weighted = old_wt * weighted + alpha * cur
                 d = old_wt + alpha
-                if d != 1.0:             # (1 - alpha) + alpha is exactly 1 for every span
-                    weighted /= d        # and window we use: x / 1.0 == x, so skip the divide
+                if d == 1.0:             # (1 - alpha) + alpha is exactly 1 for every span and
+                    weighted = old_wt * weighted + alpha * cur   # window: skip the / 1.0
+                elif alpha == 0.5:       # after a gap pandas weighs com == 1 (alpha 0.5) so
+                    weighted = old_wt * weighted + (1.0 - old_wt) * cur   # (checked bitwise)
+                else:
+                    weighted = (old_wt * weighted + alpha * cur) / d
             old_wt = 1.0
         else:
             weighted = cur
@@ -50,19 +54,104 @@ def ewm_step(weighted, old_wt, nobs, cur, alpha):
     return weighted, old_wt, nobs
 
 
+@jit(inline="always")
+def ema4(y, x1, x2, x3, x4, a, f, f2, f3, f4):
+    """Four rows of y <- f*y + a*x with one multiply-add on the dependency chain per four rows
+    (the x terms are folded off the chain). Differs from the row-by-row recurrence by a few
+    ulp, which the EMA's contraction keeps from growing."""
+    b1 = a * x1
+    b2 = f * b1 + a * x2
+    b3 = f * b2 + a * x3
+    b4 = f * b3 + a * x4
+    y1 = f * y + b1
+    y2 = f2 * y + b2
+    y3 = f3 * y + b3
+    y4 = f4 * y + b4
+    if x1 == y:
+        # pandas keeps the value exactly while the input equals it (a flat market stays
+        # flat): row k is y itself when x1..xk all equal y (row k depends on x1..xk only)
+        y1 = y
+        if x2 == y:
+            y2 = y
+            if x3 == y:
+                y3 = y
+                if x4 == y:
+                    y4 = y
+    return y1, y2, y3, y4
+
+
+@jit
+def ema_fast(x, alpha, minp, out):
+    """The part of `ewm_mean` that is finite after a NaN prefix: pandas' recurrence (weights
+    (1-alpha) and alpha sum to exactly 1) four rows at a time; ~1e-15 relative of pandas.
+    Stops before the first NaN/inf after the prefix and returns (index, last value, nobs)."""
+    n = x.shape[0]
+    f0 = 0
+    while f0 < n and x[f0] - x[f0] != 0.0:
+        f0 += 1
+    for i in range(f0):
+        out[i] = NAN
+    if f0 >= n:
+        return n, NAN, 0
+    f = 1.0 - alpha
+    f2 = f * f
+    f3 = f2 * f
+    f4 = f3 * f
+    y = x[f0]
+    out[f0] = y
+    i = f0 + 1
+    while i + 4 <= n:
+        x1 = x[i]
+        x2 = x[i + 1]
+        x3 = x[i + 2]
+        x4 = x[i + 3]
+        if (x1 - x1) + (x2 - x2) + (x3 - x3) + (x4 - x4) != 0.0:
+            break                      # a NaN/inf in this block: finish it row-wise below
+        y1, y2, y3, y4 = ema4(y, x1, x2, x3, x4, alpha, f, f2, f3, f4)
+        out[i] = y1
+        out[i + 1] = y2
+        out[i + 2] = y3
+        out[i + 3] = y4
+        y = y4
+        i += 4
+    j = i
+    while j < n and j < i + 4 and x[j] - x[j] == 0.0:
+        j += 1
+    r = j - i                          # last partial block: the same formulas, so that a
+    if r > 0:                          # prefix of the input gives a prefix of the output
+        x2 = x[i + 1] if r > 1 else 0.0
+        x3 = x[i + 2] if r > 2 else 0.0
+        y1, y2, y3, y4 = ema4(y, x[i], x2, x3, 0.0, alpha, f, f2, f3, f4)
+        out[i] = y1
+        y = y1
+        if r > 1:
+            out[i + 1] = y2
+            y = y2
+        if r > 2:
+            out[i + 2] = y3
+            y = y3
+    for k in range(f0, min(j, f0 + minp - 1)):
+        out[k] = NAN
+    return j, y, j - f0
+
+
 @jit
 def ewm_mean(x, alpha, minp, out):
     """`pd.Series(x).ewm(alpha=alpha, adjust=False, min_periods=minp).mean()` (ignore_na=False).
 
-    Pass `alpha` through `alpha_from_span`/`alpha_from_alpha` to match pandas bit for bit.
+    Pass `alpha` through `alpha_from_span`/`alpha_from_alpha`. Up to the first NaN/inf after
+    the leading NaNs it runs `ema_fast` (~1e-15 relative of pandas); from there on it replays
+    pandas row by row, bit for bit.
     Leading NaNs are skipped; an interior NaN keeps the previous value and decays its weight
-    as pandas does (pandas takes another path when alpha == 0.5 exactly and a NaN sits inside
-    the series: there the value after the gap differs).
+    as pandas does (including pandas' own rule for alpha == 0.5 after a gap).
     """
+    start = 0
     weighted = NAN
     old_wt = 1.0
     nobs = 0
-    for i in range(x.shape[0]):
+    if (1.0 - alpha) + alpha == 1.0:
+        start, weighted, nobs = ema_fast(x, alpha, minp, out)
+    for i in range(start, x.shape[0]):
         weighted, old_wt, nobs = ewm_step(weighted, old_wt, nobs, x[i], alpha)
         out[i] = weighted if nobs >= minp else NAN
 
@@ -144,334 +233,6 @@ def np_sum(a, lo, n):
             return r
 
 
-# ---------------------------------------------------------------- rolling sum / mean
-@jit
-def _rolling_sum_mean(x, w, minp, out, mean):
-    n = x.shape[0]
-    nobs = 0
-    neg = 0
-    s = 0.0
-    c_add = 0.0
-    c_rem = 0.0
-    same = 0
-    prev = NAN
-    for i in range(n):
-        lo = i - w + 1
-        if lo < 0:
-            lo = 0
-        if i == 0 or lo >= i:          # first row, or a window of one: start afresh (as pandas)
-            nobs = 0
-            neg = 0
-            s = 0.0
-            c_add = 0.0
-            c_rem = 0.0
-            same = 0
-            prev = x[lo]
-        elif i - w >= 0:                # drop the row leaving the window
-            v = x[i - w]
-            if v - v == 0.0:
-                nobs -= 1
-                y = -v - c_rem
-                t = s + y
-                c_rem = t - s - y
-                s = t
-                if v < 0 or (v == 0 and np.signbit(v)):
-                    neg -= 1
-        v = x[i]
-        if v - v == 0.0:                      # add the new row
-            nobs += 1
-            y = v - c_add
-            t = s + y
-            c_add = t - s - y
-            s = t
-            if v < 0 or (v == 0 and np.signbit(v)):
-                neg += 1
-            if v == prev:
-                same += 1
-            else:
-                same = 1
-            prev = v
-        if mean:
-            if nobs >= minp and nobs > 0:
-                r = s / nobs
-                if same >= nobs:
-                    r = prev
-                elif neg == 0 and r < 0:
-                    r = 0.0
-                elif neg == nobs and r > 0:
-                    r = 0.0
-                out[i] = r
-            else:
-                out[i] = NAN
-        else:
-            if nobs == 0 and minp == 0:
-                out[i] = 0.0
-            elif nobs >= minp:
-                out[i] = prev * nobs if same >= nobs else s
-            else:
-                out[i] = NAN
-
-
-@jit
-def all_finite(x):
-    """True when x holds no NaN or inf (a vectorised pass)."""
-    acc = 0.0
-    for i in range(x.shape[0]):
-        acc += x[i] - x[i]
-    return acc == 0.0
-
-
-@jit
-def _fast_sum_mean(x, w, minp, out, mean):
-    # Finite input only. Plain running sum (one add on the dependency chain), rebuilt exactly
-    # whenever it has shrunk 1e4-fold from its recent peak (cancellation: a big value left a
-    # window of small ones) and every 65536 rows; a window of equal values gives the value
-    # itself (pandas' own shortcut), so all-zero windows sum to exactly 0.
-    n = x.shape[0]
-    s = 0.0
-    big = 0.0
-    same = 0
-    prev = NAN
-    for i in range(n):
-        v = x[i]
-        if i >= w:
-            s += v - x[i - w]
-        else:
-            s += v
-        if v == prev:
-            same += 1
-        else:
-            same = 1
-            prev = v
-        nobs = i + 1 if i < w else w
-        a = abs(s)
-        if a > big:
-            big = a
-        elif a < big * 1e-4 or (i & 65535) == 65535:
-            s = 0.0
-            for j in range(i - nobs + 1, i + 1):
-                s += x[j]
-            big = abs(s)
-        if nobs >= minp:
-            if mean:
-                out[i] = prev if same >= nobs else s / nobs
-            else:
-                out[i] = prev * nobs if same >= nobs else s
-        else:
-            out[i] = NAN
-
-
-@jit
-def rolling_mean(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n). Finite input takes a plain
-    running sum (guarded against cancellation, ~1e-13 relative of pandas); input with NaN/inf
-    replays pandas' Kahan-compensated add/remove bit for bit. As in pandas, +/-inf counts as
-    missing in every rolling kernel here."""
-    if all_finite(x):
-        _fast_sum_mean(x, w, minp, out, True)
-    else:
-        _rolling_sum_mean(x, w, minp, out, True)
-
-
-@jit
-def rolling_mean_exact(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).mean()` replaying pandas' Kahan-compensated
-    add/remove bit for bit (for callers that divide by something tiny, e.g. CCI)."""
-    _rolling_sum_mean(x, w, minp, out, True)
-
-
-@jit
-def rolling_sum(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).sum()` in O(n); fast path and exact replay as
-    in `rolling_mean`."""
-    if all_finite(x):
-        _fast_sum_mean(x, w, minp, out, False)
-    else:
-        _rolling_sum_mean(x, w, minp, out, False)
-
-
-# ---------------------------------------------------------------- rolling max / min
-@jit
-def _rolling_extreme(x, w, minp, out, is_max):
-    n = x.shape[0]
-    q = np.empty(w + 1, np.int64)      # ring buffer of indices, values monotonic
-    head = 0
-    size = 0
-    cap = w + 1
-    nobs = 0
-    for i in range(n):
-        if i - w >= 0:
-            old = x[i - w]
-            if old - old == 0.0:
-                nobs -= 1
-            if size > 0 and q[head] <= i - w:
-                head = (head + 1) % cap
-                size -= 1
-        v = x[i]
-        if v - v == 0.0:
-            nobs += 1
-            while size > 0:
-                last = q[(head + size - 1) % cap]
-                if (is_max and x[last] <= v) or ((not is_max) and x[last] >= v):
-                    size -= 1
-                else:
-                    break
-            q[(head + size) % cap] = i
-            size += 1
-        if nobs >= minp and size > 0:
-            out[i] = x[q[head]]
-        else:
-            out[i] = NAN
-
-
-@jit
-def _vhgw(x, w, minp, out, is_max):
-    # van Herk / Gil-Werman, finite input: per block of w rows a prefix extreme (scratch g)
-    # and a suffix extreme (into out); the window ending at i is extreme(suffix[i-w+1],
-    # prefix[i]). Three comparisons per row, no data-dependent branches.
-    n = x.shape[0]
-    g = np.empty(n)
-    for b0 in range(0, n, w):
-        b1 = min(b0 + w, n)
-        m = x[b0]
-        for i in range(b0, b1):
-            v = x[i]
-            if is_max:
-                m = v if v > m else m
-            else:
-                m = v if v < m else m
-            g[i] = m
-        m = x[b1 - 1]
-        for i in range(b1 - 1, b0 - 1, -1):
-            v = x[i]
-            if is_max:
-                m = v if v > m else m
-            else:
-                m = v if v < m else m
-            out[i] = m
-    for i in range(n - 1, w - 1, -1):
-        a = out[i - w + 1]
-        b = g[i]
-        if is_max:
-            out[i] = a if a > b else b
-        else:
-            out[i] = a if a < b else b
-    for i in range(min(w, n)):              # partial windows: the running extreme
-        out[i] = g[i] if i + 1 >= minp and i + 1 >= 1 else NAN
-    if w <= n and w < minp:
-        for i in range(w, n):
-            out[i] = NAN
-
-
-@jit
-def rolling_max(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).max()`, exact. Finite input: van Herk /
-    Gil-Werman (O(n), branch-free); with NaN/inf: a monotonic deque skipping them."""
-    if all_finite(x):
-        _vhgw(x, w, minp, out, True)
-    else:
-        _rolling_extreme(x, w, minp, out, True)
-
-
-@jit
-def rolling_min(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).min()`, exact (see `rolling_max`)."""
-    if all_finite(x):
-        _vhgw(x, w, minp, out, False)
-    else:
-        _rolling_extreme(x, w, minp, out, False)
-
-
-# ---------------------------------------------------------------- rolling standard deviation
-@jit
-def rolling_std(x, w, minp, ddof, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).std(ddof=ddof)` computed to near-exact accuracy.
-
-    pandas' online variance drifts (up to ~1e-5 relative on long series); this keeps Kahan sums
-    of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every w rows (the
-    sums are rebuilt then, O(n) overall), so it agrees with an exact two-pass computation to
-    ~1e-12. A window whose values are all equal gives exactly 0.
-    """
-    n = x.shape[0]
-    k = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    c1 = 0.0
-    c2 = 0.0
-    nobs = 0
-    same = 0
-    prev = NAN
-    for i in range(n):
-        lo = i - w + 1
-        if lo < 0:
-            lo = 0
-        if i % w == 0:                  # rebuild around the current window's mean
-            tot = 0.0
-            cnt = 0
-            for j in range(lo, i):
-                v = x[j]
-                if v - v == 0.0:
-                    tot += v
-                    cnt += 1
-            k = tot / cnt if cnt > 0 else (x[i] if x[i] - x[i] == 0.0 else 0.0)
-            s1 = 0.0
-            s2 = 0.0
-            c1 = 0.0
-            c2 = 0.0
-            nobs = 0
-            for j in range(lo, i):
-                v = x[j]
-                if v - v == 0.0:
-                    d = v - k
-                    y = d - c1
-                    t = s1 + y
-                    c1 = (t - s1) - y
-                    s1 = t
-                    y = d * d - c2
-                    t = s2 + y
-                    c2 = (t - s2) - y
-                    s2 = t
-                    nobs += 1
-        elif i - w >= 0:
-            v = x[i - w]
-            if v - v == 0.0:
-                d = v - k
-                y = -d - c1
-                t = s1 + y
-                c1 = (t - s1) - y
-                s1 = t
-                y = -d * d - c2
-                t = s2 + y
-                c2 = (t - s2) - y
-                s2 = t
-                nobs -= 1
-        v = x[i]
-        if v - v == 0.0:
-            d = v - k
-            y = d - c1
-            t = s1 + y
-            c1 = (t - s1) - y
-            s1 = t
-            y = d * d - c2
-            t = s2 + y
-            c2 = (t - s2) - y
-            s2 = t
-            nobs += 1
-            if v == prev:
-                same += 1
-            else:
-                same = 1
-            prev = v
-        if nobs >= minp and nobs > ddof:
-            if same >= nobs:
-                out[i] = 0.0
-            else:
-                var = (s2 - s1 * s1 / nobs) / (nobs - ddof)
-                out[i] = np.sqrt(var) if var > 0 else 0.0
-        else:
-            out[i] = NAN
-
-
 # ---------------------------------------------------------------- weighted moving average
 @jit
 def wma(x, w, out):
@@ -522,17 +283,9 @@ def wma(x, w, out):
 @register_warmup
 def _warm():
     x = np.array([1.0, 2.0, np.nan, 4.0, 3.0, 5.0])
-    o = np.empty_like(x)
-    ewm_mean(x, 0.5, 2, o)
-    rolling_mean(x, 3, 3, o)
-    rolling_sum(x, 3, 3, o)
-    rolling_max(x, 3, 3, o)
-    rolling_min(x, 3, 3, o)
-    rolling_std(x, 3, 3, 0, o)
-    rolling_mean_exact(x, 3, 3, o)
     y = np.array([1.0, 2.0, 3.0, 4.0, 3.0, 5.0])
-    rolling_mean(y, 3, 3, o)
-    rolling_sum(y, 3, 3, o)
-    rolling_max(y, 3, 3, o)
-    rolling_min(y, 3, 3, o)
-    wma(x, 3, o)
+    o = np.empty_like(x)
+    for v in (x, y):
+        ewm_mean(v, 0.5, 2, o)
+        wma(v, 3, o)
+    np_sum(y, 0, 6)

@@ -10,8 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import (ewm_step, np_sum, rolling_max, rolling_mean, rolling_mean_exact, rolling_min,
-                 rolling_sum)
+from .ma import ewm_step, np_sum
+from .rolling import (
+    rolling_max,
+    rolling_mean,
+    rolling_mean_exact,
+    rolling_min,
+    rolling_sum,
+)
 
 NAN = np.nan
 
@@ -43,7 +49,7 @@ def rsi(close, window, out):
         d = c - prev
         g = d if d > 0 else 0.0
         l = -d if d < 0 else -0.0
-        up, up_wt, nobs0 = ewm_step(up, up_wt, nobs, g, a)
+        up, up_wt, _ = ewm_step(up, up_wt, nobs, g, a)
         dn, dn_wt, nobs = ewm_step(dn, dn_wt, nobs, l, a)
         prev = c
         if nobs < window:
@@ -57,8 +63,9 @@ def rsi(close, window, out):
 @jit
 def macd(close, fast, slow, signal, out):
     """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
-    rows of `out` = macd(), macd_signal(), macd_diff(). Three pandas-exact EMAs fused in one
-    pass."""
+    rows of `out` = macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass,
+    row by row with pandas' own arithmetic (bit for bit): MACD is a small difference of two
+    EMAs near the price, so a few ulp of the price can exceed 1e-9 of its own size."""
     af = _span_alpha(fast)
     asl = _span_alpha(slow)
     ag = _span_alpha(signal)
@@ -77,10 +84,10 @@ def macd(close, fast, slow, signal, out):
         es, ews, ns = ewm_step(es, ews, ns, c, asl)
         m = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
         eg, ewg, ng = ewm_step(eg, ewg, ng, m, ag)
-        s = eg if ng >= signal else NAN
+        sg = eg if ng >= signal else NAN
         out[0, i] = m
-        out[1, i] = s
-        out[2, i] = m - s
+        out[1, i] = sg
+        out[2, i] = m - sg
 
 
 @jit
@@ -239,17 +246,18 @@ def cci(high, low, close, window, c, out):
     for i in range(n):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
     rolling_mean_exact(tp, window, window, out)
-    dev = np.empty(window)
     for i in range(n):
         m = out[i]
         if m != m:
             continue
         lo = i - window + 1
+        # the window mean bit for bit as np.mean (it decides whether a flat window's deviation
+        # is 0 or one ulp); the deviations' sum needs no such care
         mu = np_sum(tp, lo, window) / window
-        for j in range(window):
-            dev[j] = abs(tp[lo + j] - mu)
-        mad = np_sum(dev, 0, window) / window
-        out[i] = (tp[i] - m) / (c * mad)
+        dev = 0.0
+        for j in range(lo, i + 1):
+            dev += abs(tp[j] - mu)
+        out[i] = (tp[i] - m) / (c * (dev / window))
 
 
 @jit

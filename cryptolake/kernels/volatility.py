@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum, rolling_max, rolling_mean, rolling_min, rolling_std
+from .ma import ewm_step, np_sum
+from .rolling import rolling_max, rolling_mean, rolling_mean_std, rolling_min
 
 NAN = np.nan
 
@@ -13,13 +14,12 @@ NAN = np.nan
 @jit
 def bbands(close, window, k, out):
     """`ta.volatility.BollingerBands(close, window, window_dev=k)`: rows bb_mid
-    (bollinger_mavg), bb_upper, bb_lower. The mean replays pandas; the population standard
-    deviation is computed to near-exact accuracy (ta's pandas rolling std drifts by up to
+    (bollinger_mavg), bb_upper, bb_lower, one pass. The population standard deviation is
+    computed to near-exact accuracy (ta's pandas rolling std drifts by up to
     ~1e-5 relative on long series, so the exact two-pass value is the reference)."""
     mid = out[0]
     sd = out[1]
-    rolling_mean(close, window, window, mid)
-    rolling_std(close, window, window, 0, sd)
+    rolling_mean_std(close, window, window, 0, mid, sd)
     for i in range(close.shape[0]):
         m = mid[i]
         s = sd[i]

@@ -5,24 +5,52 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum, rolling_mean, rolling_sum
+from .ma import ewm_step, np_sum
+from .rolling import gsum_step, gsum_value, rolling_mean
 
 NAN = np.nan
+
+
+@jit(inline="always")
+def _tp(high, low, close, i):
+    return (high[i] + low[i] + close[i]) / 3.0
 
 
 @jit
 def vwap(high, low, close, volume, window, out):
     """`ta.volume.VolumeWeightedAveragePrice(high, low, close, volume, window)`: rolling sum of
-    tp * volume over rolling sum of volume (pandas' rolling sums replayed, so a window of zero
-    volume gives 0/0 = NaN exactly as ta)."""
+    tp * volume over rolling sum of volume, both guarded running sums in one pass (a window
+    of zero volume gives 0/0 = NaN as in ta)."""
     n = close.shape[0]
-    pv = np.empty(n)
+    w = window
+    sp = 0.0
+    bp = 0.0
+    np_ = 0
+    lp = -1
+    pp = NAN
+    sv = 0.0
+    bv = 0.0
+    nv = 0
+    lv = -1
+    pv_ = NAN
     for i in range(n):
-        pv[i] = ((high[i] + low[i] + close[i]) / 3.0) * volume[i]
-    rolling_sum(pv, window, window, out)
-    rolling_sum(volume, window, window, pv)
-    for i in range(n):
-        out[i] = out[i] / pv[i]
+        p = _tp(high, low, close, i) * volume[i]
+        q = _tp(high, low, close, i - w) * volume[i - w] if i >= w else NAN
+        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, True)
+        v = volume[i]
+        u = volume[i - w] if i >= w else NAN
+        sv, bv, nv, lv, pv_, rv = gsum_step(sv, bv, nv, lv, pv_, v, u, i, w, True)
+        if rp or rv:
+            sp = 0.0
+            sv = 0.0
+            for j in range(max(i - w + 1, 0), i + 1):
+                t = _tp(high, low, close, j) * volume[j]
+                sp += t if t - t == 0.0 else 0.0
+                t = volume[j]
+                sv += t if t - t == 0.0 else 0.0
+            bp = abs(sp)
+            bv = abs(sv)
+        out[i] = gsum_value(sp, np_, lp, pp, i, w, w) / gsum_value(sv, nv, lv, pv_, i, w, w)
 
 
 @jit
@@ -127,22 +155,47 @@ def mfi(high, low, close, volume, window, out):
             out[i] = NAN
 
 
+@jit(inline="always")
+def _mfv(high, low, close, volume, i):
+    m = ((close[i] - low[i]) - (high[i] - close[i])) / (high[i] - low[i])
+    return (0.0 if m != m else m) * volume[i]
+
+
 @jit
 def cmf(high, low, close, volume, window, out):
     """`ta.volume.ChaikinMoneyFlowIndicator(high, low, close, volume, window)`: rolling sum of
     money-flow volume ((c - l) - (h - c)) / (h - l) * volume (0/0 counts 0) over rolling sum
-    of volume."""
+    of volume; guarded running sums, one pass."""
     n = close.shape[0]
-    mfv = np.empty(n)
+    w = window
+    sp = 0.0
+    bp = 0.0
+    np_ = 0
+    lp = -1
+    pp = NAN
+    sv = 0.0
+    bv = 0.0
+    nv = 0
+    lv = -1
+    pv_ = NAN
     for i in range(n):
-        m = ((close[i] - low[i]) - (high[i] - close[i])) / (high[i] - low[i])
-        if m != m:
-            m = 0.0
-        mfv[i] = m * volume[i]
-    rolling_sum(mfv, window, window, out)
-    rolling_sum(volume, window, window, mfv)
-    for i in range(n):
-        out[i] = out[i] / mfv[i]
+        p = _mfv(high, low, close, volume, i)
+        q = _mfv(high, low, close, volume, i - w) if i >= w else NAN
+        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, False)
+        v = volume[i]
+        u = volume[i - w] if i >= w else NAN
+        sv, bv, nv, lv, pv_, rv = gsum_step(sv, bv, nv, lv, pv_, v, u, i, w, True)
+        if rp or rv:
+            sp = 0.0
+            sv = 0.0
+            for j in range(max(i - w + 1, 0), i + 1):
+                t = _mfv(high, low, close, volume, j)
+                sp += t if t - t == 0.0 else 0.0
+                t = volume[j]
+                sv += t if t - t == 0.0 else 0.0
+            bp = abs(sp)
+            bv = abs(sv)
+        out[i] = gsum_value(sp, np_, lp, pp, i, w, w) / gsum_value(sv, nv, lv, pv_, i, w, w)
 
 
 @jit

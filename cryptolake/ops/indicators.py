@@ -49,7 +49,7 @@ def _segments(df: pd.DataFrame) -> list[tuple[int, int]]:
         codes = np.asarray(df.index.codes[0])
         cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
         bounds = np.concatenate(([0], cuts, [n]))
-        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return [(0, n)]
 
 

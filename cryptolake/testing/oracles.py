@@ -21,6 +21,9 @@ Where the reference is not plain `ta`:
   only shows when window == 1, which is not tested.
 - psar: ta must run on an integer index (on pandas 3 with a DatetimeIndex it silently writes
   wrong rows); every ta call here uses one.
+- vwap, cmf: ta's rolling sums (pandas) keep separate add/remove compensations and drift by
+  ~1e-8 relative when a large volume leaves a window of small ones; the reference is ta's
+  formula with each window summed afresh.
 - keltner with k != 2 (original version): ta fixes the bands at k=2; the reference is the
   same rolling means of tp +/- (k/2)(h - l).
 """
@@ -138,7 +141,25 @@ def _ref_atr(df, window=14):
                 f"atr_{window}")
 
 
+def _win_sum(x: np.ndarray, w: int) -> np.ndarray:
+    """Exact rolling sum (each window summed afresh; NaN where the window holds a NaN)."""
+    out = np.full(len(x), np.nan)
+    if len(x) >= w:
+        out[w - 1:] = np.lib.stride_tricks.sliding_window_view(x, w).sum(axis=1)
+    return out
+
+
 def _ref_vwap(df, window=14):
+    # ta's formula with exact window sums: pandas' rolling sum (which ta uses) keeps separate
+    # add/remove compensations and drifts by ~1e-8 relative when a large volume leaves a window
+    # of small ones.
+    h, l, c, v = (s.to_numpy() for s in _cols(df, HLCV))
+    tp = (h + l + c) / 3.0
+    with np.errstate(all="ignore"):       # 0/0 where a window traded nothing: NaN, as ta
+        return _out(df, _win_sum(tp * v, window) / _win_sum(v, window), f"vwap_{window}")
+
+
+def _ta_vwap(df, window=14):
     h, l, c, v = _cols(df, HLCV)
     return _out(df, _ta().volume.volume_weighted_average_price(h, l, c, v, window, fillna=False),
                 f"vwap_{window}")
@@ -248,6 +269,16 @@ def _ref_psar(df, step=0.02, max_step=0.2):
 
 
 def _ref_cmf(df, window=20):
+    # ta's formula with exact window sums (see _ref_vwap).
+    h, l, c, v = (s.to_numpy() for s in _cols(df, HLCV))
+    with np.errstate(all="ignore"):
+        mfv = ((c - l) - (h - c)) / (h - l)
+    mfv = np.where(np.isnan(mfv), 0.0, mfv) * v
+    with np.errstate(all="ignore"):
+        return _out(df, _win_sum(mfv, window) / _win_sum(v, window), f"cmf_{window}")
+
+
+def _ta_cmf(df, window=20):
     h, l, c, v = _cols(df, HLCV)
     return _out(df, _ta().volume.chaikin_money_flow(h, l, c, v, window, fillna=False),
                 f"cmf_{window}")
@@ -334,7 +365,7 @@ def _pd_stoch(df, window=14, smooth=3):
 
 
 def _pd_adx(df, window=14):
-    h, l, c = df["high"], df["low"], df["close"]
+    h, l = df["high"], df["low"]
     up, dn = h.diff(), -l.diff()
     pos = up.where((up > dn) & (up > 0), 0.0)
     neg = dn.where((dn > up) & (dn > 0), 0.0)
@@ -460,7 +491,9 @@ ORACLES: dict[str, Oracle] = {o.name: o for o in [
            _pd_bbands, note="exact two-pass std: ta's pandas rolling std drifts",
            ta_only=_ta_bbands),
     Oracle("atr", HLC, _per_symbol(_ref_atr), [{}, {"window": 3}], _pd_atr, slow_ta=True),
-    Oracle("vwap", HLCV, _per_symbol(_ref_vwap), [{}, {"window": 3}], _pd_vwap),
+    Oracle("vwap", HLCV, _per_symbol(_ref_vwap), [{}, {"window": 3}], _pd_vwap,
+           note="exact window sums: pandas' rolling sum drifts across volume scales",
+           ta_only=_ta_vwap),
     Oracle("obv", ("close", "volume"), _per_symbol(_ref_obv), [{}], _pd_obv),
     Oracle("stoch", HLC, _per_symbol(_ref_stoch), [{}, {"window": 5, "smooth": 2}], _pd_stoch),
     Oracle("adx", HLC, _per_symbol(_ref_adx), [{}, {"window": 5}], _pd_adx, slow_ta=True,
@@ -488,7 +521,8 @@ ORACLES: dict[str, Oracle] = {o.name: o for o in [
            slow_ta=True),
     Oracle("psar", HLC, _per_symbol(_ref_psar), [{}, {"step": 0.03, "max_step": 0.3}], None,
            slow_ta=True, note="ta on an integer index only"),
-    Oracle("cmf", HLCV, _per_symbol(_ref_cmf), [{}, {"window": 4}], _pd_cmf),
+    Oracle("cmf", HLCV, _per_symbol(_ref_cmf), [{}, {"window": 4}], _pd_cmf,
+           note="exact window sums (see vwap)", ta_only=_ta_cmf),
     Oracle("force_index", ("close", "volume"), _per_symbol(_ref_force_index),
            [{}, {"window": 3}], _pd_force_index),
     Oracle("eom", ("high", "low", "volume"), _per_symbol(_ref_eom), [{}, {"window": 4}], _pd_eom),

@@ -3,6 +3,8 @@ fillna=False, or an exact reference), plus properties the oracles cannot express
 look-ahead, bounds, per-symbol independence, output names, validation errors."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -133,8 +135,9 @@ def ohlcv(draw, max_n: int = 60):
     open_ = np.r_[close[0], close[:-1]]
     high = np.maximum(open_, close) * (1 + spread)
     low = np.minimum(open_, close) * (1 - spread / 2)
-    volume = np.array(draw(st.lists(st.one_of(st.just(0.0), st.floats(0.0, 1e6)), min_size=n,
-                                    max_size=n)))
+    # volumes as the exchange reports them: 0, or a multiple of a lot size (here 0.001)
+    volume = np.array(draw(st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e6).map(
+        lambda v: round(v, 3))), min_size=n, max_size=n)))
     idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC")
     return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
                          "volume": volume}, index=idx)
@@ -152,7 +155,9 @@ SMALL = {"sma": {"window": 3}, "ema": {"window": 3}, "wma": {"window": 4}, "rsi"
          "aroon": {"window": 4}, "psar": {}, "cmf": {"window": 4}, "force_index": {"window": 3},
          "eom": {"window": 3}}
 
-PROP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CRYPTOLAKE_HYPOTHESIS_EXAMPLES=500 for a deeper run
+PROP = settings(max_examples=int(os.environ.get("CRYPTOLAKE_HYPOTHESIS_EXAMPLES", "25")),
+                deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _arr(x):
@@ -292,3 +297,24 @@ def test_bad_specs_and_frames():
         INDICATORS["rsi"](df.iloc[::-1])
     with pytest.raises(ValueError, match="offset"):
         INDICATORS["donchian"](df, offset=-1)
+
+
+@pytest.mark.parametrize("name", [n for n, o in ORACLES.items() if o.ta_only is not None])
+def test_exact_references_also_agree_with_plain_ta_on_ordinary_data(name):
+    """Where the oracle is exact rather than ta, plain ta still agrees on ordinary frames."""
+    df = FRAMES["eth"]
+    assert mismatch(INDICATORS[name](df), ORACLES[name].ta_call(df)) is None
+
+
+GAPPY = make_ohlcv(600, 5)
+GAPPY.iloc[100:103] = np.nan                                  # missing bars (NaN rows)
+GAPPY.iloc[400, GAPPY.columns.get_loc("volume")] = np.nan     # one missing volume
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_nan_rows_handled_like_the_oracle(case):
+    """NaN inside the series (a gap of missing bars): rolling windows, EWMs (pandas' own
+    weighting after a gap, alpha 0.5 included) and Wilder sums follow ta/pandas."""
+    name, params = case
+    msg = mismatch(INDICATORS[name](GAPPY, **params), ORACLES[name].reference(GAPPY, **params))
+    assert msg is None, f"{name}{params}: {msg}"

@@ -1,0 +1,447 @@
+"""Rolling-window building blocks: sums and means (fast guarded running sums, and pandas'
+own Kahan arithmetic replayed), max/min (van Herk / Gil-Werman, or a monotonic deque around
+NaNs), and a near-exact standard deviation.
+
+Every kernel reads float64 arrays and writes into a preallocated `out` of the same length;
++/-inf counts as missing as in pandas. Imports only numpy, numba and `_jit`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit, register_warmup
+
+NAN = np.nan
+
+
+# ---------------------------------------------------------------- rolling sum / mean
+@jit
+def _rolling_sum_mean(x, w, minp, out, mean):
+    n = x.shape[0]
+    nobs = 0
+    neg = 0
+    s = 0.0
+    c_add = 0.0
+    c_rem = 0.0
+    same = 0
+    prev = NAN
+    for i in range(n):
+        lo = i - w + 1
+        if lo < 0:
+            lo = 0
+        if i == 0 or lo >= i:          # first row, or a window of one: start afresh (as pandas)
+            nobs = 0
+            neg = 0
+            s = 0.0
+            c_add = 0.0
+            c_rem = 0.0
+            same = 0
+            prev = x[lo]
+        elif i - w >= 0:                # drop the row leaving the window
+            v = x[i - w]
+            if v - v == 0.0:
+                nobs -= 1
+                y = -v - c_rem
+                t = s + y
+                c_rem = t - s - y
+                s = t
+                if v < 0 or (v == 0 and np.signbit(v)):
+                    neg -= 1
+        v = x[i]
+        if v - v == 0.0:                      # add the new row
+            nobs += 1
+            y = v - c_add
+            t = s + y
+            c_add = t - s - y
+            s = t
+            if v < 0 or (v == 0 and np.signbit(v)):
+                neg += 1
+            if v == prev:
+                same += 1
+            else:
+                same = 1
+            prev = v
+        if mean:
+            if nobs >= minp and nobs > 0:
+                r = s / nobs
+                if same >= nobs:
+                    r = prev
+                elif neg == 0 and r < 0:
+                    r = 0.0
+                elif neg == nobs and r > 0:
+                    r = 0.0
+                out[i] = r
+            else:
+                out[i] = NAN
+        else:
+            if nobs == 0 and minp == 0:
+                out[i] = 0.0
+            elif nobs >= minp:
+                out[i] = prev * nobs if same >= nobs else s
+            else:
+                out[i] = NAN
+
+
+@jit
+def all_finite(x):
+    """True when x holds no NaN or inf (a vectorised pass)."""
+    ok = True
+    for i in range(x.shape[0]):
+        ok &= x[i] - x[i] == 0.0
+    return ok
+
+
+@jit
+def finite_from(x):
+    """Index f such that x[:f] is all NaN and x[f:] is all finite (the shape of an indicator's
+    warm-up), or -1 when x is not of that shape. Window ops on such input equal the same op
+    on x[f:] with NaN in front."""
+    n = x.shape[0]
+    f = 0
+    while f < n and x[f] != x[f]:
+        f += 1
+    return f if all_finite(x[f:]) else -1
+
+
+@jit
+def _fast_sum_mean(x, w, minp, out, mean):
+    # One running sum (one add on the dependency chain), NaN/inf counted as missing. Rebuilt
+    # exactly whenever it has shrunk 1e4-fold from its recent peak (cancellation: a big value
+    # left a window of small ones) and every 65536 rows (both decided by past rows only, so a
+    # prefix of the input gives a prefix of the output). A window of equal values gives the
+    # value itself (pandas' shortcut), so all-zero windows sum to exactly 0. ~1e-13 relative
+    # of pandas' Kahan sums. Blocks of rows that are all finite take a loop without the
+    # missing-value bookkeeping; both loops do the same arithmetic, so results do not depend
+    # on which one ran.
+    n = x.shape[0]
+    s = 0.0
+    big = 0.0
+    prev = NAN
+    last = -1                           # row where the current run of equal values began
+    nobs = 0
+    B = 2048
+    for b0 in range(0, n, B):
+        b1 = min(b0 + B, n)
+        if nobs == min(b0, w) and all_finite(x[max(b0 - w, 0):b1]):
+            for i in range(b0, b1):
+                v = x[i]
+                s += v - x[i - w] if i >= w else v
+                nobs = i + 1 if i < w else w
+                last = last if v == prev else i
+                prev = v
+                a = abs(s)
+                big = a if a > big else big
+                if a < big * 1e-4 or (i & 65535) == 65535:
+                    s = 0.0
+                    for j in range(max(i - w + 1, 0), i + 1):
+                        s += x[j]
+                    big = abs(s)
+                if nobs >= minp:
+                    if mean:
+                        out[i] = prev if i - last + 1 >= nobs else s / nobs
+                    else:
+                        out[i] = prev * nobs if i - last + 1 >= nobs else s
+                else:
+                    out[i] = NAN
+            continue
+        for i in range(b0, b1):
+            v = x[i]
+            ok = v - v == 0.0
+            nobs += 1 if ok else 0
+            if i >= w:
+                u = x[i - w]
+                uok = u - u == 0.0
+                s += (v if ok else 0.0) - (u if uok else 0.0)
+                nobs -= 1 if uok else 0
+            else:
+                s += v if ok else 0.0
+            if ok and v != prev:
+                last = i
+                prev = v
+            # equal values separated by NaN still form a run (pandas counts adds)
+            run = 0
+            if prev == prev:
+                run = nobs
+                for j in range(max(i - w + 1, 0), i + 1):
+                    u = x[j]
+                    if u - u == 0.0 and u != prev:
+                        run = 0
+                        break
+            a = abs(s)
+            big = a if a > big else big
+            if a < big * 1e-4 or (i & 65535) == 65535:
+                s = 0.0
+                for j in range(max(i - w + 1, 0), i + 1):
+                    u = x[j]
+                    if u - u == 0.0:
+                        s += u
+                big = abs(s)
+            if nobs >= minp and nobs > 0:
+                if mean:
+                    out[i] = prev if run >= nobs else s / nobs
+                else:
+                    out[i] = prev * nobs if run >= nobs else s
+            else:
+                out[i] = 0.0 if (nobs == 0 and minp == 0 and not mean) else NAN
+
+
+@jit(inline="always")
+def gsum_step(s, big, nobs, last, prev, v, u, i, w, guard):
+    """One row of a guarded running window sum for fused kernels: adds v (row i), drops u
+    (row i-w; pass NaN while i < w); NaN/inf count as missing. Returns the new
+    (s, big, nobs, last, prev, rebuild): `rebuild` asks the caller to re-sum the window
+    exactly (every 65536 rows, and with `guard` on cancellation: for sums of non-negative
+    terms used as denominators); `last`/`prev` track the run of equal values (the window is
+    one value when last <= i - min(i+1, w) + 1)."""
+    ok = v - v == 0.0
+    uok = u - u == 0.0
+    s += (v if ok else 0.0) - (u if uok else 0.0)
+    nobs += (1 if ok else 0) - (1 if uok else 0)
+    last = i if (ok and v != prev) else last
+    prev = v if ok else prev
+    a = abs(s)
+    big = a if a > big else big
+    return s, big, nobs, last, prev, (guard and a < big * 1e-4) or (i & 65535) == 65535
+
+
+@jit(inline="always")
+def gsum_value(s, nobs, last, prev, i, w, minp):
+    """The window sum after `gsum_step` (NaN below min_periods; the run's value times nobs for
+    a window of equal values, so all-zero windows sum to exactly 0)."""
+    if nobs < minp or nobs == 0:
+        return NAN
+    rows = i + 1 if i < w else w
+    return prev * nobs if last <= i - rows + 1 else s
+
+
+@jit
+def rolling_mean(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n): a plain running sum guarded
+    against cancellation (~1e-13 relative of pandas; see `rolling_mean_exact` for pandas' own
+    arithmetic). As in pandas, +/-inf counts as missing in every rolling kernel here."""
+    _fast_sum_mean(x, w, minp, out, True)
+
+
+@jit
+def rolling_mean_exact(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()` replaying pandas' Kahan-compensated
+    add/remove bit for bit (for callers that divide by something tiny, e.g. CCI)."""
+    _rolling_sum_mean(x, w, minp, out, True)
+
+
+@jit
+def rolling_sum(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).sum()` in O(n), as `rolling_mean`."""
+    _fast_sum_mean(x, w, minp, out, False)
+
+
+# ---------------------------------------------------------------- rolling max / min
+@jit
+def _rolling_extreme(x, w, minp, out, is_max):
+    n = x.shape[0]
+    q = np.empty(w + 1, np.int64)      # ring buffer of indices, values monotonic
+    head = 0
+    size = 0
+    cap = w + 1
+    nobs = 0
+    for i in range(n):
+        if i - w >= 0:
+            old = x[i - w]
+            if old - old == 0.0:
+                nobs -= 1
+            if size > 0 and q[head] <= i - w:
+                head = (head + 1) % cap
+                size -= 1
+        v = x[i]
+        if v - v == 0.0:
+            nobs += 1
+            while size > 0:
+                last = q[(head + size - 1) % cap]
+                if (is_max and x[last] <= v) or ((not is_max) and x[last] >= v):
+                    size -= 1
+                else:
+                    break
+            q[(head + size) % cap] = i
+            size += 1
+        if nobs >= minp and size > 0:
+            out[i] = x[q[head]]
+        else:
+            out[i] = NAN
+
+
+@jit
+def _vhgw(x, w, minp, out, is_max):
+    # van Herk / Gil-Werman, finite input: per block of w rows a prefix extreme (scratch g)
+    # and a suffix extreme (into out); the window ending at i is extreme(suffix[i-w+1],
+    # prefix[i]). Three comparisons per row, no data-dependent branches.
+    n = x.shape[0]
+    g = np.empty(n)
+    for b0 in range(0, n, w):
+        b1 = min(b0 + w, n)
+        m = x[b0]
+        for i in range(b0, b1):
+            v = x[i]
+            if is_max:
+                m = v if v > m else m
+            else:
+                m = v if v < m else m
+            g[i] = m
+        m = x[b1 - 1]
+        for i in range(b1 - 1, b0 - 1, -1):
+            v = x[i]
+            if is_max:
+                m = v if v > m else m
+            else:
+                m = v if v < m else m
+            out[i] = m
+    for i in range(n - 1, w - 1, -1):
+        a = out[i - w + 1]
+        b = g[i]
+        if is_max:
+            out[i] = a if a > b else b
+        else:
+            out[i] = a if a < b else b
+    for i in range(min(w, n)):              # partial windows: the running extreme
+        out[i] = g[i] if i + 1 >= minp and i + 1 >= 1 else NAN
+    if w <= n and w < minp:
+        for i in range(w, n):
+            out[i] = NAN
+
+
+@jit
+def rolling_max(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).max()`, exact. Finite input: van Herk /
+    Gil-Werman (O(n), branch-free); with NaN/inf: a monotonic deque skipping them."""
+    f = finite_from(x)
+    if f >= 0:
+        out[:f] = NAN
+        _vhgw(x[f:], w, minp, out[f:], True)
+    else:
+        _rolling_extreme(x, w, minp, out, True)
+
+
+@jit
+def rolling_min(x, w, minp, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).min()`, exact (see `rolling_max`)."""
+    f = finite_from(x)
+    if f >= 0:
+        out[:f] = NAN
+        _vhgw(x[f:], w, minp, out[f:], False)
+    else:
+        _rolling_extreme(x, w, minp, out, False)
+
+
+# ---------------------------------------------------------------- rolling standard deviation
+@jit
+def rolling_mean_std(x, w, minp, ddof, mean, std):
+    """Rolling mean and `pd.Series(x).rolling(w, min_periods=minp).std(ddof=ddof)` in one pass,
+    the standard deviation near-exact.
+
+    pandas' online variance drifts (up to ~1e-5 relative on long series); this keeps running
+    sums of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every w rows
+    (the sums are rebuilt then, O(n) overall), so it agrees with an exact two-pass computation
+    to ~1e-12 relative. The mean is K + sum(x - K) / n (~1e-16 relative). A window whose values
+    are all equal gives exactly that value and 0. NaN/inf count as missing.
+    """
+    n = x.shape[0]
+    k = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    nobs = 0
+    last = -1                            # row where the current run of equal values began
+    prev = NAN
+    for b0 in range(0, n, w):            # rebuild around the current window's mean
+        b1 = min(b0 + w, n)
+        lo = max(b0 - w, 0)              # the window ending at b0 - 1
+        tot = 0.0
+        cnt = 0
+        for j in range(lo, b0):
+            v = x[j]
+            if v - v == 0.0:
+                tot += v
+                cnt += 1
+        k = tot / cnt if cnt > 0 else (x[b0] if x[b0] - x[b0] == 0.0 else 0.0)
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(lo, b0):
+            v = x[j]
+            if v - v == 0.0:
+                d = v - k
+                s1 += d
+                s2 += d * d
+        nobs = cnt
+        clean = cnt == b0 - lo and all_finite(x[b0:b1])
+        for i in range(b0, b1):
+            v = x[i]
+            if clean:
+                d = v - k
+                if i >= w:
+                    e = x[i - w] - k
+                    s1 += d - e
+                    s2 += d * d - e * e
+                else:
+                    s1 += d
+                    s2 += d * d
+                nobs = i + 1 if i < w else w
+                last = last if v == prev else i
+                prev = v
+                run = i - last + 1
+            else:
+                if i >= w:
+                    u = x[i - w]
+                    if u - u == 0.0:
+                        e = u - k
+                        s1 -= e
+                        s2 -= e * e
+                        nobs -= 1
+                if v - v == 0.0:
+                    d = v - k
+                    s1 += d
+                    s2 += d * d
+                    nobs += 1
+                    if v != prev:
+                        last = i
+                        prev = v
+                run = 0
+                if prev == prev:         # a run of equal values (NaNs between them allowed)
+                    run = nobs
+                    for j in range(max(i - w + 1, 0), i + 1):
+                        u = x[j]
+                        if u - u == 0.0 and u != prev:
+                            run = 0
+                            break
+            if nobs >= minp and nobs > 0:
+                if run >= nobs:
+                    mean[i] = prev
+                    std[i] = 0.0 if nobs > ddof else NAN
+                else:
+                    mean[i] = k + s1 / nobs
+                    if nobs > ddof:
+                        var = (s2 - s1 * s1 / nobs) / (nobs - ddof)
+                        std[i] = np.sqrt(var) if var > 0 else 0.0
+                    else:
+                        std[i] = NAN
+            else:
+                mean[i] = NAN
+                std[i] = NAN
+
+
+@jit
+def rolling_std(x, w, minp, ddof, out):
+    """`pd.Series(x).rolling(w, min_periods=minp).std(ddof=ddof)`, near-exact (see
+    `rolling_mean_std`)."""
+    rolling_mean_std(x, w, minp, ddof, np.empty_like(out), out)
+
+
+@register_warmup
+def _warm():
+    x = np.array([1.0, 2.0, np.nan, 4.0, 3.0, 5.0])
+    y = np.array([1.0, 2.0, 3.0, 4.0, 3.0, 5.0])
+    o = np.empty_like(x)
+    for v in (x, y):
+        rolling_mean(v, 3, 3, o)
+        rolling_sum(v, 3, 3, o)
+        rolling_max(v, 3, 3, o)
+        rolling_min(v, 3, 3, o)
+        rolling_std(v, 3, 3, 0, o)
+        rolling_mean_exact(v, 3, 3, o)
