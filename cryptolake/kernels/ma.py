@@ -156,7 +156,7 @@ def ewm_mean(x, alpha, minp, out):
         out[i] = weighted if nobs >= minp else NAN
 
 
-@jit
+@jit(inline="always")
 def _np_block(a, lo, n):
     if n < 8:
         res = 0.0

@@ -10,8 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum
+from .ma import _np_block, ewm_step, np_sum
 from .rolling import (
+    finite_from,
+    hilo_block,
+    hilo_scratch,
     rolling_max,
     rolling_mean,
     rolling_mean_exact,
@@ -163,26 +166,50 @@ def tsi(close, slow, fast, out):
 @jit
 def stoch(high, low, close, window, smooth, out):
     """`ta.momentum.StochasticOscillator(high, low, close, window, smooth_window=smooth)`:
-    rows stoch() (%K) and stoch_signal() (%D = rolling mean of %K)."""
+    rows stoch() (%K) and stoch_signal() (%D = rolling mean of %K). Finite high/low: %K in
+    one pass (`hilo_block`); otherwise NaN-aware rolling max/min first."""
+    n = close.shape[0]
     k = out[0]
     d = out[1]
-    rolling_max(high, window, window, d)          # d as scratch for the highest high
-    rolling_min(low, window, window, k)
-    for i in range(close.shape[0]):
-        lo = k[i]
-        k[i] = 100.0 * (close[i] - lo) / (d[i] - lo)
+    sh, sl, hh, ll = hilo_scratch(window)
+    ok = True
+    for b0 in range(0, n, window):
+        ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
+        if not ok:
+            break
+        for t in range(min(window, n - b0)):
+            lo = ll[t]
+            k[b0 + t] = 100.0 * (close[b0 + t] - lo) / (hh[t] - lo)
+    if not ok:
+        rolling_max(high, window, window, d)          # d as scratch for the highest high
+        rolling_min(low, window, window, k)
+        for i in range(n):
+            lo = k[i]
+            k[i] = 100.0 * (close[i] - lo) / (d[i] - lo)
     rolling_mean(k, smooth, smooth, d)
 
 
 @jit
 def williams_r(high, low, close, window, out):
-    """`ta.momentum.WilliamsRIndicator(high, low, close, lbp=window).williams_r()`."""
-    ll = np.empty_like(out)
-    rolling_max(high, window, window, out)
-    rolling_min(low, window, window, ll)
-    for i in range(close.shape[0]):
-        hh = out[i]
-        out[i] = -100.0 * (hh - close[i]) / (hh - ll[i])
+    """`ta.momentum.WilliamsRIndicator(high, low, close, lbp=window).williams_r()`. Finite
+    high/low: one pass (`hilo_block`); otherwise NaN-aware rolling max/min first."""
+    n = close.shape[0]
+    sh, sl, hh, ll = hilo_scratch(window)
+    ok = True
+    for b0 in range(0, n, window):
+        ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
+        if not ok:
+            break
+        for t in range(min(window, n - b0)):
+            h = hh[t]
+            out[b0 + t] = -100.0 * (h - close[b0 + t]) / (h - ll[t])
+    if not ok:
+        lls = np.empty_like(out)
+        rolling_max(high, window, window, out)
+        rolling_min(low, window, window, lls)
+        for i in range(n):
+            h = out[i]
+            out[i] = -100.0 * (h - close[i]) / (h - lls[i])
 
 
 @jit
@@ -240,24 +267,51 @@ def cci(high, low, close, window, c, out):
     """`ta.trend.CCIIndicator(high, low, close, window, constant=c).cci()`:
     (tp - rolling mean tp) / (c * mean absolute deviation), tp = (h + l + c) / 3. The mean
     deviation replays numpy's pairwise sums, as ta computes it with np.mean per window
-    (O(n * window): there is no running form of it)."""
+    (O(n * window): there is no running form of it); four rows at a time where their windows
+    are full, each row's sums in the same order as alone."""
     n = close.shape[0]
     tp = np.empty(n)
     for i in range(n):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
     rolling_mean_exact(tp, window, window, out)
-    for i in range(n):
-        m = out[i]
-        if m != m:
+    w = window
+    i = 0
+    while i < n:
+        if i + 4 <= n and w <= 128 and (out[i] == out[i]) & (out[i + 1] == out[i + 1]) \
+                & (out[i + 2] == out[i + 2]) & (out[i + 3] == out[i + 3]):
+            # four rows at once: four independent sums (each in the row-by-row order, so the
+            # same bits) keep the adder busy instead of waiting on one chain
+            x = tp[i - w + 1:i + 4]      # (a slice: indices from 0 need no wraparound)
+            mu0 = _np_block(x, 0, w) / w  # np_sum's own block sum (w <= 128), inlined
+            mu1 = _np_block(x, 1, w) / w
+            mu2 = _np_block(x, 2, w) / w
+            mu3 = _np_block(x, 3, w) / w
+            d0 = 0.0
+            d1 = 0.0
+            d2 = 0.0
+            d3 = 0.0
+            for j in range(w):
+                d0 += abs(x[j] - mu0)
+                d1 += abs(x[j + 1] - mu1)
+                d2 += abs(x[j + 2] - mu2)
+                d3 += abs(x[j + 3] - mu3)
+            out[i] = (tp[i] - out[i]) / (c * (d0 / w))
+            out[i + 1] = (tp[i + 1] - out[i + 1]) / (c * (d1 / w))
+            out[i + 2] = (tp[i + 2] - out[i + 2]) / (c * (d2 / w))
+            out[i + 3] = (tp[i + 3] - out[i + 3]) / (c * (d3 / w))
+            i += 4
             continue
-        lo = i - window + 1
-        # the window mean bit for bit as np.mean (it decides whether a flat window's deviation
-        # is 0 or one ulp); the deviations' sum needs no such care
-        mu = np_sum(tp, lo, window) / window
-        dev = 0.0
-        for j in range(lo, i + 1):
-            dev += abs(tp[j] - mu)
-        out[i] = (tp[i] - m) / (c * (dev / window))
+        m = out[i]
+        if m == m:
+            lo = i - w + 1
+            # the window mean bit for bit as np.mean (it decides whether a flat window's
+            # deviation is 0 or one ulp); the deviations' sum needs no such care
+            mu = np_sum(tp, lo, w) / w
+            dev = 0.0
+            for j in range(lo, i + 1):
+                dev += abs(tp[j] - mu)
+            out[i] = (tp[i] - m) / (c * (dev / w))
+        i += 1
 
 
 @jit
@@ -332,13 +386,25 @@ def stoch_rsi(close, window, smooth1, smooth2, out):
     n = close.shape[0]
     r = np.empty(n)
     rsi(close, window, r)
-    hh = out[1]
-    ll = out[2]
-    rolling_max(r, window, window, hh)
-    rolling_min(r, window, window, ll)
     s = out[0]
-    for i in range(n):
-        s[i] = (r[i] - ll[i]) / (hh[i] - ll[i])
+    f = finite_from(r)                   # rsi: a NaN warm-up, then finite (the usual case)
+    if f >= 0:
+        s[:f] = NAN
+        x = r[f:]
+        m = n - f
+        sh, sl, hh, ll = hilo_scratch(window)
+        for b0 in range(0, m, window):
+            hilo_block(x, x, b0, window, sh, sl, hh, ll)
+            for t in range(min(window, m - b0)):
+                lo = ll[t]
+                s[f + b0 + t] = (x[b0 + t] - lo) / (hh[t] - lo)
+    else:
+        hh = out[1]
+        ll = out[2]
+        rolling_max(r, window, window, hh)
+        rolling_min(r, window, window, ll)
+        for i in range(n):
+            s[i] = (r[i] - ll[i]) / (hh[i] - ll[i])
     rolling_mean(s, smooth1, smooth1, out[1])
     rolling_mean(out[1], smooth2, smooth2, out[2])
 

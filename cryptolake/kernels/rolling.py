@@ -331,7 +331,72 @@ def rolling_min(x, w, minp, out):
         _rolling_extreme(x, w, minp, out, False)
 
 
+@jit(inline="always")
+def hilo_block(hi, lo, b0, w, sh, sl, hh, ll):
+    """Rows b0 .. b0+w-1 (clipped to the series) of `rolling(w, min_periods=w).max()` of `hi`
+    and `.min()` of `lo` into hh[t], ll[t] (t = row - b0), for finite input: van Herk /
+    Gil-Werman one block of w rows at a time, so that a fused kernel reads each input once and
+    its scratch stays in L1. b0 steps through 0, w, 2w, ...; sh/sl (length w + 1) carry the
+    previous block's suffix extremes (start them at -inf/+inf). Returns False when the block
+    holds a NaN/inf (the values are then meaningless: the caller takes its NaN-aware path)."""
+    m = min(b0 + w, hi.shape[0]) - b0
+    ok = True
+    mh = -np.inf
+    ml = np.inf
+    for t in range(m):
+        h = hi[b0 + t]
+        l = lo[b0 + t]
+        ok &= (h - h == 0.0) & (l - l == 0.0)
+        mh = h if h > mh else mh
+        ml = l if l < ml else ml
+        a = sh[t + 1]
+        b = sl[t + 1]
+        hh[t] = a if a > mh else mh
+        ll[t] = b if b < ml else ml
+    if b0 == 0:
+        for t in range(min(w - 1, m)):
+            hh[t] = NAN
+            ll[t] = NAN
+    mh = -np.inf
+    ml = np.inf
+    for t in range(m - 1, -1, -1):       # this block's suffix extremes, for the next block
+        h = hi[b0 + t]
+        l = lo[b0 + t]
+        mh = h if h > mh else mh
+        ml = l if l < ml else ml
+        sh[t] = mh
+        sl[t] = ml
+    return ok
+
+
+@jit(inline="always")
+def hilo_scratch(w):
+    """The four scratch buffers of `hilo_block`: sh, sl (initialised), hh, ll."""
+    sh = np.full(w + 1, -np.inf)
+    sl = np.full(w + 1, np.inf)
+    return sh, sl, np.empty(w), np.empty(w)
+
+
 # ---------------------------------------------------------------- rolling standard deviation
+@jit
+def _window_var(x, a, b, ddof):
+    """Two-pass variance of the finite values of x[a:b] (divisor count - ddof)."""
+    tot = 0.0
+    cnt = 0
+    for j in range(a, b):
+        v = x[j]
+        if v - v == 0.0:
+            tot += v
+            cnt += 1
+    mu = tot / cnt
+    ss = 0.0
+    for j in range(a, b):
+        v = x[j]
+        if v - v == 0.0:
+            ss += (v - mu) * (v - mu)
+    return ss / (cnt - ddof)
+
+
 @jit
 def rolling_mean_std(x, w, minp, ddof, mean, std):
     """Rolling mean and `pd.Series(x).rolling(w, min_periods=minp).std(ddof=ddof)` in one pass,
@@ -341,7 +406,9 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
     sums of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every w rows
     (the sums are rebuilt then, O(n) overall), so it agrees with an exact two-pass computation
     to ~1e-12 relative. The mean is K + sum(x - K) / n (~1e-16 relative). A window whose values
-    are all equal gives exactly that value and 0. NaN/inf count as missing.
+    are all equal gives exactly that value and 0. Where the running form cancels most digits (a
+    tiny spread far from K, e.g. a near-flat stretch after a jump), that row's variance is
+    recomputed in two passes over its window. NaN/inf count as missing.
     """
     n = x.shape[0]
     k = 0.0
@@ -371,6 +438,7 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
                 s2 += d * d
         nobs = cnt
         clean = cnt == b0 - lo and all_finite(x[b0:b1])
+        bad = False
         for i in range(b0, b1):
             v = x[i]
             if clean:
@@ -417,13 +485,23 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
                 else:
                     mean[i] = k + s1 / nobs
                     if nobs > ddof:
-                        var = (s2 - s1 * s1 / nobs) / (nobs - ddof)
-                        std[i] = np.sqrt(var) if var > 0 else 0.0
+                        ss = s2 - s1 * s1 / nobs
+                        var = ss / (nobs - ddof)
+                        # most digits cancelled (the window sits far from the shift K, its
+                        # spread tiny): mark the row (-1) for two passes after the block
+                        flag = ss < 1e-6 * s2
+                        bad |= flag
+                        std[i] = -1.0 if flag else (np.sqrt(var) if var > 0 else 0.0)
                     else:
                         std[i] = NAN
             else:
                 mean[i] = NAN
                 std[i] = NAN
+        if bad:
+            for i in range(b0, b1):
+                if std[i] == -1.0:
+                    var = _window_var(x, max(i - w + 1, 0), i + 1, ddof)
+                    std[i] = np.sqrt(var) if var > 0 else 0.0
 
 
 @jit

@@ -6,7 +6,14 @@ import numpy as np
 
 from ._jit import jit, register_warmup
 from .ma import ewm_step, np_sum
-from .rolling import rolling_max, rolling_mean, rolling_mean_std, rolling_min
+from .rolling import (
+    hilo_block,
+    hilo_scratch,
+    rolling_max,
+    rolling_mean,
+    rolling_mean_std,
+    rolling_min,
+)
 
 NAN = np.nan
 
@@ -120,10 +127,23 @@ def donchian(high, low, window, offset, out):
     (((upper - lower) / 2) + lower), dc_upper (rolling max high), dc_lower (rolling min low),
     shifted down by `offset` rows (offset >= 0)."""
     n = high.shape[0]
-    rolling_max(high, window, window, out[1])
-    rolling_min(low, window, window, out[2])
-    for i in range(n):
-        out[0, i] = ((out[1, i] - out[2, i]) / 2.0) + out[2, i]
+    sh, sl, hh, ll = hilo_scratch(window)
+    ok = True
+    for b0 in range(0, n, window):       # finite input: one pass (`hilo_block`)
+        ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
+        if not ok:
+            break
+        for t in range(min(window, n - b0)):
+            h = hh[t]
+            l = ll[t]
+            out[0, b0 + t] = ((h - l) / 2.0) + l
+            out[1, b0 + t] = h
+            out[2, b0 + t] = l
+    if not ok:                           # NaN/inf somewhere: NaN-aware rolling max/min
+        rolling_max(high, window, window, out[1])
+        rolling_min(low, window, window, out[2])
+        for i in range(n):
+            out[0, i] = ((out[1, i] - out[2, i]) / 2.0) + out[2, i]
     if offset > 0:
         for r in range(3):
             for i in range(n - 1, -1, -1):

@@ -318,3 +318,30 @@ def test_nan_rows_handled_like_the_oracle(case):
     name, params = case
     msg = mismatch(INDICATORS[name](GAPPY, **params), ORACLES[name].reference(GAPPY, **params))
     assert msg is None, f"{name}{params}: {msg}"
+
+
+# ---------------------------------------------------------------- fast paths vs NaN-aware paths
+ONE_SIDED = make_ohlcv(500, 6)
+ONE_SIDED.iloc[250, ONE_SIDED.columns.get_loc("low")] = np.nan     # only low is missing
+
+
+@pytest.mark.parametrize("name,params", [("stoch", {}), ("williams_r", {}), ("donchian", {}),
+                                         ("donchian", {"window": 5, "offset": 2}),
+                                         ("stoch_rsi", {})])
+@pytest.mark.parametrize("frame", ["btc", "one_sided"])
+def test_rolling_extremes_fast_and_nan_paths_match_oracle(name, params, frame):
+    """Finite high/low take the one-pass block kernel, a NaN in either takes the NaN-aware
+    rolling max/min; both agree with the oracle."""
+    df = FRAMES["btc"] if frame == "btc" else ONE_SIDED
+    msg = mismatch(INDICATORS[name](df, **params), ORACLES[name].reference(df, **params))
+    assert msg is None, f"{name}{params} on {frame}: {msg}"
+
+
+@pytest.mark.parametrize("window", [3, 130])
+def test_cci_four_row_path_and_long_window_match_oracle(window):
+    """CCI's four-rows-at-once mean deviation (window <= 128), the row-by-row one (longer
+    windows, and rows next to NaN windows) against the oracle."""
+    for df in (FRAMES["btc"], GAPPY):
+        p = {"window": window}
+        msg = mismatch(INDICATORS["cci"](df, **p), ORACLES["cci"].reference(df, **p))
+        assert msg is None, f"cci{p}: {msg}"
