@@ -20,8 +20,11 @@ def first_unsorted(t, seg, strict):
     lim = 1 if strict else 0
     for s in range(len(seg) - 1):
         bad = 0
-        for i in range(seg[s] + 1, seg[s + 1]):
-            bad += (t[i] - t[i - 1]) < lim
+        if seg[s + 1] - seg[s] > 1:
+            a = t[seg[s] + 1:seg[s + 1]]   # diffs of two slices: no t[i - 1] index fix-up
+            b = t[seg[s]:seg[s + 1] - 1]
+            for i in range(len(a)):
+                bad += np.int64(np.int64(a[i]) - np.int64(b[i]) < lim)
         if bad:
             for i in range(seg[s] + 1, seg[s + 1]):
                 if t[i] - t[i - 1] < lim:
@@ -63,25 +66,96 @@ def majority_step(t, seg):
 
 
 @jit
+def sample_step(t, seg, stride):
+    """Boyer-Moore majority vote over every `stride`-th positive diff inside segments: a cheap
+    candidate for the bar size, to be confirmed exactly by `count_step`."""
+    cand = 0
+    votes = 0
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1], stride):
+            d = t[i] - t[i - 1]
+            if d <= 0:
+                continue
+            if votes == 0:
+                cand = d
+                votes = 1
+            elif d == cand:
+                votes += 1
+            else:
+                votes -= 1
+    return cand
+
+
+@jit
+def count_step(t, seg, cand):
+    """`(count, total)`: how many diffs inside segments equal `cand` (> 0) and how many are
+    positive. One branch-free pass over `t`; the diffs are taken between two slices so that
+    the loop vectorises (indexing `t[i - 1]` would not)."""
+    count = 0
+    total = 0
+    for s in range(len(seg) - 1):
+        if seg[s + 1] - seg[s] < 2:
+            continue
+        a = t[seg[s] + 1:seg[s + 1]]
+        b = t[seg[s]:seg[s + 1] - 1]
+        for i in range(len(a)):
+            d = a[i] - b[i]
+            total += np.int64(d > 0)
+            count += np.int64(d == cand)
+    return count, total
+
+
+_BLOCK = 64
+
+
+@jit
+def gap_runs_counted(t, seg, step, start, end, missing, gseg):
+    """`gap_runs`, and in the same pass `(count, total)` of `count_step(t, seg, step)`:
+    with a guessed bar size the caller learns whether the guess is the majority diff
+    without a second read of the times. Returns `(k, count, total)`.
+
+    Each block of diffs is first tested for a gap with a branch-free loop that vectorises;
+    only blocks that hold one are read again row by row.
+    """
+    k = 0
+    count = 0
+    total = 0
+    for s in range(len(seg) - 1):
+        lo = seg[s] + 1
+        hi = seg[s + 1]
+        while lo < hi:
+            bhi = min(lo + _BLOCK, hi)
+            a = t[lo:bhi]
+            b = t[lo - 1:bhi - 1]
+            anygap = 0
+            for j in range(len(a)):
+                d = a[j] - b[j]
+                anygap |= np.int64(d > step)
+                total += np.int64(d > 0)
+                count += np.int64(d == step)
+            if anygap:
+                for i in range(lo, bhi):
+                    d = t[i] - t[i - 1]
+                    if d > step:
+                        m = (d - 1) // step
+                        start[k] = t[i - 1] + step
+                        end[k] = t[i - 1] + m * step
+                        missing[k] = m
+                        gseg[k] = s
+                        k += 1
+            lo = bhi
+    return k, count, total
+
+
+@jit
 def gap_runs(t, seg, step, start, end, missing, gseg):
     """Runs of missing bars: pandas `d = s.diff(); m = d > step`, with `start = t[i-1] + step`,
     `missing = (d - 1) // step`, `end = start + (missing - 1) * step`.
 
     Writes one row per run into the preallocated outputs (length >= len(t)); returns the
-    number of runs.
+    number of runs (see `gap_runs_counted`).
     """
-    k = 0
-    for s in range(len(seg) - 1):
-        for i in range(seg[s] + 1, seg[s + 1]):
-            d = t[i] - t[i - 1]
-            if d > step:
-                m = (d - 1) // step
-                start[k] = t[i - 1] + step
-                end[k] = t[i - 1] + m * step
-                missing[k] = m
-                gseg[k] = s
-                k += 1
-    return k
+    return gap_runs_counted(t, seg, step, start, end, missing, gseg)[0]
 
 
 @jit
@@ -148,9 +222,13 @@ def _warm() -> None:
     t = np.array([0, 1, 4, 0, 2], dtype=np.int64)
     seg = np.array([0, 3, 5], dtype=np.int64)
     majority_step(t, seg)
+    count_step(t, seg, sample_step(t, seg, 2))
     first_unsorted(t, seg, True)
+    for c in (np.int8, np.int16, np.int32):
+        first_unsorted(t.astype(c), seg, False)
     o = np.empty(5, np.int64)
     gap_runs(t, seg, 1, o, o.copy(), o.copy(), o.copy())
+    gap_runs_counted(t, seg, 1, o, o.copy(), o.copy(), o.copy())
     m = grid_size(t, seg, 1)
     out_t = np.empty(m, np.int64)
     src = np.empty(m, np.int64)

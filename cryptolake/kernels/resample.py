@@ -6,11 +6,13 @@ Bins are found in two steps that together read every column at most once:
 
 1. `bin_edges` gallops over the times (two reads per regular bin) and writes, per non-empty
    bin, its first row and its label, plus the first bin of each segment; `starts[nb]` is
-   `len(t)`, so bin `b` is rows `starts[b]:starts[b + 1]`. Called once to count the bins
-   (`write=False`) so that the caller allocates every output in one block, then to fill.
+   `len(t)`, so bin `b` is rows `starts[b]:starts[b + 1]`. Either called once to count the
+   bins (`write=False`) and again to fill, or (as ops does) once into outputs sized by a bound
+   on the bin count. `bin_edges_at` reads a MultiIndex's times through its codes.
 2. One reduction per column (`bin_first`, `bin_last`, `bin_max`, `bin_min`,
    `bin_sum_pairwise`, `bin_sum`, `bin_sum_int`) reads that column once and writes one value
-   per bin into a preallocated output; first/last read only a value or two per bin.
+   per bin into a preallocated output; first/last read only a value or two per bin. The
+   reductions are independent, so ops runs them on two threads (they release the GIL).
 
 The reductions skip NaN like pandas' groupby reductions do. Sums follow pandas bit for bit:
 on sorted groups without NaN pandas sums with `np.add.reduceat` (numpy's pairwise sum:
@@ -23,12 +25,21 @@ import numpy as np
 from ._jit import jit, register_warmup
 
 
+@jit(inline="always")
+def _at(t, codes, i):
+    """The time of row `i`: `t[i]`, or `t[codes[i]]` when `t` is a MultiIndex level's ticks
+    and `codes` its codes (the branch is resolved at compile time)."""
+    if codes is None:
+        return t[i]
+    return t[codes[i]]
+
+
 @jit
-def _first_at_least(t, lo, hi, value):
+def _first_at_least(t, codes, lo, hi, value):
     """`lo + np.searchsorted(t[lo:hi], value)`: the first index in [lo, hi) with t >= value."""
     while lo < hi:
         mid = (lo + hi) >> 1
-        if t[mid] >= value:
+        if _at(t, codes, mid) >= value:
             hi = mid
         else:
             lo = mid + 1
@@ -37,6 +48,12 @@ def _first_at_least(t, lo, hi, value):
 
 @jit
 def bin_edges(t, seg, origin, step, starts, labels, segnb, write):
+    """See `bin_edges_at` (times given directly)."""
+    return bin_edges_at(t, None, seg, origin, step, starts, labels, segnb, write)
+
+
+@jit
+def bin_edges_at(t, codes, seg, origin, step, starts, labels, segnb, write):
     """Non-empty bins of `pd.Series(t).resample(step, origin=origin, closed='left', label='left')`.
 
     A row at time `x` in segment `s` falls in the bin labelled
@@ -47,6 +64,8 @@ def bin_edges(t, seg, origin, step, starts, labels, segnb, write):
     row of each bin, then `len(t)`) and `labels[:nb]`, so a first call can size the outputs.
     The end of a bin is guessed from the previous bin's length and checked with two reads
     (a binary search when the guess fails), so regular bars are not read one by one.
+    With `codes` (not None) the time of row `i` is `t[codes[i]]`: a MultiIndex is read
+    through its codes, without gathering every row's time first.
     """
     nb = 0
     for s in range(len(seg) - 1):
@@ -54,9 +73,9 @@ def bin_edges(t, seg, origin, step, starts, labels, segnb, write):
         i = seg[s]
         end = seg[s + 1]
         guess = 1
-        hi = t[i] + 1 if i < end else 0   # > the first time: its label is computed, not assumed
+        hi = _at(t, codes, i) + 1 if i < end else 0   # > the first time: its label is computed, not assumed
         while i < end:
-            x = t[i]
+            x = _at(t, codes, i)
             if x >= hi and x - hi < step:
                 lab = hi              # the next bin: no division needed
             else:
@@ -67,17 +86,17 @@ def bin_edges(t, seg, origin, step, starts, labels, segnb, write):
                 labels[nb] = lab
             nb += 1
             j = i + guess
-            if j < end and t[j - 1] < hi and t[j] >= hi:
+            if j < end and _at(t, codes, j - 1) < hi and _at(t, codes, j) >= hi:
                 pass
-            elif j >= end and t[end - 1] < hi:
+            elif j >= end and _at(t, codes, end - 1) < hi:
                 j = end
             else:
-                j = _first_at_least(t, i + 1, end, hi)
+                j = _first_at_least(t, codes, i + 1, end, hi)
             guess = j - i
             i = j
     segnb[len(seg) - 1] = nb
     if write:
-        starts[nb] = len(t)
+        starts[nb] = seg[len(seg) - 1]
     return nb
 
 
@@ -112,26 +131,57 @@ def _all_nan_or(x, i0, i1, value):
     return np.nan
 
 
+@jit(inline="always")
+def _extreme_lanes(x, i0, i1, acc, sign):
+    """max (sign 1) or -min (sign -1) of `x[i0:i1]` skipping NaN (-inf when none), on 8
+    lanes over a slice: the loop body is 8 independent compare-selects that the compiler
+    packs into vector instructions (a single running extreme would be one serial chain)."""
+    for k in range(8):
+        acc[k] = -np.inf
+    nfull = (i1 - i0) // 8
+    blk = x[i0:i0 + nfull * 8]
+    for j in range(nfull):
+        for k in range(8):
+            v = sign * blk[8 * j + k]
+            acc[k] = v if v > acc[k] else acc[k]
+    m = -np.inf
+    for i in range(i0 + nfull * 8, i1):
+        v = sign * x[i]
+        m = v if v > m else m
+    for k in range(8):
+        m = acc[k] if acc[k] > m else m
+    return m
+
+
 @jit
 def bin_max(x, starts, nb, out):
     """`groupby(...).max()`: NaN-skipping maximum of each bin (NaN when all NaN).
 
-    Four branch-free select chains keep the loop fast: NaN never compares greater, so it is
-    skipped; a result of -inf is checked for "all NaN" afterwards."""
+    Branch-free select chains keep the loop fast: NaN never compares greater, so it is
+    skipped; a result of -inf is checked for "all NaN" afterwards. Short bins use four
+    scalar chains, long ones eight vector lanes (`_extreme_lanes`)."""
+    acc = np.empty(8)
     for b in range(nb):
-        m0 = m1 = m2 = m3 = -np.inf
         i = starts[b]
         i1 = starts[b + 1]
-        while i + 3 < i1:
-            v0, v1, v2, v3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        if i1 - i >= 32:
+            m = _extreme_lanes(x, i, i1, acc, 1.0)
+            out[b] = m if m != -np.inf else _all_nan_or(x, starts[b], i1, m)
+            continue
+        m0 = m1 = m2 = m3 = -np.inf
+        u = np.uint64(i)   # unsigned indices: no negative-index fix-up per load
+        u1 = np.uint64(i1)
+        while u + np.uint64(3) < u1:
+            v0, v1 = x[u], x[u + np.uint64(1)]
+            v2, v3 = x[u + np.uint64(2)], x[u + np.uint64(3)]
             m0 = v0 if v0 > m0 else m0
             m1 = v1 if v1 > m1 else m1
             m2 = v2 if v2 > m2 else m2
             m3 = v3 if v3 > m3 else m3
-            i += 4
-        while i < i1:
-            m0 = x[i] if x[i] > m0 else m0
-            i += 1
+            u += np.uint64(4)
+        while u < u1:
+            m0 = x[u] if x[u] > m0 else m0
+            u += np.uint64(1)
         m0 = m1 if m1 > m0 else m0
         m2 = m3 if m3 > m2 else m2
         m = m2 if m2 > m0 else m0
@@ -141,21 +191,29 @@ def bin_max(x, starts, nb, out):
 @jit
 def bin_min(x, starts, nb, out):
     """`groupby(...).min()`: NaN-skipping minimum of each bin (NaN when all NaN); see
-    `bin_max`."""
+    `bin_max` (long bins: the maximum of the negated values, negated back)."""
+    acc = np.empty(8)
     for b in range(nb):
-        m0 = m1 = m2 = m3 = np.inf
         i = starts[b]
         i1 = starts[b + 1]
-        while i + 3 < i1:
-            v0, v1, v2, v3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        if i1 - i >= 32:
+            m = -_extreme_lanes(x, i, i1, acc, -1.0)
+            out[b] = m if m != np.inf else _all_nan_or(x, starts[b], i1, m)
+            continue
+        m0 = m1 = m2 = m3 = np.inf
+        u = np.uint64(i)   # unsigned indices: no negative-index fix-up per load
+        u1 = np.uint64(i1)
+        while u + np.uint64(3) < u1:
+            v0, v1 = x[u], x[u + np.uint64(1)]
+            v2, v3 = x[u + np.uint64(2)], x[u + np.uint64(3)]
             m0 = v0 if v0 < m0 else m0
             m1 = v1 if v1 < m1 else m1
             m2 = v2 if v2 < m2 else m2
             m3 = v3 if v3 < m3 else m3
-            i += 4
-        while i < i1:
-            m0 = x[i] if x[i] < m0 else m0
-            i += 1
+            u += np.uint64(4)
+        while u < u1:
+            m0 = x[u] if x[u] < m0 else m0
+            u += np.uint64(1)
         m0 = m1 if m1 < m0 else m0
         m2 = m3 if m3 < m2 else m2
         m = m2 if m2 < m0 else m0
@@ -187,7 +245,7 @@ def bin_sum_int(x, starts, nb, out):
     """`groupby(...).sum()` of an integer column (exact, wraps like numpy on overflow)."""
     for b in range(nb):
         acc = 0
-        for i in range(starts[b], starts[b + 1]):
+        for i in range(np.uint64(starts[b]), np.uint64(starts[b + 1])):  # unsigned: vectorises
             acc += x[i]
         out[b] = acc
 
@@ -195,26 +253,30 @@ def bin_sum_int(x, starts, nb, out):
 @jit(inline="always")
 def _pairwise_block(x, i0, n):
     """numpy's `pairwise_sum` of `x[i0:i0 + n]` for n <= 128: a plain loop below 8, else
-    8 accumulators combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the tail."""
+    8 accumulators combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the tail.
+    Unsigned indices spare numba's negative-index fix-up on each of the 8 loads."""
     if n < 8:
         res = -0.0
-        for i in range(i0, i0 + n):
+        for i in range(np.uint64(i0), np.uint64(i0 + n)):
             res += x[i]
         return res
-    r0, r1, r2, r3 = x[i0], x[i0 + 1], x[i0 + 2], x[i0 + 3]
-    r4, r5, r6, r7 = x[i0 + 4], x[i0 + 5], x[i0 + 6], x[i0 + 7]
+    u = np.uint64(i0)
+    r0, r1, r2, r3 = x[u], x[u + np.uint64(1)], x[u + np.uint64(2)], x[u + np.uint64(3)]
+    r4, r5 = x[u + np.uint64(4)], x[u + np.uint64(5)]
+    r6, r7 = x[u + np.uint64(6)], x[u + np.uint64(7)]
     m = n - n % 8
-    for j in range(i0 + 8, i0 + m, 8):
+    for jj in range(8, m, 8):
+        j = u + np.uint64(jj)
         r0 += x[j]
-        r1 += x[j + 1]
-        r2 += x[j + 2]
-        r3 += x[j + 3]
-        r4 += x[j + 4]
-        r5 += x[j + 5]
-        r6 += x[j + 6]
-        r7 += x[j + 7]
+        r1 += x[j + np.uint64(1)]
+        r2 += x[j + np.uint64(2)]
+        r3 += x[j + np.uint64(3)]
+        r4 += x[j + np.uint64(4)]
+        r5 += x[j + np.uint64(5)]
+        r6 += x[j + np.uint64(6)]
+        r7 += x[j + np.uint64(7)]
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for j in range(i0 + m, i0 + n):
+    for j in range(np.uint64(i0 + m), np.uint64(i0 + n)):
         res += x[j]
     return res
 
@@ -244,6 +306,13 @@ def bin_sum_pairwise(x, starts, nb, out):
 
 
 @jit
+def gather(values, codes, out):
+    """`out = values.take(codes)` (a MultiIndex level's ticks by its codes, any int width)."""
+    for i in range(len(codes)):
+        out[i] = values[codes[i]]
+
+
+@jit
 def grid_codes(ticks, lo, step, codes, used):
     """`codes = (ticks - lo) // step` and `used[codes] = True` (the factorize of times that lie
     on one grid, as `pd.factorize` would give after sorting); False as soon as a tick is off
@@ -258,6 +327,21 @@ def grid_codes(ticks, lo, step, codes, used):
     return True
 
 
+@jit
+def grid_rank(codes, used, lo, step, rank, uniq):
+    """After `grid_codes`: grid offsets -> ranks among the used grid points, in place
+    (`rank` is scratch of `len(used)`), and `uniq[:nu]` the used points as ticks; returns nu."""
+    nu = 0
+    for k in range(len(used)):
+        rank[k] = nu
+        if used[k]:
+            uniq[nu] = lo + k * step
+            nu += 1
+    for i in range(len(codes)):
+        codes[i] = rank[codes[i]]
+    return nu
+
+
 @register_warmup
 def _warm() -> None:
     t = np.arange(6, dtype=np.int64)
@@ -267,10 +351,17 @@ def _warm() -> None:
     labels = np.empty(6, np.int64)
     segnb = np.empty(3, np.int64)
     nb = bin_edges(t, seg, origin, 2, starts, labels, segnb, True)
+    for c in (np.int8, np.int16, np.int32, np.int64):
+        bin_edges_at(t, np.arange(6).astype(c), seg, origin, 2, starts, labels, segnb, True)
     x = np.ones(6)
     out = np.empty(nb)
     for k in (bin_first, bin_last, bin_max, bin_min, bin_sum, bin_sum_pairwise):
         k(x, starts, nb, out)
     bin_sum_int(t, starts, nb, np.empty(nb, np.int64))
-    grid_codes(labels[:nb], 0, 2, np.empty(nb, np.int64), np.zeros(6, np.bool_))
+    used = np.zeros(6, np.bool_)
+    pos = np.empty(nb, np.int64)
+    grid_codes(labels[:nb], 0, 2, pos, used)
+    grid_rank(pos, used, 0, 2, np.empty(6, np.int64), np.empty(6, np.int64))
     bin_last(t, starts, nb, np.empty(nb, np.int64))
+    for c in (np.int8, np.int16, np.int32, np.int64):
+        gather(t, np.zeros(2, c), np.empty(2, np.int64))

@@ -28,10 +28,19 @@ def gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
     `missing.sum()` equal the full grid from the first to the last bar.
     """
     t, lev, seg = check_frame(df, need=())
-    step = _step(freq, t, seg, lev) if len(t) > 1 else 1
     n = len(t)
     start, end, missing, gseg = (np.empty(n, np.int64) for _ in range(4))
-    k = kg.gap_runs(t, seg, step, start, end, missing, gseg)
+    k = -1
+    if freq is None and n > 1:
+        # infer_step's sampled guess, confirmed by the count made while finding the runs
+        step = int(kg.sample_step(t, seg, max(1, n // 4096)))
+        if step > 0:
+            k, count, total = kg.gap_runs_counted(t, seg, step, start, end, missing, gseg)
+            if 2 * count <= total:
+                k = -1
+    if k < 0:
+        step = _step(freq, t, seg, lev) if n > 1 else 1
+        k = kg.gap_runs(t, seg, step, start, end, missing, gseg)
     lev = lev.rename(None)
     cols = {
         "start": as_times(start[:k], lev),

@@ -6,6 +6,7 @@ index's own unit (no conversion copy for silver's microseconds), one segment per
 """
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -43,18 +44,22 @@ def time_axis(df: pd.DataFrame) -> tuple[np.ndarray, pd.DatetimeIndex]:
     lev = idx.levels[-1]
     if not isinstance(lev, pd.DatetimeIndex):
         time_index(df.iloc[:0])  # raises the message that says how to fix it
-    t = np.asarray(lev.asi8).take(np.asarray(idx.codes[-1]))
+    codes = np.asarray(idx.codes[-1])
+    t = np.empty(len(codes), np.int64)
+    kr.gather(np.asarray(lev.asi8), codes, t)
     return t, lev.rename(idx.names[-1])
 
 
-def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool = True):
+def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool = True,
+                gather: bool = True):
     """`validate_frame` with the order check done by a kernel (no hash table for uniqueness):
     tz-aware time index, columns `need`, symbols contiguous and times increasing per symbol
     (strictly unless `strict=False`, as trades may share a timestamp).
 
     Returns (ticks, level, seg) from `time_axis` and `segments` for the caller to reuse;
     with `ticks=False` (the accessor's check) a MultiIndex with a sorted time level is checked
-    on its codes, without gathering the ticks, and None is returned.
+    on its codes, without gathering the ticks, and None is returned. With `gather=False`
+    such a MultiIndex gives ticks None and the caller reads the level through the codes.
     """
     multi = isinstance(df.index, pd.MultiIndex)
     # on a MultiIndex the tz and column checks need no rows (time_index would gather them all)
@@ -65,9 +70,17 @@ def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool
             raise ValueError("the symbols are not sorted (rows of a symbol must be together); "
                              "fix with df.sort_index()")
     seg = segments(df)
-    if not ticks and multi and df.index.levels[-1].is_monotonic_increasing:
-        t = lev = None
+    t = lev = None
+    if multi and df.index.levels[-1].is_monotonic_increasing:
+        # level values are unique: the codes are ordered (strictly) as the times are
         bad = kg.first_unsorted(np.asarray(df.index.codes[-1]), seg, strict)
+        if ticks and gather:
+            t, lev = time_axis(df)
+        elif ticks:
+            lev = df.index.levels[-1]
+            if not isinstance(lev, pd.DatetimeIndex):
+                time_index(df.iloc[:0])  # raises the message that says how to fix it
+            lev = lev.rename(df.index.names[-1])
     else:
         t, lev = time_axis(df)
         idx = df.index
@@ -126,7 +139,12 @@ def rule_ticks(rule, unit: str) -> tuple[int, bool]:
 def infer_step(t: np.ndarray, seg: np.ndarray) -> int:
     """The bar size: the most common positive diff within segments (majority vote, with a
     full `np.unique` mode as fallback). Raises ValueError when there are fewer than two bars."""
-    cand, count, total = kg.majority_step(t, seg)
+    # A candidate voted on a sample of ~4096 diffs, confirmed by one exact count; the full
+    # two-pass vote only when the sample's candidate is not a majority of all diffs.
+    cand = kg.sample_step(t, seg, max(1, len(t) // 4096))
+    count, total = kg.count_step(t, seg, cand) if cand > 0 else (0, 0)
+    if cand <= 0 or 2 * count <= total:
+        cand, count, total = kg.majority_step(t, seg)
     if total == 0:
         raise ValueError("cannot infer the bar size (the most common time step) from fewer "
                          "than two bars per symbol; pass more bars, or freq= where accepted")
@@ -151,8 +169,9 @@ def _time_codes(ticks: np.ndarray, step: int | None) -> tuple[np.ndarray, np.nda
             pos = np.empty(len(ticks), np.int64)
             used = np.zeros(span, np.bool_)
             if kr.grid_codes(ticks, lo, step, pos, used):
-                remap = np.cumsum(used) - 1
-                return remap[pos], lo + np.flatnonzero(used) * step
+                uniq = np.empty(span, np.int64)
+                nu = kr.grid_rank(pos, used, lo, step, np.empty(span, np.int64), uniq)
+                return pos, uniq[:nu]
     codes, uniq = pd.factorize(ticks)
     order = np.argsort(uniq, kind="stable")
     rank = np.empty_like(order)
@@ -175,10 +194,12 @@ def rebuild_index(ticks: np.ndarray, like: pd.DataFrame, lev: pd.DatetimeIndex,
                          verify_integrity=False)
 
 
-def origins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, offset_ticks: int) -> np.ndarray:
+def origins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, offset_ticks: int,
+            codes: np.ndarray | None = None) -> np.ndarray:
     """pandas' origin='start_day' per segment: midnight (in the index's tz) of its first day,
-    plus the offset, as ticks."""
-    firsts = as_times(np.ascontiguousarray(t[seg[:-1]]), lev)
+    plus the offset, as ticks (`codes`: row times are `t[codes]`)."""
+    rows = seg[:-1] if codes is None else codes[seg[:-1]]
+    firsts = as_times(np.ascontiguousarray(t[rows]), lev)
     return np.ascontiguousarray(firsts.normalize().asi8 + offset_ticks, dtype=np.int64)
 
 
@@ -197,16 +218,32 @@ class Bins:
     """
 
     def __init__(self, t: np.ndarray, idx: pd.DatetimeIndex, seg: np.ndarray, rule, offset,
-                 ncols: int):
+                 ncols: int, codes: np.ndarray | None = None):
+        """`codes`: `t` is a MultiIndex level's ticks and row `i`'s time is `t[codes[i]]`."""
         self.step, off = _rule_and_offset(rule, offset, idx)
-        origin = origins(t, idx, seg, off)
+        origin = origins(t, idx, seg, off, codes)
         self.segnb = np.empty(len(seg), np.int64)
-        none = np.empty(0, np.int64)
-        nb = kr.bin_edges(t, seg, origin, self.step, none, none, self.segnb, False)
-        self.block = np.empty((ncols + 2, nb + 1))
-        self.starts = self.block[0].view(np.int64)
-        self.labels = self.block[1, :nb].view(np.int64)
-        kr.bin_edges(t, seg, origin, self.step, self.starts, self.labels, self.segnb, True)
+        # Size the outputs by a bound on the bin count (a segment spanning `d` ticks has at
+        # most d // step + 2 bins, and no more bins than rows) and find the bins in one call;
+        # np.empty pages that stay unused are never touched.
+        if len(seg) > 1:
+            first, last = seg[:-1], seg[1:] - 1
+            if codes is not None:
+                first, last = codes[first], codes[last]
+            span = t[last] - t[first]
+            bound = int(np.minimum(span // self.step + 2, np.diff(seg)).sum())
+        else:
+            bound = 0
+        self.block = np.empty((ncols + 2, bound + 1))
+        starts = self.block[0].view(np.int64)
+        labels = self.block[1].view(np.int64)
+        if codes is None:
+            nb = kr.bin_edges(t, seg, origin, self.step, starts, labels, self.segnb, True)
+        else:
+            nb = kr.bin_edges_at(t, codes, seg, origin, self.step, starts, labels, self.segnb,
+                                 True)
+        self.starts = starts[:nb + 1]
+        self.labels = labels[:nb]
         self.nb = nb
         self._next = 2
 
@@ -245,8 +282,7 @@ def _column_plan(df: pd.DataFrame) -> dict[str, str]:
     """How each column is aggregated: OHLC first/max/min/last, volumes and trades sum,
     bool any, other numeric and datetime columns last; others are dropped."""
     plan = {}
-    for col in df.columns:
-        dt = df[col].dtype
+    for col, dt in zip(df.columns, df.dtypes):
         if col in OHLC:
             plan[col] = {"open": "first", "high": "max", "low": "min", "close": "last"}[col]
         elif col in SUM_COLUMNS and pd.api.types.is_numeric_dtype(dt):
@@ -260,6 +296,37 @@ def _column_plan(df: pd.DataFrame) -> dict[str, str]:
 
 
 _KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last}
+# Below this many rows the column kernels run one after another; above, on two threads (the
+# kernels release the GIL; each column is still reduced by one thread, so results do not
+# depend on the threading).
+_PARALLEL_MIN_ROWS = 1 << 17
+_POOL: list = []
+
+
+def _pool():
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="cryptolake-bins"))
+    return _POOL[0]
+
+
+def _drain(jobs) -> None:
+    for fn, args in jobs:   # a shared iterator: each thread takes the next job (atomic in CPython)
+        fn(*args)
+
+
+def _run(jobs: list, nrows: int) -> None:
+    """Run `(fn, args)` jobs: in this thread, plus a second one for large inputs when the
+    machine has two cores or more."""
+    if nrows < _PARALLEL_MIN_ROWS or len(jobs) < 2 or (os.cpu_count() or 1) < 2:
+        _drain(jobs)
+        return
+    it = iter(jobs)
+    fut = _pool().submit(_drain, it)
+    try:
+        _drain(it)
+    finally:
+        fut.result()
 
 
 def _sum(x: np.ndarray, bins: Bins, out: np.ndarray) -> np.ndarray:
@@ -276,32 +343,36 @@ def _sum(x: np.ndarray, bins: Bins, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _aggregate(s: pd.Series, how: str, bins: Bins):
+def _aggregate(s: pd.Series, how: str, bins: Bins, jobs: list):
+    """Append the kernel call(s) that fill column `s`'s output to `jobs`; return a function
+    that gives the output column once the jobs have run."""
     starts, nb = bins.starts, bins.nb
     if how == "any":
         x = s.to_numpy(dtype=np.bool_, copy=False).view(np.uint8)
         out = bins.column()
-        kr.bin_max(x, starts, nb, out)
-        return out > 0
+        jobs.append((kr.bin_max, (x, starts, nb, out)))
+        return lambda: out > 0
     dt = s.dtype
     if isinstance(dt, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dt):
         arr = s.array
         ticks = bins.column(np.int64)
-        kr.bin_last(np.asarray(arr.asi8), starts, nb, ticks)
-        like = pd.DatetimeIndex([], dtype=dt)
-        return as_times(ticks, like).array if arr.tz is not None else \
-            pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt)
+        jobs.append((kr.bin_last, (np.asarray(arr.asi8), starts, nb, ticks)))
+        if arr.tz is not None:
+            like = pd.DatetimeIndex([], dtype=dt)
+            return lambda: as_times(ticks, like).array
+        return lambda: pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt)
     if isinstance(dt, np.dtype) and dt.kind in "iu" and how in ("sum", "last"):
         x = np.ascontiguousarray(s.to_numpy(dtype=np.int64, copy=False))
         out = bins.column(np.int64)
-        (kr.bin_sum_int if how == "sum" else kr.bin_last)(x, starts, nb, out)
-        return out
+        jobs.append((kr.bin_sum_int if how == "sum" else kr.bin_last, (x, starts, nb, out)))
+        return lambda: out
     x = np.ascontiguousarray(s.to_numpy(dtype=np.float64, copy=False, na_value=np.nan))
     out = bins.column()
     if how == "sum":
-        return _sum(x, bins, out)
-    _KERNELS[how](x, starts, nb, out)
-    return out
+        jobs.append((_sum, (x, bins, out)))
+    else:
+        jobs.append((_KERNELS[how], (x, starts, nb, out)))
+    return lambda: out
 
 
 def expected_bars(labels: np.ndarray, bseg: np.ndarray, t: np.ndarray, seg: np.ndarray,
@@ -330,16 +401,26 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     diff). bars=True adds an int64 column `bars`: the number of source rows in each bin.
     The index keeps the input's unit, tz and names.
     """
-    t, lev, seg = check_frame(df)
+    t, lev, seg = check_frame(df, gather=False)
+    codes = None
+    if t is None:   # a MultiIndex: bins are found through the time level's codes
+        t, codes = np.asarray(lev.asi8), np.asarray(df.index.codes[-1])
     plan = _column_plan(df)
-    bins = Bins(t, lev, seg, rule, offset, len(plan))
-    cols = {c: _aggregate(df[c], how, bins) for c, how in plan.items()}
+    bins = Bins(t, lev, seg, rule, offset, len(plan), codes)
+    jobs: list = []
+    finish = {c: _aggregate(col, plan[c], bins, jobs) for c, col in df.items() if c in plan}
+    # the reads of whole columns (sums, extremes) first, first/last (a value or two per bin) last
+    jobs.sort(key=lambda j: j[0] in (kr.bin_first, kr.bin_last))
+    _run(jobs, len(df))
+    cols = {c: f() for c, f in finish.items()}
     labels, bseg = bins.labels, None
     count = np.diff(bins.starts[:bins.nb + 1])
     keep = None
     if isinstance(df.index, pd.MultiIndex) or not partial:
         bseg = bins.bseg
     if not partial and bins.nb:
+        if codes is not None:
+            t = t[codes]
         keep = count >= expected_bars(labels, bseg, t, seg, bins.step, infer_step(t, seg))
     if bars:
         cols["bars"] = count

@@ -106,3 +106,48 @@ def test_bad_freq_raises():
         gaps(df, "-1min")
     with pytest.raises(ValueError, match="freq"):
         gaps(df, "often")
+
+
+def test_infer_step_when_the_sampled_diffs_mislead():
+    """The candidate voted on every `len(t) // 4096`-th diff is confirmed by an exact count;
+    a sample that sees only the minority falls back to the full vote."""
+    n = 4 * 4096 + 1
+    d = np.ones(n - 1, np.int64)
+    d[::4] = 7                       # exactly the sampled diffs (stride 4, from the first)
+    t = np.r_[0, np.cumsum(d)].astype(np.int64)
+    seg = np.array([0, n], np.int64)
+    assert kg.sample_step(t, seg, n // 4096) == 7
+    assert infer_step(t, seg) == 1
+    assert kg.count_step(t, seg, 1) == (3 * 4096, 4 * 4096)
+    idx = pd.DatetimeIndex(t.view("M8[s]"), name="open_time").tz_localize("UTC")
+    df = pd.DataFrame({"close": np.ones(n)}, index=idx)
+    pd.testing.assert_frame_equal(gaps(df), gaps(df, "1s"))
+    assert gaps(df)["missing"].sum() == 6 * 4096
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gap_runs_across_block_edges_and_segments(seed):
+    """gap_runs tests blocks of diffs for a gap before reading them row by row: gaps at block
+    edges, in the first and last rows, and in several segments must all be found."""
+    rng = np.random.default_rng(seed)
+    parts, seg = [], [0]
+    for _ in range(3):
+        m = int(rng.integers(1, 400))
+        d = np.where(rng.random(m) < 0.05, rng.integers(2, 5, m), 1)
+        d[rng.integers(0, m)] = 3
+        d[0] = 1 + (seed % 2)
+        parts.append(1000 * int(rng.integers(0, 5)) + np.r_[0, np.cumsum(d[1:])])
+        seg.append(seg[-1] + m)
+    t = np.concatenate(parts).astype(np.int64)
+    seg = np.array(seg, np.int64)
+    n = len(t)
+    start, end, missing, gseg = (np.empty(n, np.int64) for _ in range(4))
+    k = kg.gap_runs(t, seg, 1, start, end, missing, gseg)
+    ref = []
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            dd = t[i] - t[i - 1]
+            if dd > 1:
+                ref.append((t[i - 1] + 1, t[i - 1] + dd - 1, dd - 1, s))
+    got = list(zip(start[:k], end[:k], missing[:k], gseg[:k]))
+    assert got == ref

@@ -121,8 +121,8 @@ def test_partial_false_keeps_exactly_the_complete_bins(df, rule, offset):
     bar = pd.Series(np.diff(df.index.asi8)).mode().iloc[0]
     bar = pd.Timedelta(int(bar), unit=df.index.unit)
     origin = df.index[0].normalize() + (offset or pd.Timedelta(0))
-    grid = pd.date_range(df.index[0] - pd.Timedelta(rule), df.index[-1] + pd.Timedelta(rule),
-                         freq=bar).as_unit(df.index.unit)
+    pad = bar * (int(pd.Timedelta(rule) / bar) + 1)      # whole bars: the grid keeps the first bar's phase
+    grid = pd.date_range(df.index[0] - pad, df.index[-1] + pad, freq=bar).as_unit(df.index.unit)
     full = pd.Series(1, grid).resample(rule, origin=origin).size()
     have = df["close"].resample(rule, origin=origin).size()
     complete = have[(have > 0) & (have.to_numpy() == full.reindex(have.index).to_numpy())]
@@ -178,3 +178,70 @@ def _fixed_frame(seed: int = 0) -> pd.DataFrame:
                        "trades": rng.integers(0, 90, n), "funding": rng.normal(size=n)},
                       index=idx.as_unit("us"))
     return df[rng.random(n) > 0.15]
+
+
+def _random_bins(rng, n, max_len):
+    cuts = np.cumsum(rng.integers(1, max_len + 1, n))
+    starts = np.r_[0, cuts[cuts < n], n].astype(np.int64)
+    return starts, len(starts) - 1
+
+
+@pytest.mark.parametrize("max_len", [4, 40, 300, 3000])
+def test_bin_extremes_and_sums_match_numpy_on_short_and_long_bins(max_len):
+    """Short bins take the scalar chains, bins of >= 32 rows the 8-lane path; sums have the
+    numpy pairwise order (blocks of 128, halving) on every bin length."""
+    rng = np.random.default_rng(max_len)
+    n = 20_000
+    x = rng.normal(0, 100, n)
+    starts, nb = _random_bins(rng, n, max_len)
+    xn = x.copy()
+    xn[rng.random(n) < 0.2] = np.nan
+    xn[starts[1]:starts[2]] = np.nan          # an all-NaN bin
+    xn[starts[3]] = np.inf
+    xn[starts[4]] = -np.inf
+    for arr in (x, xn):
+        bins = [arr[a:b] for a, b in zip(starts[:-1], starts[1:])]
+        allnan = np.array([np.isnan(v).all() for v in bins])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ref_max = np.array([np.nanmax(v) for v in bins])
+            ref_min = np.array([np.nanmin(v) for v in bins])
+        out = np.empty(nb)
+        kr.bin_max(arr, starts, nb, out)
+        np.testing.assert_array_equal(out, np.where(allnan, np.nan, ref_max))
+        kr.bin_min(arr, starts, nb, out)
+        np.testing.assert_array_equal(out, np.where(allnan, np.nan, ref_min))
+    out = np.empty(nb)
+    kr.bin_sum_pairwise(x, starts, nb, out)
+    assert np.array_equal(out, np.add.reduceat(x, starts[:-1]))
+    xi = rng.integers(-1000, 1000, n)
+    oi = np.empty(nb, np.int64)
+    kr.bin_sum_int(xi, starts, nb, oi)
+    assert np.array_equal(oi, np.add.reduceat(xi, starts[:-1]))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_gather_is_take(dtype):
+    rng = np.random.default_rng(0)
+    values = np.sort(rng.integers(0, 10**12, 100))
+    codes = rng.integers(0, 100, 1000).astype(dtype)
+    out = np.empty(len(codes), np.int64)
+    kr.gather(values, codes, out)
+    assert np.array_equal(out, values.take(codes))
+
+
+def test_large_frames_use_two_threads_and_match_the_serial_result(monkeypatch):
+    import cryptolake.ops.resample as opr
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    idx = pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC", name="open_time")
+    c = 100 + np.cumsum(rng.normal(0, 1, n))
+    df = pd.DataFrame({"open": c, "high": c + 1, "low": c - 1, "close": c,
+                       "volume": rng.random(n), "trades": rng.integers(0, 9, n)}, index=idx)
+    df.iloc[5:9, 4] = np.nan
+    serial = resample(df, "1h")
+    monkeypatch.setattr(opr, "_PARALLEL_MIN_ROWS", 0)
+    threaded = resample(df, "1h")
+    pd.testing.assert_frame_equal(threaded, serial)
+    _equal(threaded, pandas_resample(df, "1h", None))
