@@ -19,38 +19,8 @@ def _tp(high, low, close, i):
 @jit
 def vwap(high, low, close, volume, window, out):
     """`ta.volume.VolumeWeightedAveragePrice(high, low, close, volume, window)`: rolling sum of
-    tp * volume over rolling sum of volume, both guarded running sums in one pass (a window
-    of zero volume gives 0/0 = NaN as in ta)."""
-    n = close.shape[0]
-    w = window
-    sp = 0.0
-    bp = 0.0
-    np_ = 0
-    lp = -1
-    pp = NAN
-    sv = 0.0
-    bv = 0.0
-    nv = 0
-    lv = -1
-    pv_ = NAN
-    for i in range(n):
-        p = _tp(high, low, close, i) * volume[i]
-        q = _tp(high, low, close, i - w) * volume[i - w] if i >= w else NAN
-        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, True)
-        v = volume[i]
-        u = volume[i - w] if i >= w else NAN
-        sv, bv, nv, lv, pv_, rv = gsum_step(sv, bv, nv, lv, pv_, v, u, i, w, True)
-        if rp or rv:
-            sp = 0.0
-            sv = 0.0
-            for j in range(max(i - w + 1, 0), i + 1):
-                t = _tp(high, low, close, j) * volume[j]
-                sp += t if t - t == 0.0 else 0.0
-                t = volume[j]
-                sv += t if t - t == 0.0 else 0.0
-            bp = abs(sp)
-            bv = abs(sv)
-        out[i] = gsum_value(sp, np_, lp, pp, i, w, w) / gsum_value(sv, nv, lv, pv_, i, w, w)
+    tp * volume over rolling sum of volume (a window of zero volume gives 0/0 = NaN as in ta)."""
+    _flow_over_volume(high, low, close, volume, window, out, _VWAP)
 
 
 @jit
@@ -165,7 +135,23 @@ def _mfv(high, low, close, volume, i):
 def cmf(high, low, close, volume, window, out):
     """`ta.volume.ChaikinMoneyFlowIndicator(high, low, close, volume, window)`: rolling sum of
     money-flow volume ((c - l) - (h - c)) / (h - l) * volume (0/0 counts 0) over rolling sum
-    of volume; guarded running sums, one pass."""
+    of volume."""
+    _flow_over_volume(high, low, close, volume, window, out, _CMF)
+
+
+_VWAP, _CMF = 0, 1
+
+
+@jit(inline="always")
+def _flow(kind, high, low, close, volume, i):
+    return _tp(high, low, close, i) * volume[i] if kind == _VWAP else _mfv(high, low, close, volume, i)
+
+
+@jit
+def _flow_over_volume(high, low, close, volume, window, out, kind):
+    """Rolling sum of a per-row flow (vwap: tp * volume; cmf: money-flow volume) over the
+    rolling sum of volume: two guarded running sums in one pass, re-summed exactly when a
+    guard fires. vwap's flow treats NaN as missing like pandas; cmf's counts it as 0."""
     n = close.shape[0]
     w = window
     sp = 0.0
@@ -179,9 +165,9 @@ def cmf(high, low, close, volume, window, out):
     lv = -1
     pv_ = NAN
     for i in range(n):
-        p = _mfv(high, low, close, volume, i)
-        q = _mfv(high, low, close, volume, i - w) if i >= w else NAN
-        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, False)
+        p = _flow(kind, high, low, close, volume, i)
+        q = _flow(kind, high, low, close, volume, i - w) if i >= w else NAN
+        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, kind == _VWAP)
         v = volume[i]
         u = volume[i - w] if i >= w else NAN
         sv, bv, nv, lv, pv_, rv = gsum_step(sv, bv, nv, lv, pv_, v, u, i, w, True)
@@ -189,7 +175,7 @@ def cmf(high, low, close, volume, window, out):
             sp = 0.0
             sv = 0.0
             for j in range(max(i - w + 1, 0), i + 1):
-                t = _mfv(high, low, close, volume, j)
+                t = _flow(kind, high, low, close, volume, j)
                 sp += t if t - t == 0.0 else 0.0
                 t = volume[j]
                 sv += t if t - t == 0.0 else 0.0
