@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import os
 import pathlib
+import shutil
 from typing import Callable
 
 import numba
@@ -40,7 +41,12 @@ def _cache_dir() -> str:
     spec = importlib.util.spec_from_file_location("_cryptolake_config", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return os.path.join(mod.numba_cache_dir(), "numba-" + _source_digest())
+    base = mod.numba_cache_dir()
+    current = "numba-" + _source_digest()
+    for old in pathlib.Path(base).glob("numba-*"):   # caches of earlier kernel sources
+        if old.name != current:
+            shutil.rmtree(old, ignore_errors=True)
+    return os.path.join(base, current)
 
 
 if not os.environ.get("NUMBA_CACHE_DIR"):

@@ -38,31 +38,11 @@ def majority_step(t, seg):
 
     Returns `(candidate, count, total)`; the candidate is the most common diff
     (`pd.Series(t).diff().mode()`) whenever `2 * count > total`, otherwise the caller must
-    fall back to a full mode. Two passes over `t`, no allocation.
+    fall back to a full mode. `sample_step` over every diff, then `count_step`.
     """
-    cand = 0
-    votes = 0
-    for s in range(len(seg) - 1):
-        for i in range(seg[s] + 1, seg[s + 1]):
-            d = t[i] - t[i - 1]
-            if d <= 0:
-                continue
-            if votes == 0:
-                cand = d
-                votes = 1
-            elif d == cand:
-                votes += 1
-            else:
-                votes -= 1
-    count = 0
-    total = 0
-    for s in range(len(seg) - 1):
-        for i in range(seg[s] + 1, seg[s + 1]):
-            d = t[i] - t[i - 1]
-            if d > 0:
-                total += 1
-                count += d == cand
-    return cand, count, total
+    cand = sample_step(t, seg, 1)
+    count, total = count_step(t, seg, cand)
+    return cand, (count if cand > 0 else 0), total
 
 
 @jit
