@@ -12,6 +12,14 @@ import numpy as np
 from ._jit import jit, register_warmup
 
 
+@jit(inline="always")
+def kahan_add(total, comp, x):
+    """One compensated step, as pandas' `group_sum`: returns the new (total, compensation)."""
+    y = x - comp
+    t = total + y
+    return t, t - total - y
+
+
 @jit
 def trades_to_bars(t, price, qty, is_buyer_maker, n, starts, nb, o, h, l, c, vol, qvol, cnt,
                    tbv, tbqv, vwap):
@@ -43,23 +51,11 @@ def trades_to_bars(t, price, qty, is_buyer_maker, n, starts, nb, o, h, l, c, vol
             hi = max(hi, p)
             lo = min(lo, p)
             k += n[i]
-            y = q - cv
-            tt = sv + y
-            cv = tt - sv - y
-            sv = tt
-            y = pq - cq
-            tt = sq + y
-            cq = tt - sq - y
-            sq = tt
+            sv, cv = kahan_add(sv, cv, q)
+            sq, cq = kahan_add(sq, cq, pq)
             if not is_buyer_maker[i]:
-                y = q - cbv
-                tt = bv + y
-                cbv = tt - bv - y
-                bv = tt
-                y = pq - cbq
-                tt = bq + y
-                cbq = tt - bq - y
-                bq = tt
+                bv, cbv = kahan_add(bv, cbv, q)
+                bq, cbq = kahan_add(bq, cbq, pq)
         h[b] = hi
         l[b] = lo
         vol[b] = sv
