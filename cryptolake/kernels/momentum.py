@@ -163,14 +163,22 @@ def tsi(close, slow, fast, out):
         out[i] = num / den * 100.0
 
 
+_K, _R = 0, 1     # stochastic %K, Williams %R
+
+
+@jit(inline="always")
+def _position(kind, c, hi, lo):
+    if kind == _K:
+        return 100.0 * (c - lo) / (hi - lo)
+    return -100.0 * (hi - c) / (hi - lo)
+
+
 @jit
-def stoch(high, low, close, window, smooth, out):
-    """`ta.momentum.StochasticOscillator(high, low, close, window, smooth_window=smooth)`:
-    rows stoch() (%K) and stoch_signal() (%D = rolling mean of %K). Finite high/low: %K in
-    one pass (`hilo_block`); otherwise NaN-aware rolling max/min first."""
+def _range_position(high, low, close, window, kind, out, scratch):
+    """Where the close sits in the rolling high-low range (%K or %R) into `out`. Finite
+    high/low: one pass (`hilo_block`); otherwise NaN-aware rolling max/min first, with
+    `scratch` (a length-n array) holding the highest high."""
     n = close.shape[0]
-    k = out[0]
-    d = out[1]
     sh, sl, hh, ll = hilo_scratch(window)
     ok = True
     for b0 in range(0, n, window):
@@ -178,38 +186,27 @@ def stoch(high, low, close, window, smooth, out):
         if not ok:
             break
         for t in range(min(window, n - b0)):
-            lo = ll[t]
-            k[b0 + t] = 100.0 * (close[b0 + t] - lo) / (hh[t] - lo)
+            out[b0 + t] = _position(kind, close[b0 + t], hh[t], ll[t])
     if not ok:
-        rolling_max(high, window, window, d)          # d as scratch for the highest high
-        rolling_min(low, window, window, k)
+        rolling_max(high, window, window, scratch)
+        rolling_min(low, window, window, out)
         for i in range(n):
-            lo = k[i]
-            k[i] = 100.0 * (close[i] - lo) / (d[i] - lo)
-    rolling_mean(k, smooth, smooth, d)
+            out[i] = _position(kind, close[i], scratch[i], out[i])
+
+
+@jit
+def stoch(high, low, close, window, smooth, out):
+    """`ta.momentum.StochasticOscillator(high, low, close, window, smooth_window=smooth)`:
+    rows stoch() (%K) and stoch_signal() (%D = rolling mean of %K)."""
+    _range_position(high, low, close, window, _K, out[0], out[1])   # out[1] as scratch
+    rolling_mean(out[0], smooth, smooth, out[1])
 
 
 @jit
 def williams_r(high, low, close, window, out):
-    """`ta.momentum.WilliamsRIndicator(high, low, close, lbp=window).williams_r()`. Finite
-    high/low: one pass (`hilo_block`); otherwise NaN-aware rolling max/min first."""
-    n = close.shape[0]
-    sh, sl, hh, ll = hilo_scratch(window)
-    ok = True
-    for b0 in range(0, n, window):
-        ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
-        if not ok:
-            break
-        for t in range(min(window, n - b0)):
-            h = hh[t]
-            out[b0 + t] = -100.0 * (h - close[b0 + t]) / (h - ll[t])
-    if not ok:
-        lls = np.empty_like(out)
-        rolling_max(high, window, window, out)
-        rolling_min(low, window, window, lls)
-        for i in range(n):
-            h = out[i]
-            out[i] = -100.0 * (h - close[i]) / (h - lls[i])
+    """`ta.momentum.WilliamsRIndicator(high, low, close, lbp=window).williams_r()`."""
+    # the scratch's pages are only touched (paid for) on the NaN fallback
+    _range_position(high, low, close, window, _R, out, np.empty_like(out))
 
 
 @jit
