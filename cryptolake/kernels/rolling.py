@@ -378,9 +378,9 @@ def hilo_scratch(w):
 
 
 # ---------------------------------------------------------------- rolling standard deviation
-@jit
-def _window_var(x, a, b, ddof):
-    """Two-pass variance of the finite values of x[a:b] (divisor count - ddof)."""
+@jit(inline="always")
+def _finite_sum(x, a, b):
+    """(sum, count) of the finite values of x[a:b], in order."""
     tot = 0.0
     cnt = 0
     for j in range(a, b):
@@ -388,6 +388,13 @@ def _window_var(x, a, b, ddof):
         if v - v == 0.0:
             tot += v
             cnt += 1
+    return tot, cnt
+
+
+@jit
+def _window_var(x, a, b, ddof):
+    """Two-pass variance of the finite values of x[a:b] (divisor count - ddof)."""
+    tot, cnt = _finite_sum(x, a, b)
     mu = tot / cnt
     ss = 0.0
     for j in range(a, b):
@@ -420,13 +427,7 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
     for b0 in range(0, n, w):            # rebuild around the current window's mean
         b1 = min(b0 + w, n)
         lo = max(b0 - w, 0)              # the window ending at b0 - 1
-        tot = 0.0
-        cnt = 0
-        for j in range(lo, b0):
-            v = x[j]
-            if v - v == 0.0:
-                tot += v
-                cnt += 1
+        tot, cnt = _finite_sum(x, lo, b0)
         k = tot / cnt if cnt > 0 else (x[b0] if x[b0] - x[b0] == 0.0 else 0.0)
         s1 = 0.0
         s2 = 0.0
