@@ -11,15 +11,21 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
+import datetime as dt
+
+import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from . import config, schema
+from . import config, grid, schema
 from .layout import parse_archive_key
 from .layers import silver
-from .layers.bronze import QUARANTINED, STORED, Bronze
+from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
 from .sources.parse import ParseError, parse_file
+
+_DAY_US = 86_400_000_000
 
 
 class _Outcome:
@@ -41,7 +47,67 @@ def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Out
     except ParseError as e:
         row = bronze.quarantine(row, f"does not parse: {e}")
         return _Outcome(remote, row, status="quarantined", reason=row["reason"])
-    return _Outcome(remote, row, parsed, status="downloaded")
+    return _Outcome(remote, {**row, **_row_span(parsed, remote.key)}, parsed, status="downloaded")
+
+
+def _row_span(parsed, key) -> dict:
+    """How many rows a file holds and its first and last row time (for gap causes)."""
+    col = parsed[schema.time_column(key.data_type)]
+    if not parsed.num_rows:
+        return {"rows": 0, "first_time": None, "last_time": None}
+    mm = pc.min_max(col)
+    return {"rows": parsed.num_rows, "first_time": mm["min"].as_py(), "last_time": mm["max"].as_py()}
+
+
+def _short_side(parsed, key) -> tuple[bool, bool]:
+    """(starts late, stops early): a kline file whose rows do not reach its period's first or
+    last bar."""
+    if key.data_type not in schema.KLINE_TYPES or not key.interval or grid.is_calendar(key.interval):
+        return False, False
+    lo = int(pd.Timestamp(key.first_day, tz="UTC").value // 1000)
+    hi = int(pd.Timestamp(key.last_day, tz="UTC").value // 1000) + _DAY_US - grid.step_us(key.interval)
+    if not parsed.num_rows:
+        return True, True
+    t = parsed[schema.time_column(key.data_type)].to_numpy().astype("datetime64[us]").astype(np.int64)
+    return bool(t.min() > lo), bool(t.max() < hi)
+
+
+def _supplements(archive, req, symbol, outcomes, have: set, today) -> tuple[list, list[str]]:
+    """Files that fill what a short file leaves out: the daily files of the days a monthly
+    file does not reach, or the monthly file of a month whose daily file stops early. Returns
+    (remote files to fetch, notes naming each short file as partial_file)."""
+    listing: dict[str, list] = {}
+
+    def listed(cadence):
+        if cadence not in listing:
+            listing[cadence] = archive.files(req.market, req.data_type, symbol, req.interval,
+                                             cadence=cadence)
+        return listing[cadence]
+
+    extra, notes = {}, []
+    for o in outcomes:
+        if o.table is None:
+            continue
+        k = o.remote.key
+        late, early = _short_side(o.table, k)
+        if not (late or early):
+            continue
+        span = _row_span(o.table, k)
+        notes.append(f"{k.key}: partial_file (rows {span['first_time']} … {span['last_time']} "
+                     f"of {k.first_day} … {k.last_day})")
+        if k.cadence == "monthly":
+            first = span["first_time"].date() if span["first_time"] else k.last_day
+            last = span["last_time"].date() if span["last_time"] else k.first_day
+            for f in listed("daily"):
+                d = f.key.first_day
+                if k.first_day <= d <= k.last_day and (d <= first or d >= last) \
+                        and (req.start is None or d >= req.start) and (req.end is None or d <= req.end):
+                    extra.setdefault(f.key.key, f)
+        else:
+            for f in listed("monthly"):
+                if f.key.period == k.month and f.key.last_day < today:
+                    extra.setdefault(f.key.key, f)
+    return [f for key, f in sorted(extra.items()) if key not in have], notes
 
 
 def _check_symbols(archive, req, symbols) -> list[str] | None:
@@ -68,9 +134,12 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     report = IngestReport(req.table)
     archive, bronze, storage = lake.archive, lake.bronze, lake.storage
     wanted = _check_symbols(archive, req, symbols)
-    remotes = archive.plan(req.market, req.data_type, wanted, req.interval, req.start, req.end,
-                           today=today)
-    syms = wanted if wanted is not None else sorted({r.key.symbol for r in remotes})
+    plan = archive.plan_detail(req.market, req.data_type, wanted, req.interval, req.start, req.end,
+                               today=today)
+    remotes = plan.files
+    today = schema._as_date(today, "today") or dt.datetime.now(dt.timezone.utc).date()
+    syms = wanted if wanted is not None else sorted({r.key.symbol for r in remotes} | set(plan.holes))
+    _record_holes(bronze, req.table, plan.holes, report)
     by_symbol = defaultdict(list)
     for r in remotes:
         by_symbol[r.key.symbol].append(r)
@@ -97,6 +166,15 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                     outcomes.append(out)
                     bar.update(1)
                 bar.update(len(unchanged))
+                have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()
+                                                     if r["status"] == STORED}
+                more, notes = _supplements(archive, req, symbol, outcomes, have, today)
+                report.notes += notes
+                if more:
+                    bar.total += len(more)
+                    for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), more):
+                        outcomes.append(out)
+                        bar.update(1)
                 if pending is not None:
                     finish(pending)
                 bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
@@ -134,6 +212,21 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     return report
 
 
+def _record_holes(bronze: Bronze, table: str, holes: dict, report: IngestReport) -> None:
+    """Manifest rows for files the archive should have but does not list (a stored or
+    quarantined row for the same key is kept: the file may have been withdrawn since)."""
+    rows = []
+    for sym, keys in holes.items():
+        known = bronze.rows(table).get(sym, {})
+        rows += [Bronze.missing_row(k, table) for k in keys
+                 if k.key not in known or known[k.key]["status"] == MISSING]
+    if rows:
+        bronze.upsert(rows, write=False)
+        n = sum(len(v) for v in holes.values())
+        report.notes.append(f"the archive lists no file for {n} period(s) inside the symbols' "
+                            f"listed life and the range; their bars are reported as missing_file gaps")
+
+
 def _file_row(remote, status, nbytes, sha, reason) -> dict:
     k = remote.key
     return {"key": k.key, "symbol": k.symbol, "period": k.period, "cadence": k.cadence,
@@ -169,10 +262,7 @@ def _rebuild(pool, storage, bronze: Bronze, table: str, symbol: str, outcomes, f
 
 
 def _gaps(lake, req, syms) -> pd.DataFrame:
-    if req.data_type not in schema.KLINE_TYPES or req.interval == "1mo" or req.table not in lake.silver:
+    """The gaps of the ingested symbols inside the asked range, as `Table.gaps` sees them."""
+    if req.table not in lake.silver or not syms:
         return IngestReport(req.table).gaps
-    t = lake.silver[req.table]
-    present = [s for s in syms if s in set(t.symbols)]
-    if not present:
-        return IngestReport(req.table).gaps
-    return t.gaps(present, req.start, req.end)
+    return lake.silver[req.table].gaps(syms, req.start, req.end)

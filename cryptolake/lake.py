@@ -30,8 +30,13 @@ class Lake:
         self._archive = archive
         self.rest = rest
         self.bronze = Bronze(self.storage)
-        self.silver = Layer(self.storage, "silver", self.bronze)
+        self.silver = Layer(self.storage, "silver", self._file_spans)
         self.gold = Layer(self.storage, "gold")
+
+    def _file_spans(self, table: str) -> dict:
+        """symbol -> source-file Spans of one silver table, from the bronze manifest."""
+        from .quality import file_spans
+        return file_spans(self.bronze.symbol_rows_all(table))
 
     @property
     def url(self) -> str:

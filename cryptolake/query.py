@@ -10,24 +10,51 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from . import layout, schema
+from . import grid, layout, schema
 from .storage import Storage
 
 _META_COLS = ("symbol", "month")
 
 
+_RESO_FREQ = {"year": "Y", "quarter": "Q", "month": "M", "day": "D", "hour": "h",
+             "minute": "min", "second": "s", "millisecond": "ms", "microsecond": "us",
+             "nanosecond": "ns"}
+
+
+def _string_bounds(text: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The first and last microsecond of the period a partial date string names, as pandas'
+    partial-string indexing reads it: "2024" is the year, "2024-02" February, "2024-01-01 05"
+    that hour. A string with a UTC offset is read in that offset."""
+    from pandas._libs.tslibs.parsing import parse_datetime_string_with_reso
+    try:
+        parsed, reso = parse_datetime_string_with_reso(text.strip())
+    except (ValueError, TypeError):
+        raise ValueError(f"{text!r} is not a date or time; use e.g. '2024', '2024-02', "
+                         "'2024-02-01' or '2024-02-01 13:00'") from None
+    ts = pd.Timestamp(parsed)
+    tz = ts.tz
+    naive = ts.tz_localize(None) if tz is not None else ts
+    period = pd.Period(naive, freq=_RESO_FREQ.get(reso, "ns"))
+    lo = period.start_time
+    hi = (period + 1).start_time - pd.Timedelta(microseconds=1)
+    lo, hi = (x.tz_localize(tz if tz is not None else "UTC").tz_convert("UTC") for x in (lo, hi))
+    return lo.as_unit("us"), hi.as_unit("us")
+
+
 def _to_timestamp(value, *, end: bool) -> pd.Timestamp | None:
-    """A user bound as a UTC Timestamp. A bare date as `end` means the whole day (inclusive)."""
+    """A user bound as a UTC Timestamp (both ends inclusive). Strings (and dates) follow
+    pandas' partial-string rules: as `end`, "2024-02" means the last instant of February, as
+    `start` its first. Timestamps and datetimes are instants (naive ones are UTC)."""
     if value is None:
         return None
-    is_date = isinstance(value, dt.date) and not isinstance(value, dt.datetime)
     if isinstance(value, str):
-        is_date = len(value.strip()) <= 10
+        lo, hi = _string_bounds(value)
+        return hi if end else lo
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        lo, hi = _string_bounds(value.isoformat())
+        return hi if end else lo
     ts = pd.Timestamp(value)
-    ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
-    if end and is_date:
-        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
-    return ts
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
 
 
 def _month(ts: pd.Timestamp, shift: int) -> str:
@@ -37,8 +64,10 @@ def _month(ts: pd.Timestamp, shift: int) -> str:
 class Table:
     """One silver or gold table. Cheap to create; every read goes to storage."""
 
-    def __init__(self, storage: Storage, layer: str, name: str, bronze=None):
-        self.storage, self.layer, self.name, self.bronze = storage, layer, name, bronze
+    def __init__(self, storage: Storage, layer: str, name: str, spans=None):
+        """`spans`: a callable table name -> {symbol: [quality.Span]} naming the source files
+        (from the bronze manifest) that say where bars are expected; None for derived tables."""
+        self.storage, self.layer, self.name, self._spans = storage, layer, name, spans
         self.market, self.data_type, self.interval = schema.parse_table_name(name)
         self.time_col = schema.time_column(self.data_type)
         self._rel = layout.table_dir(layer, name)
@@ -120,9 +149,13 @@ class Table:
         """Rows of the table as a DataFrame.
 
         `symbols`: one symbol (str) -> indexed by the time column; several (or None on a
-        multi-symbol table) -> (`symbol`, time) MultiIndex. `start`/`end`: inclusive bounds
-        (a bare date as `end` includes that whole day). `columns`: a subset to read. Symbol,
-        month and time filters are pushed down to the Parquet partitions and row groups.
+        multi-symbol table) -> (`symbol`, time) MultiIndex. `start`/`end`: both inclusive.
+        Strings follow pandas' partial-string rules, as `df.loc["2024-01":"2024-02"]` does:
+        `end="2024-02"` covers all of February, `end="2024-05-01"` that whole day; Timestamps
+        (and datetimes) are instants, so `end=pd.Timestamp("2024-05-01")` stops at midnight.
+        `columns`: a subset to read. Symbol, month and time filters are pushed down to the
+        Parquet partitions and row groups. Kline frames carry their interval in
+        `df.attrs["interval"]`, which `df.lake` uses as the bar size.
         """
         single = isinstance(symbols, str)
         if single:
@@ -140,12 +173,17 @@ class Table:
             single = len(self.symbols) == 1
         df = self.read_arrow(symbols, start, end, columns).to_pandas()
         if single:
-            return df.drop(columns="symbol").set_index(self.time_col)
-        df["symbol"] = df["symbol"].astype(str)
-        return df.set_index(["symbol", self.time_col])
+            df = df.drop(columns="symbol").set_index(self.time_col)
+        else:
+            df["symbol"] = df["symbol"].astype(str)
+            df = df.set_index(["symbol", self.time_col])
+        if self.interval:     # df.lake uses it: the bar size is known, never guessed
+            df.attrs[grid.ATTR] = self.interval
+        return df
 
     def __getitem__(self, key) -> pd.DataFrame:
-        """`t["BTCUSDT"]` or `t["BTCUSDT", "2024-01-01":"2024-01-31"]` (inclusive)."""
+        """`t["BTCUSDT"]`, `t["BTCUSDT", "2024-01":"2024-02"]` (both ends inclusive, partial
+        strings as in pandas) or `t["BTCUSDT", "2024"]` (the whole period a string names)."""
         if isinstance(key, tuple):
             sym, when = key
             if not isinstance(when, slice):
@@ -160,53 +198,85 @@ class Table:
         return t.pivot(index=self.time_col, columns="symbol", values=field)
 
     # ------------------------------------------------------------ quality
-    def _step(self) -> pd.Timedelta | None:
-        ms = schema.interval_ms(self.interval) if self.interval else None
-        return pd.Timedelta(milliseconds=ms) if ms else None
+    def _spans_now(self) -> dict:
+        return self._spans(self.name) if self._spans is not None else {}
+
+    def _times(self, symbols, start, end, extra=()) -> dict[str, np.ndarray]:
+        t = self.read_arrow(symbols, start, end, columns=[self.time_col, *extra])
+        syms, times = _symbols_times(t, self.time_col)
+        cuts = np.flatnonzero(np.r_[True, syms[1:] != syms[:-1], True])
+        out = {syms[a]: times[a:b] for a, b in zip(cuts[:-1], cuts[1:])}
+        cols = {c: t[c].to_numpy(zero_copy_only=False) for c in extra}
+        return out, {c: {syms[a]: v[a:b] for a, b in zip(cuts[:-1], cuts[1:])} for c, v in cols.items()}
+
+    def _partition_stats(self) -> pd.DataFrame:
+        """Per (symbol, month): rows, on_grid, off_grid, zero_volume, first, last (µs)."""
+        cols = [self.time_col] + (["volume"] if "volume" in schema.silver_schema(self.market, self.data_type).names else [])
+        t = self.read_arrow(columns=cols[1:])
+        syms, times = _symbols_times(t, self.time_col)
+        vol = t["volume"].to_numpy() if "volume" in t.column_names else None
+        cuts = np.flatnonzero(np.r_[True, syms[1:] != syms[:-1], True])
+        rows = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            rows.append({"symbol": syms[a], **grid.partition_stats(
+                times[a:b], self.interval, None if vol is None else vol[a:b])})
+        return pd.DataFrame(rows, columns=["symbol", "rows", "on_grid", "off_grid", "zero_volume", "first", "last"])
 
     def coverage(self) -> pd.DataFrame:
-        """Per symbol: first, last, rows, expected (bars on the grid from first to last), missing."""
-        t = self.read_arrow(columns=[self.time_col] + (["funding_interval_hours"]
-                                                       if self.data_type == "fundingRate" else []))
-        out = []
-        syms = t["symbol"].to_numpy(zero_copy_only=False).astype(str)
-        times = t[self.time_col].to_numpy().astype("datetime64[us]").astype(np.int64)
-        bounds = np.flatnonzero(np.r_[True, syms[1:] != syms[:-1], True])
-        step = self._step()
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            ts = times[a:b]
-            if step is not None:
-                expected = int((ts[-1] - ts[0]) // (step.value // 1000)) + 1
-            else:
-                expected = _funding_expected(ts, t["funding_interval_hours"].to_numpy()[a:b]) \
-                    if self.data_type == "fundingRate" else b - a
-            out.append((syms[a], pd.Timestamp(ts[0], unit="us", tz="UTC"),
-                        pd.Timestamp(ts[-1], unit="us", tz="UTC"), b - a, expected, expected - (b - a)))
-        return pd.DataFrame(out, columns=["symbol", "first", "last", "rows", "expected", "missing"])
+        """Per symbol: `listed_from`/`listed_to` (the span bars are expected in: the ingested
+        part of the symbol's listed life — bars before its first archive file or after its last
+        are not expected), `first`/`last` bar, `rows`, `expected` (grid points in the listed
+        span), `missing` (expected bars absent: the sum of `gaps()`'s non-halt runs), `off_grid`
+        (rows off the interval's grid: counted, never gaps) and `zero_volume` bars."""
+        from . import quality
+        if not self.symbols:
+            return quality._coverage_frame([])
+        if self.data_type == "fundingRate":
+            times, extra = self._times(None, None, None, ("funding_interval_hours",))
+            return quality.funding_coverage(times, extra["funding_interval_hours"], self._spans_now())
+        if not self.interval:
+            raise ValueError(f"coverage() needs a bar interval; {self.name} has none")
+        return quality.coverage(self.interval, self._partition_stats(), self._spans_now())
 
     def gaps(self, symbols=None, start=None, end=None) -> pd.DataFrame:
         """Every gap of every symbol, with its cause: symbol, start, end, missing, cause.
 
         `start`/`end` are the open times of the first and last missing (or, for `halt`, flat)
-        bar. Causes: missing_file, partial_file, outage, halt, relisting (see
-        cryptolake.quality). Kline tables only.
+        bar. Every bar inside a symbol's listed span (see `coverage`) and inside [start, end]
+        is present or inside one gap. Causes: missing_file, partial_file, outage, halt (futures
+        only), relisting — see `cryptolake.quality`. Off-grid rows never make a gap.
         """
         from . import quality
-        step = self._step()
-        if step is None:
-            raise ValueError(f"gaps() needs a fixed bar size; {self.name} has none")
-        t = self.read_arrow(symbols, start, end, columns=[self.time_col])
-        step_us = step.value // 1000
-        runs = gap_runs(*_symbols_times(t, self.time_col), step_us)
-        spans = quality.file_spans(self.bronze.symbol_rows_all(self.name)) if self.bronze else {}
-        parts = [quality.classify(runs, spans, step_us)]
-        if self.data_type == "klines":   # halts: only zero-volume rows can be part of one
+        syms = None if symbols is None else ([symbols] if isinstance(symbols, str) else list(symbols))
+        s, e = _to_timestamp(start, end=False), _to_timestamp(end, end=True)
+        lo = None if s is None else s.value // 1000
+        hi = None if e is None else e.value // 1000
+        spans = self._spans_now()
+        if syms is not None:
+            spans = {k: v for k, v in spans.items() if k in syms}
+        present = [x for x in (syms or self.symbols) if x in set(self.symbols)]
+        if self.data_type == "fundingRate":
+            times, extra = self._times(present, s, e, ("funding_interval_hours",)) if present else ({}, {"funding_interval_hours": {}})
+            return quality.funding_gaps(times, extra["funding_interval_hours"], spans, lo, hi)
+        if not self.interval:
+            raise ValueError(f"gaps() needs a bar interval; {self.name} has none")
+        times = self._times(present, s, e)[0] if present else {}
+        flat = None
+        if self.data_type == "klines" and self.market in quality.HALT_MARKETS and present \
+                and not grid.is_calendar(self.interval):
             cols = [self.time_col, "open", "high", "low", "close", "volume"]
-            z = self.read_arrow(symbols, start, end, columns=cols, where=ds.field("volume") == 0)
-            parts.append(quality.halts(*_symbols_times(z, self.time_col),
-                                       *(z[c].to_numpy() for c in cols[1:]), step_us))
-        out = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
-        return out.sort_values(["symbol", "start"], ignore_index=True)
+            z = self.read_arrow(present, s, e, columns=cols, where=ds.field("volume") == 0)
+            flat = quality.halts(*_symbols_times(z, self.time_col),
+                                 *(z[c].to_numpy() for c in cols[1:]), grid.step_us(self.interval))
+        return quality.table_gaps(self.interval, times, spans, lo, hi, flat)
+
+    def off_grid(self, symbols=None, start=None, end=None) -> pd.DataFrame:
+        """The rows whose time is not on the interval's grid (a 04:05 bar in a 1h table)."""
+        df = self.read(symbols if symbols is not None else self.symbols, start, end)
+        if not self.interval or not len(df):
+            return df.iloc[:0]
+        t = df.index.get_level_values(-1).as_unit("us").asi8
+        return df[~grid.on_grid(t, self.interval)]
 
 
 def _symbols_times(t: pa.Table, time_col: str) -> tuple[np.ndarray, np.ndarray]:
@@ -214,35 +284,12 @@ def _symbols_times(t: pa.Table, time_col: str) -> tuple[np.ndarray, np.ndarray]:
             t[time_col].to_numpy().astype("datetime64[us]").astype(np.int64))
 
 
-def _funding_expected(ts_us: np.ndarray, hours: np.ndarray) -> int:
-    if len(ts_us) < 2:
-        return len(ts_us)
-    h = np.where(np.isnan(hours.astype(float)), 8.0, hours.astype(float))[:-1]
-    steps = np.rint(np.diff(ts_us) / (h * 3.6e9)).astype(np.int64)
-    return int(1 + np.maximum(steps, 1).sum())
-
-
-def gap_runs(symbols: np.ndarray, times_us: np.ndarray, step_us: int) -> pd.DataFrame:
-    """Missing-bar runs between consecutive rows of each symbol (rows sorted by symbol, time)."""
-    d = np.diff(times_us)
-    same = symbols[1:] == symbols[:-1]
-    idx = np.flatnonzero(same & (d > step_us))
-    start = times_us[idx] + step_us
-    end = times_us[idx + 1] - step_us
-    missing = (times_us[idx + 1] - times_us[idx]) // step_us - 1
-    return pd.DataFrame({
-        "symbol": symbols[idx + 1] if len(idx) else np.array([], dtype=str),
-        "start": pd.to_datetime(start, unit="us", utc=True),
-        "end": pd.to_datetime(end, unit="us", utc=True),
-        "missing": missing.astype(np.int64),
-    })
-
-
 class Layer:
     """`lake.silver` / `lake.gold`: tables by name, by attribute, in SQL."""
 
-    def __init__(self, storage: Storage, layer: str, bronze=None):
-        self.storage, self.layer, self.bronze = storage, layer, bronze
+    def __init__(self, storage: Storage, layer: str, spans=None):
+        """`spans`: passed to every Table (see `Table.__init__`)."""
+        self.storage, self.layer, self._spans = storage, layer, spans
 
     @property
     def tables(self) -> list[str]:
@@ -260,7 +307,7 @@ class Layer:
         if name not in self.tables:
             raise KeyError(f"no table {name!r} in {self.layer}; tables: {self.tables or 'none yet'} "
                            "(create one with lake.ingest(market, data_type, ...))")
-        return Table(self.storage, self.layer, name, self.bronze)
+        return Table(self.storage, self.layer, name, self._spans)
 
     def __getattr__(self, name: str) -> Table:
         if name.startswith("_"):

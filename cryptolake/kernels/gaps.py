@@ -139,6 +139,64 @@ def gap_runs(t, seg, step, start, end, missing, gseg):
 
 
 @jit
+def window_runs(t, seg, step, origin, lo, hi, auto, start, end, missing, gseg, off):
+    """Runs of absent grid points `origin + k * step` inside each segment's window.
+
+    `t` sorted within segments; the window of segment s is [lo[s], hi[s]] (grid points), or
+    with `auto` its own first to last on-grid row. Rows off the grid are skipped and counted
+    into `off[s]`; they never start or end a run. Writes one row per run (first and last
+    absent grid point, how many, segment) and returns how many. Outputs need room for
+    `len(t) + len(seg)` runs. The common step between neighbours costs one compare.
+    """
+    k = 0
+    for s in range(len(seg) - 1):
+        a = seg[s]
+        b = seg[s + 1]
+        if auto:
+            first = -1
+            for i in range(a, b):
+                if (t[i] - origin) % step == 0:
+                    first = i
+                    break
+            if first < 0:
+                off[s] += b - a
+                continue
+            w_lo = t[first]
+            w_hi = w_lo
+            for i in range(b - 1, first - 1, -1):
+                if (t[i] - origin) % step == 0:
+                    w_hi = t[i]
+                    break
+        else:
+            w_lo = lo[s]
+            w_hi = hi[s]
+        prev = w_lo - step          # the last grid point known present (or before the window)
+        for i in range(a, b):
+            x = t[i]
+            d = x - prev
+            if d != step:
+                if (x - origin) % step != 0:
+                    off[s] += 1
+                    continue
+                if x < w_lo or x > w_hi:
+                    continue
+                if d > step:
+                    start[k] = prev + step
+                    end[k] = x - step
+                    missing[k] = d // step - 1
+                    gseg[k] = s
+                    k += 1
+            prev = x
+        if w_hi - prev >= step:
+            start[k] = prev + step
+            end[k] = w_hi
+            missing[k] = (w_hi - prev) // step
+            gseg[k] = s
+            k += 1
+    return k
+
+
+@jit
 def grid_size(t, seg, step):
     """Rows after filling: present bars plus every missing grid point (see `gap_runs`)."""
     n = len(t)
@@ -209,6 +267,10 @@ def _warm() -> None:
     o = np.empty(5, np.int64)
     gap_runs(t, seg, 1, o, o.copy(), o.copy(), o.copy())
     gap_runs_counted(t, seg, 1, o, o.copy(), o.copy(), o.copy())
+    w = np.zeros(2, np.int64)
+    for auto in (True, False):
+        window_runs(t, seg, 1, 0, w, w + 2, auto, np.empty(8, np.int64), np.empty(8, np.int64),
+                    np.empty(8, np.int64), np.empty(8, np.int64), np.zeros(2, np.int64))
     m = grid_size(t, seg, 1)
     out_t = np.empty(m, np.int64)
     src = np.empty(m, np.int64)

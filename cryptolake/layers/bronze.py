@@ -24,8 +24,11 @@ MANIFEST_COLUMNS = {
     "month": "string", "bytes": "Int64", "sha256": "string", "upstream_size": "Int64",
     "etag": "string", "last_modified": "string", "fetched_at": "datetime64[us, UTC]",
     "status": "string", "reason": "string", "in_silver": "boolean",
+    "rows": "Int64", "first_time": "datetime64[us, UTC]", "last_time": "datetime64[us, UTC]",
 }
-STORED, QUARANTINED = "stored", "quarantined"
+# stored: verified and kept; quarantined: kept aside with the reason; missing: a file the
+# archive should have (inside the symbol's listed life and an asked range) but does not list
+STORED, QUARANTINED, MISSING = "stored", "quarantined", "missing"
 MANIFEST_SCHEMA = pa.schema([
     (c, {"string": pa.string(), "Int64": pa.int64(), "boolean": pa.bool_(),
          "datetime64[us, UTC]": pa.timestamp("us", tz="UTC")}[t]) for c, t in MANIFEST_COLUMNS.items()])
@@ -157,8 +160,19 @@ class Bronze:
             "etag": None if remote.etag is None else str(remote.etag),
             "last_modified": None if remote.last_modified is None else str(remote.last_modified),
             "fetched_at": dt.datetime.now(dt.timezone.utc), "status": status, "reason": reason,
-            "in_silver": False,
+            "in_silver": False, "rows": None, "first_time": None, "last_time": None,
         }
+
+    @staticmethod
+    def missing_row(key, table: str) -> dict:
+        """The manifest row of a file the archive should have but does not list."""
+        return {"key": key.key, "table": table, "market": key.market, "data_type": key.data_type,
+                "symbol": key.symbol, "interval": key.interval, "cadence": key.cadence,
+                "period": key.period, "month": key.month, "bytes": None, "sha256": None,
+                "upstream_size": None, "etag": None, "last_modified": None,
+                "fetched_at": dt.datetime.now(dt.timezone.utc), "status": MISSING,
+                "reason": "not listed in the archive", "in_silver": True, "rows": 0,
+                "first_time": None, "last_time": None}
 
     def read(self, key: str) -> bytes:
         return self.storage.read_bytes(layout.bronze_path(key))
@@ -176,12 +190,14 @@ class Bronze:
     def verify(self) -> pd.DataFrame:
         """Re-read every stored file and check its SHA-256 against the manifest and its .CHECKSUM.
 
-        Returns one row per manifest entry: key, status (ok, mismatch, missing, quarantined), detail.
+        Returns one row per manifest entry: key, status (ok, mismatch, missing, quarantined,
+        not_published), detail. `missing`: the file is gone from bronze; `not_published`: the
+        archive never listed it (its bars are `missing_file` gaps).
         """
         out = []
         for row in self.manifest().itertuples(index=False):
-            if row.status == QUARANTINED:
-                out.append((row.key, "quarantined", row.reason))
+            if row.status in (QUARANTINED, MISSING):
+                out.append((row.key, "not_published" if row.status == MISSING else row.status, row.reason))
                 continue
             path = layout.bronze_path(row.key)
             if not self.storage.exists(path):

@@ -73,6 +73,14 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """What `plan_detail` chose: the files to fetch and, per symbol, the keys the archive
+    lacks inside the symbol's listed life and the asked range."""
+    files: list[RemoteFile]
+    holes: dict[str, list[ArchiveKey]]
+
+
+@dataclass(frozen=True)
 class Fetched:
     """The outcome of fetching one file.
 
@@ -304,7 +312,12 @@ class BinanceArchive:
     # ------------------------------------------------------------------ planning
     def plan(self, market: str, data_type: str, symbols=None, interval: str | None = None,
              start=None, end=None, today=None) -> list[RemoteFile]:
-        """The files to fetch for a date range, sorted by symbol then period.
+        """The files to fetch for a date range, sorted by symbol then period (see `plan_detail`)."""
+        return self.plan_detail(market, data_type, symbols, interval, start, end, today).files
+
+    def plan_detail(self, market: str, data_type: str, symbols=None, interval: str | None = None,
+                    start=None, end=None, today=None) -> "Plan":
+        """The files to fetch for a date range, and the periods the archive lacks.
 
         Validates first (nothing is listed for a bad request). `symbols`: one symbol, a list,
         or None for every listed symbol. Closed months (ending before `today`, UTC) that lie
@@ -315,6 +328,11 @@ class BinanceArchive:
         types (fundingRate, 3d/1w/1mo klines) use every monthly file overlapping the range;
         daily-only types every daily file in it. `start=None` starts at the symbol's earliest
         listed file; `end=None` means up to today.
+
+        `Plan.holes` names, per symbol, the archive keys (daily, or monthly for monthly-only
+        types) that should exist inside the symbol's listed life — its first to its last listed
+        file — and the range, but are listed in neither cadence: the lake records them so that
+        the bars they should hold are reported as `missing_file` gaps.
         """
         req = validate_request(market, data_type, interval, start, end, ingestible_only=False)
         today = _as_date(today, "today") or dt.datetime.now(dt.timezone.utc).date()
@@ -327,13 +345,19 @@ class BinanceArchive:
             syms = self.symbols(market, data_type)
         cads = _cadences(market, data_type, req.interval)
 
-        def one(sym: str) -> list[RemoteFile]:
+        def one(sym: str):
             listed = {c: self._list_files(market, c, data_type, sym, req.interval) for c in cads}
             return _plan_symbol(listed.get("monthly", []), listed.get("daily", []),
                                 req.start, req.end, today)
         with cf.ThreadPoolExecutor(max_workers=_listing_workers(len(syms))) as ex:
-            chosen = [f for part in ex.map(one, syms) for f in part]
-        return sorted(chosen, key=_order)
+            parts = list(ex.map(one, syms))
+        files = sorted((f for chosen, _ in parts for f in chosen), key=_order)
+        holes = {}
+        for sym, (_, absent) in zip(syms, parts):
+            if absent:
+                holes[sym] = [ArchiveKey(market, cad, data_type, sym, req.interval, period)
+                              for cad, period in absent]
+        return Plan(files, holes)
 
     # ------------------------------------------------------------------ fetching
     def fetch(self, remote: RemoteFile) -> Fetched:
@@ -448,13 +472,22 @@ def _order(f: RemoteFile):
 
 
 def _plan_symbol(monthly: list[RemoteFile], daily: list[RemoteFile],
-                 start: dt.date | None, end: dt.date | None, today: dt.date) -> list[RemoteFile]:
+                 start: dt.date | None, end: dt.date | None, today: dt.date):
+    """(files to fetch, absent (cadence, period)s inside the listed life and the range)."""
     if not monthly and not daily:
-        return []
-    start = start or min(f.key.first_day for f in monthly + daily)
+        return [], []
+    life_first = min(f.key.first_day for f in monthly + daily)
+    life_last = max(f.key.last_day for f in monthly + daily)
+    start = start or life_first
     end = end or today
     if start > end:
-        return []
+        return [], []
+    chosen = _choose(monthly, daily, start, end, today)
+    lo, hi = max(start, life_first), min(end, life_last)
+    return chosen, _absent(chosen, lo, hi, "monthly" if not daily else "daily")
+
+
+def _choose(monthly, daily, start, end, today) -> list[RemoteFile]:
     by_month = {f.key.period: f for f in monthly}
     by_day = {f.key.first_day: f for f in daily}
     if not daily:          # monthly-only type or interval: every listed month overlapping
@@ -475,6 +508,27 @@ def _plan_symbol(monthly: list[RemoteFile], daily: list[RemoteFile],
                 out.append(m)
                 continue
         out += [d for d in days if d is not None]
+    return out
+
+
+def _absent(chosen: list[RemoteFile], lo: dt.date, hi: dt.date, cadence: str) -> list[tuple[str, str]]:
+    """(cadence, period) of every day (or month) in [lo, hi] no chosen file covers."""
+    if lo > hi:
+        return []
+    covered = set()
+    for f in chosen:
+        d = f.key.first_day
+        while d <= f.key.last_day:
+            covered.add(d)
+            d += dt.timedelta(days=1)
+    if cadence == "monthly":
+        months = {c.strftime("%Y-%m") for c in covered}
+        return [("monthly", m) for m in months_between(lo, hi) if m not in months]
+    out, d = [], lo
+    while d <= hi:
+        if d not in covered:
+            out.append(("daily", d.isoformat()))
+        d += dt.timedelta(days=1)
     return out
 
 
