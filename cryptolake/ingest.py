@@ -263,6 +263,7 @@ def _rebuild(pool, storage, bronze: Bronze, table: str, symbol: str, outcomes, f
 
 def _gaps(lake, req, syms) -> pd.DataFrame:
     """The gaps of the ingested symbols inside the asked range, as `Table.gaps` sees them."""
-    if req.table not in lake.silver or not syms:
+    if not syms:
         return IngestReport(req.table).gaps
-    return lake.silver[req.table].gaps(syms, req.start, req.end)
+    from .query import Table     # the table may hold no rows at all: gaps come from the spans
+    return Table(lake.storage, "silver", req.table, lake._file_spans).gaps(syms, req.start, req.end)

@@ -31,7 +31,7 @@ import pandas as pd
 from . import grid
 from .kernels import gaps as kg
 
-RELISTING_DAYS = 30
+RELISTING_DAYS = 32                       # longer than any one archive file (a month)
 HALT_MIN = pd.Timedelta(minutes=15)       # shorter flat stretches are just quiet markets
 HALT_MARKETS = ("um", "cm")               # futures publish flat zero-volume bars through halts
 CAUSES = ("missing_file", "partial_file", "outage", "halt", "relisting")

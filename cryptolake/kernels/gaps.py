@@ -1,4 +1,5 @@
-"""Gap kernels on a time grid: the bar size, runs of missing bars, and filling them.
+"""Gap kernels on a time grid: the bar size, runs of missing bars (`window_runs`, the one run
+finder behind `cryptolake.quality`), and filling them.
 
 Times are int64 ticks of one unit, strictly increasing within each segment; `seg` holds
 segment boundaries (`seg[0] == 0`, `seg[-1] == len(t)`), one segment per symbol. A bar is
@@ -83,59 +84,6 @@ def count_step(t, seg, cand):
             total += np.int64(d > 0)
             count += np.int64(d == cand)
     return count, total
-
-
-_BLOCK = 64
-
-
-@jit
-def gap_runs_counted(t, seg, step, start, end, missing, gseg):
-    """`gap_runs`, and in the same pass `(count, total)` of `count_step(t, seg, step)`:
-    with a guessed bar size the caller learns whether the guess is the majority diff
-    without a second read of the times. Returns `(k, count, total)`.
-
-    Each block of diffs is first tested for a gap with a branch-free loop that vectorises;
-    only blocks that hold one are read again row by row.
-    """
-    k = 0
-    count = 0
-    total = 0
-    for s in range(len(seg) - 1):
-        lo = seg[s] + 1
-        hi = seg[s + 1]
-        while lo < hi:
-            bhi = min(lo + _BLOCK, hi)
-            a = t[lo:bhi]
-            b = t[lo - 1:bhi - 1]
-            anygap = 0
-            for j in range(len(a)):
-                d = a[j] - b[j]
-                anygap |= np.int64(d > step)
-                total += np.int64(d > 0)
-                count += np.int64(d == step)
-            if anygap:
-                for i in range(lo, bhi):
-                    d = t[i] - t[i - 1]
-                    if d > step:
-                        m = (d - 1) // step
-                        start[k] = t[i - 1] + step
-                        end[k] = t[i - 1] + m * step
-                        missing[k] = m
-                        gseg[k] = s
-                        k += 1
-            lo = bhi
-    return k, count, total
-
-
-@jit
-def gap_runs(t, seg, step, start, end, missing, gseg):
-    """Runs of missing bars: pandas `d = s.diff(); m = d > step`, with `start = t[i-1] + step`,
-    `missing = (d - 1) // step`, `end = start + (missing - 1) * step`.
-
-    Writes one row per run into the preallocated outputs (length >= len(t)); returns the
-    number of runs (see `gap_runs_counted`).
-    """
-    return gap_runs_counted(t, seg, step, start, end, missing, gseg)[0]
 
 
 @jit
@@ -265,8 +213,6 @@ def _warm() -> None:
     for c in (np.int8, np.int16, np.int32):
         first_unsorted(t.astype(c), seg, False)
     o = np.empty(5, np.int64)
-    gap_runs(t, seg, 1, o, o.copy(), o.copy(), o.copy())
-    gap_runs_counted(t, seg, 1, o, o.copy(), o.copy(), o.copy())
     w = np.zeros(2, np.int64)
     for auto in (True, False):
         window_runs(t, seg, 1, 0, w, w + 2, auto, np.empty(8, np.int64), np.empty(8, np.int64),

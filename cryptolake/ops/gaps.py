@@ -4,13 +4,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import grid, quality
 from ..kernels import gaps as kg
 from ._frame import OHLC
 from .resample import (_UNIT_NS, SUM_COLUMNS, _in_ticks, _to_ns, as_times, check_frame,
                        infer_step, rebuild_index)
 
 
-def _step(freq, t, seg, lev: pd.DatetimeIndex) -> int:
+def _step(freq, t, seg, lev: pd.DatetimeIndex, attrs=None) -> int:
+    """The bar size in index ticks: `freq`, else the interval a lake frame carries in
+    `df.attrs`, else inferred from the diffs."""
+    interval = None if freq is not None else (attrs or {}).get(grid.ATTR)
+    if interval and not grid.is_calendar(interval):
+        return _in_ticks(grid.step_us(interval) * 1000, _UNIT_NS[lev.unit], f"interval {interval!r}", lev.unit)
     if freq is None:
         return infer_step(t, seg)
     ns = _to_ns(freq, "freq")
@@ -19,37 +25,50 @@ def _step(freq, t, seg, lev: pd.DatetimeIndex) -> int:
     return _in_ticks(ns, _UNIT_NS[lev.unit], f"freq={freq!r}", lev.unit)
 
 
+def _origin(t: np.ndarray, step: int, lev, attrs) -> int:
+    """A grid point: the lake interval's own origin, else the phase most bars share."""
+    interval = (attrs or {}).get(grid.ATTR)
+    if interval and not grid.is_calendar(interval) and grid.step_us(interval) * 1000 == step * _UNIT_NS[lev.unit]:
+        return grid.origin_us(interval) * 1000 // _UNIT_NS[lev.unit]
+    r = t[:: max(1, len(t) // 4096)] % step
+    vals, counts = np.unique(r, return_counts=True)
+    return int(vals[np.argmax(counts)]) if len(vals) else 0
+
+
 def gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
     """One row per maximal run of missing bars: `start`, `end` (open times of the first and last
     missing bar), `missing` (int64 bar count) and `duration` (`missing * freq`, a Timedelta).
 
-    `freq=None` infers the bar size as the most common diff. With a (symbol, time) MultiIndex
-    the runs are per symbol and a leading `symbol` column says whose. Present rows plus
-    `missing.sum()` equal the full grid from the first to the last bar.
+    The bar size is `freq`, else the interval a frame read from the lake carries in
+    `df.attrs["interval"]` (calendar months included), else the most common diff. Bars off the
+    grid (a 04:05 bar in a 1h series) are skipped: they never start, end or bend a run. With a
+    (symbol, time) MultiIndex the runs are per symbol and a leading `symbol` column says whose.
+    Present on-grid rows plus `missing.sum()` equal the full grid from the first to the last
+    on-grid bar. The runs come from the one gap engine, `cryptolake.quality.find_runs`.
     """
     t, lev, seg = check_frame(df, need=())
     n = len(t)
-    start, end, missing, gseg = (np.empty(n, np.int64) for _ in range(4))
-    k = -1
-    if freq is None and n > 1:
-        # infer_step's sampled guess, confirmed by the count made while finding the runs
-        step = int(kg.sample_step(t, seg, max(1, n // 4096)))
-        if step > 0:
-            k, count, total = kg.gap_runs_counted(t, seg, step, start, end, missing, gseg)
-            if 2 * count <= total:
-                k = -1
-    if k < 0:
-        step = _step(freq, t, seg, lev) if n > 1 else 1
-        k = kg.gap_runs(t, seg, step, start, end, missing, gseg)
+    calendar = freq is None and grid.is_calendar(df.attrs.get(grid.ATTR) or "")
+    if calendar:      # months: runs in month numbers, then back to the index's ticks
+        unit = _UNIT_NS[lev.unit]
+        us = t * unit // 1000
+        on = grid.on_grid(us, "1mo")                 # off-grid rows are left out
+        kept = np.r_[0, np.cumsum(on)][seg]
+        months = us[on].astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+        m0, m1, missing, gseg, _ = quality.find_runs(months, kept, 1, 0)   # segments as before
+        to_ticks = lambda m: m.astype("datetime64[M]").astype("datetime64[us]").astype(np.int64) * 1000 // unit  # noqa: E731
+        start, end, after = to_ticks(m0), to_ticks(m1), to_ticks(m1 + 1)
+        dur = pd.to_timedelta(after - start, unit=lev.unit).as_unit(lev.unit)
+    else:
+        step = _step(freq, t, seg, lev, df.attrs) if n > 1 else 1
+        origin = _origin(t, step, lev, df.attrs) if n else 0
+        start, end, missing, gseg, _ = quality.find_runs(t, seg, step, origin)
+        dur = pd.to_timedelta(missing * step, unit=lev.unit).as_unit(lev.unit)
     lev = lev.rename(None)
-    cols = {
-        "start": as_times(start[:k], lev),
-        "end": as_times(end[:k], lev),
-        "missing": missing[:k],
-        "duration": pd.to_timedelta(missing[:k] * step, unit=lev.unit).as_unit(lev.unit),
-    }
+    cols = {"start": as_times(start, lev), "end": as_times(end, lev), "missing": missing,
+            "duration": dur}
     if isinstance(df.index, pd.MultiIndex):
-        codes = np.asarray(df.index.codes[0])[seg[:-1]][gseg[:k]]
+        codes = np.asarray(df.index.codes[0])[seg[:-1]][gseg]
         sym = df.index.levels[0].take(codes)
         cols = {"symbol": np.asarray(sym)} | cols
     return pd.DataFrame(cols)

@@ -125,29 +125,37 @@ def test_infer_step_when_the_sampled_diffs_mislead():
     assert gaps(df)["missing"].sum() == 6 * 4096
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_gap_runs_across_block_edges_and_segments(seed):
-    """gap_runs tests blocks of diffs for a gap before reading them row by row: gaps at block
-    edges, in the first and last rows, and in several segments must all be found."""
+@pytest.mark.parametrize("seed", range(6))
+def test_window_runs_match_a_grid_walk(seed):
+    """window_runs against a plain walk over every grid point: gaps at both window ends,
+    off-grid rows (skipped, counted), rows outside the window, several segments."""
     rng = np.random.default_rng(seed)
-    parts, seg = [], [0]
+    step, origin = 5, 2
+    parts, seg, lo, hi = [], [0], [], []
     for _ in range(3):
-        m = int(rng.integers(1, 400))
-        d = np.where(rng.random(m) < 0.05, rng.integers(2, 5, m), 1)
-        d[rng.integers(0, m)] = 3
-        d[0] = 1 + (seed % 2)
-        parts.append(1000 * int(rng.integers(0, 5)) + np.r_[0, np.cumsum(d[1:])])
-        seg.append(seg[-1] + m)
+        grid_pts = origin + step * np.arange(int(rng.integers(0, 50)), int(rng.integers(60, 200)))
+        keep = grid_pts[rng.random(len(grid_pts)) < 0.8]
+        off = grid_pts[rng.integers(0, len(grid_pts), 3)] + 1          # off the grid
+        t = np.unique(np.r_[keep, off])
+        parts.append(t)
+        seg.append(seg[-1] + len(t))
+        lo.append(grid_pts[int(rng.integers(0, 10))])
+        hi.append(grid_pts[-1 - int(rng.integers(0, 10))])
     t = np.concatenate(parts).astype(np.int64)
-    seg = np.array(seg, np.int64)
-    n = len(t)
-    start, end, missing, gseg = (np.empty(n, np.int64) for _ in range(4))
-    k = kg.gap_runs(t, seg, 1, start, end, missing, gseg)
-    ref = []
-    for s in range(len(seg) - 1):
-        for i in range(seg[s] + 1, seg[s + 1]):
-            dd = t[i] - t[i - 1]
-            if dd > 1:
-                ref.append((t[i - 1] + 1, t[i - 1] + dd - 1, dd - 1, s))
-    got = list(zip(start[:k], end[:k], missing[:k], gseg[:k]))
-    assert got == ref
+    seg, lo, hi = (np.array(x, np.int64) for x in (seg, lo, hi))
+    out = [np.empty(len(t) + 4, np.int64) for _ in range(4)]
+    off = np.zeros(3, np.int64)
+    k = kg.window_runs(t, seg, step, origin, lo, hi, False, *out, off)
+    ref, ref_off = [], []
+    for s in range(3):
+        mine = set(parts[s].tolist())
+        ref_off.append(sum((x - origin) % step != 0 for x in mine))
+        run = []
+        for g in range(lo[s], hi[s] + 1, step):
+            if g not in mine:
+                run.append(g)
+            if run and (g in mine or g == hi[s]):
+                ref.append((run[0], run[-1], len(run), s))
+                run = []
+    got = list(zip(*(o[:k].tolist() for o in out)))
+    assert got == ref and off.tolist() == ref_off
