@@ -66,6 +66,23 @@ class Lake:
         return run_ingest(self, market, data_type, symbols, interval, start, end,
                           top_up=top_up, progress=progress, today=today)
 
+    def universe(self, market: str, on=None, *, data_type: str = "klines", today=None):
+        """Which symbols traded when (point in time, no survivorship bias).
+
+        Without `on`: a DataFrame, one row per symbol the archive lists for `market` (delisted
+        and settled ones included) or the lake holds: `first_day`, `last_day`, `segments`
+        (the trading segments, history split at silences of 14 days or more: relistings and
+        reused names such as LUNA), `n_segments` and `status` (`trading`, `delisted`, or
+        `settled` for the archive's `…SETTLED` directories). With `on="2022-06-01"`: the
+        sorted list of symbols tradable that day. Built from the archive listing plus the
+        files in bronze, never from exchangeInfo. `today` overrides the clock for `status`.
+        """
+        from . import universe
+        keys = [k for k in self.bronze.manifest().query("status == 'stored'")["key"]] \
+            if market in ("spot", "um", "cm") else []
+        table = universe.build(self.archive, market, data_type, lake_keys=keys, today=today)
+        return table if on is None else universe.on_day(table, on)
+
     def __repr__(self) -> str:
         return f"<Lake {self.url}: silver {len(self.silver)} tables, gold {len(self.gold)} tables>"
 

@@ -16,7 +16,9 @@ Causes (contract): each missing bar is classified by the file that should have h
   `missing_file`  no usable file covers its period (absent, failed or quarantined);
   `partial_file`  a file covers its period but stops before it or starts after it;
   `outage`        a file covers it and holds rows on both sides (exchange maintenance);
-  `relisting`     a `missing_file` silence of at least RELISTING_DAYS (history splits there);
+  `relisting`     a `missing_file` silence of at least `relisting_days(...)` — 14 days where the
+                  archive publishes daily files, longer than a month where it publishes only
+                  monthly ones (one lost monthly file is not a relisting) — history splits there;
   `halt`          bars present but flat with zero volume for at least HALT_MIN, futures only
                   (spot publishes quiet flat minutes: those are counted as `zero_volume`).
 """
@@ -31,7 +33,8 @@ import pandas as pd
 from . import grid
 from .kernels import gaps as kg
 
-RELISTING_DAYS = 32                       # longer than any one archive file (a month)
+RELISTING_DAYS = 14                       # a silence this long, then trading again: relisted
+MONTHLY_RELISTING_DAYS = 32               # ... where a lost file is a whole month (monthly-only)
 HALT_MIN = pd.Timedelta(minutes=15)       # shorter flat stretches are just quiet markets
 HALT_MARKETS = ("um", "cm")               # futures publish flat zero-volume bars through halts
 CAUSES = ("missing_file", "partial_file", "outage", "halt", "relisting")
@@ -161,7 +164,15 @@ def runs_in_windows(symbol: str, t_us: np.ndarray, interval: str,
 
 
 # ---------------------------------------------------------------- causes
-def classify(runs: pd.DataFrame, spans: list[Span], interval: str, has_rows_after=None) -> pd.DataFrame:
+def relisting_days(market: str, data_type: str, interval: str | None) -> int:
+    """How long a silence must be to split a symbol's history (see the module docstring)."""
+    from .schema import DAILY_INTERVALS, DATA_TYPES
+    daily = "d" in DATA_TYPES[market][data_type] and (interval is None or interval in DAILY_INTERVALS)
+    return RELISTING_DAYS if daily else MONTHLY_RELISTING_DAYS
+
+
+def classify(runs: pd.DataFrame, spans: list[Span], interval: str,
+             relisting: int = RELISTING_DAYS) -> pd.DataFrame:
     """Give each missing bar of `runs` (µs starts/ends of one symbol) the cause named by the
     file that should have held it, merging neighbours with the same cause into one run."""
     out = []
@@ -183,7 +194,7 @@ def classify(runs: pd.DataFrame, spans: list[Span], interval: str, has_rows_afte
             else:
                 pieces.append([a, b, cause])
         for a, b, cause in pieces:
-            if cause == "missing_file" and b - a >= RELISTING_DAYS * _DAY_US:
+            if cause == "missing_file" and b - a >= relisting * _DAY_US:
                 cause = "relisting"
             out.append((r.symbol, a, b, grid.count(a, b, interval), cause))
     return _frame(out)
@@ -235,7 +246,8 @@ def _frame(rows) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- one table, many symbols
 def table_gaps(interval: str, times: dict[str, np.ndarray], spans: dict[str, list[Span]],
-               lo_us: int | None, hi_us: int | None, flat: pd.DataFrame | None = None) -> pd.DataFrame:
+               lo_us: int | None, hi_us: int | None, flat: pd.DataFrame | None = None,
+               relisting: int = RELISTING_DAYS) -> pd.DataFrame:
     """Every gap of every symbol with its cause. `times`: symbol -> sorted µs of its rows in
     [lo, hi]; `spans`: symbol -> source Spans (symbols without spans are expected from their
     first to their last bar); `flat`: halt runs already found (or None)."""
@@ -244,7 +256,7 @@ def table_gaps(interval: str, times: dict[str, np.ndarray], spans: dict[str, lis
         t = times.get(sym, np.empty(0, np.int64))
         wins = _symbol_windows(t, spans.get(sym), lo_us, hi_us)
         runs, _ = runs_in_windows(sym, t, interval, wins)
-        parts.append(classify(runs, spans.get(sym, []), interval))
+        parts.append(classify(runs, spans.get(sym, []), interval, relisting))
     if flat is not None and len(flat):
         parts.append(flat)
     parts = [p for p in parts if len(p)]
@@ -344,7 +356,8 @@ def funding_runs(symbol: str, t_us: np.ndarray, hours: np.ndarray,
     return pd.DataFrame(out, columns=GAP_COLUMNS)
 
 
-def funding_gaps(times: dict, hours: dict, spans: dict[str, list[Span]], lo_us, hi_us) -> pd.DataFrame:
+def funding_gaps(times: dict, hours: dict, spans: dict[str, list[Span]], lo_us, hi_us,
+                 relisting: int = MONTHLY_RELISTING_DAYS) -> pd.DataFrame:
     """`table_gaps` for funding tables (see `funding_runs`); causes as for bars."""
     parts = []
     for sym in sorted(set(times) | set(spans)):
@@ -353,7 +366,7 @@ def funding_gaps(times: dict, hours: dict, spans: dict[str, list[Span]], lo_us, 
         runs = funding_runs(sym, t, hours.get(sym, np.empty(0)), wins)
         for r in runs.itertuples(index=False):
             cause = r.cause or _cause_at(r.start, [s for s in spans.get(sym, []) if s.usable])
-            if cause == "missing_file" and r.end - r.start >= RELISTING_DAYS * _DAY_US:
+            if cause == "missing_file" and r.end - r.start >= relisting * _DAY_US:
                 cause = "relisting"
             parts.append((r.symbol, r.start, r.end, r.missing, cause))
     return _frame(parts).sort_values(["symbol", "start"], ignore_index=True)

@@ -268,7 +268,8 @@ class Table:
             z = self.read_arrow(present, s, e, columns=cols, where=ds.field("volume") == 0)
             flat = quality.halts(*_symbols_times(z, self.time_col),
                                  *(z[c].to_numpy() for c in cols[1:]), grid.step_us(self.interval))
-        return quality.table_gaps(self.interval, times, spans, lo, hi, flat)
+        return quality.table_gaps(self.interval, times, spans, lo, hi, flat,
+                                  quality.relisting_days(self.market, self.data_type, self.interval))
 
     def off_grid(self, symbols=None, start=None, end=None) -> pd.DataFrame:
         """The rows whose time is not on the interval's grid (a 04:05 bar in a 1h table)."""

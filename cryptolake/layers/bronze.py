@@ -57,8 +57,10 @@ class Bronze:
         self._frame: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
-        m = self.manifest()
-        return f"<Bronze {self.storage.url}/bronze: {len(m)} files, {int(m['bytes'].fillna(0).sum()):,} bytes>"
+        # no I/O: only what this session has already read of the manifest
+        known = sum(len(keys) for table in self._rows.values() for keys in table.values())
+        return (f"<Bronze {self.storage.url}/bronze: {known} manifest rows loaded; "
+                f"lake.bronze.files() lists them all>")
 
     # ------------------------------------------------------------ manifest
     def _tables(self) -> list[str]:
