@@ -78,6 +78,23 @@ def replace_partitions(storage: Storage, layer: str, table: str, symbol: str, sc
     on (the manifest): when another writer commits these partitions first, the attempt fails
     on the conflict and is retried on fresh state, so no writer's rows are lost.
     """
+    return commit_partitions(storage, layer, table, schema, time_col, interval,
+                             lambda: {(symbol, m): t for m, t in build().items()}, note)
+
+
+def write_partitions(storage: Storage, layer: str, table: str, schema: pa.Schema, time_col: str,
+                     interval: str | None, parts: dict[tuple[str, str], pa.Table],
+                     note: str = "") -> tuple[int, int | None]:
+    """Replace the given (symbol, month) partitions (any number of symbols) in ONE commit,
+    with their catalog counts: the bulk writer for gold builds and generated lakes."""
+    return commit_partitions(storage, layer, table, schema, time_col, interval, lambda: parts, note)
+
+
+def commit_partitions(storage: Storage, layer: str, table: str, schema: pa.Schema, time_col: str,
+                      interval: str | None, build: Callable[[], dict[tuple[str, str], pa.Table]],
+                      note: str = "") -> tuple[int, int | None]:
+    """The one write path of layer tables: a predicate overwrite of exactly the (symbol, month)
+    partitions `build()` returns, retried on fresh state on conflicts, then the catalog upsert."""
     from deltalake import CommitProperties, write_deltalake
     ensure_table(storage, layer, table, schema)
     rel = layout.table_dir(layer, table)
@@ -87,31 +104,35 @@ def replace_partitions(storage: Storage, layer: str, table: str, symbol: str, sc
     def attempt():
         dt = storage.open_table(rel)                  # the snapshot our commit is checked against
         parts = build()
+        out.update(rows=0, version=None, parts=parts)
         if not parts:
-            out.update(rows=0, version=None, parts={})
             return
-        months = sorted(parts)
-        datas = [parts[m].cast(schema).append_column("symbol", pa.array([symbol] * parts[m].num_rows, pa.string()))
-                 .append_column("month", pa.array([m] * parts[m].num_rows, pa.string())) for m in months]
+        keys = sorted(parts)
+        datas = [parts[k].select(schema.names).cast(schema)
+                 .append_column("symbol", pa.array([k[0]] * parts[k].num_rows, pa.string()))
+                 .append_column("month", pa.array([k[1]] * parts[k].num_rows, pa.string())) for k in keys]
         data = pa.concat_tables(datas) if datas else full.empty_table()
+        by_sym: dict[str, list[str]] = {}
+        for sym, month in keys:
+            by_sym.setdefault(sym, []).append(month)
         acts = pa.table(dt.get_add_actions(flatten=True))
         removed = 0
         if acts.num_rows:
-            hit = pc.and_(pc.equal(acts["partition.symbol"], symbol),
-                          pc.is_in(acts["partition.month"], pa.array(months)))
+            pk = pc.binary_join_element_wise(acts["partition.symbol"], acts["partition.month"], "\x00")
+            hit = pc.is_in(pk, pa.array([f"{s}\x00{m}" for s, m in keys]))
             removed = int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
         if data.num_rows == 0 and removed == 0:
-            out.update(rows=0, version=None, parts=parts)
             return
-        pred = f"symbol = {_sql(symbol)} AND month IN ({', '.join(map(_sql, months))})"
-        meta = {"cryptolake_note": note or f"rebuild {layer}.{table} {symbol}",
+        pred = " OR ".join(f"(symbol = {_sql(sym)} AND month IN ({', '.join(map(_sql, ms))}))"
+                           for sym, ms in sorted(by_sym.items()))
+        meta = {"cryptolake_note": note or f"write {layer}.{table}",
                 "cryptolake_rows_removed": str(removed)}
         write_deltalake(dt, data, mode="overwrite", predicate=pred, partition_by=list(PARTITIONS),
                         commit_properties=CommitProperties(custom_metadata=meta))
-        out.update(rows=data.num_rows, version=dt.version(), parts=parts)
+        out.update(rows=data.num_rows, version=dt.version())
 
-    storage.commit(attempt, f"{layer}.{table} {symbol}")
+    storage.commit(attempt, f"{layer}.{table}")
     if out["version"] is not None:
-        catalog.upsert(storage, [catalog.partition_row(layer, table, symbol, m, t, time_col, interval,
-                                                       out["version"]) for m, t in out["parts"].items()])
+        catalog.upsert(storage, [catalog.partition_row(layer, table, sym, m, t, time_col, interval,
+                                                       out["version"]) for (sym, m), t in out["parts"].items()])
     return out["rows"], out["version"]
