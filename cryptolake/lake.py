@@ -239,9 +239,9 @@ class Lake:
     def migrate(self, progress: bool = True) -> dict[str, int]:
         """Convert a pre-Delta lake in place: the Parquet manifests become the Delta manifest,
         and every silver table is rebuilt from bronze as a Delta table. Returns rows per table."""
-        from .migrate import migrate
         if self.read_only:
             raise PermissionError("this lake is pinned with lake.at(...) and is read-only")
+        from .migrate import migrate
         return migrate(self, progress=progress)
 
     def __repr__(self) -> str:
