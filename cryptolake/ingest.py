@@ -68,6 +68,7 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     t0 = time.perf_counter()
     req = schema.validate_request(market, data_type, interval, start, end)   # before any I/O
     report = IngestReport(req.table)
+    lake._check_writable()                                                    # pinned or old layout
     archive, bronze, storage = lake.archive, lake.bronze, lake.storage
     wanted = _check_symbols(archive, req, symbols)
     remotes = archive.plan(req.market, req.data_type, wanted, req.interval, req.start, req.end,
@@ -81,7 +82,6 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     pending = None   # the previous symbol's commits, overlapping this symbol's fetches
     note = (f"ingest {req.table} {req.start or '…'}..{req.end or 'today'} "
             f"{uuid.uuid4().hex[:8]} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
-    lake._check_writable()
 
     def finish(job):
         nonlocal written

@@ -70,7 +70,7 @@ def migrate(lake, progress: bool = True) -> dict[str, int]:
                 t = pq.read_table(f)
             rows += [{**r, "in_silver": False} for r in
                      t.select([c for c in MANIFEST_SCHEMA.names if c in t.column_names]).to_pylist()]
-        lake.bronze.upsert(rows, note="migrate the Parquet manifests")
+        lake.bronze._merge(rows, note="migrate the Parquet manifests")   # no read of the old layout
         for name in old_manifests:
             st.remove(f"{MANIFEST_REL}/{name}")
     lake.bronze._rows.clear()

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.compute as pc
 
 from .. import layout
 from ..storage import TABLE_CONFIG, LegacyLayoutError, Storage
@@ -95,12 +95,20 @@ class Bronze:
         t = self._open()
         return None if t is None else t.version()
 
-    def _read(self, filt=None) -> pa.Table:
+    def _read(self, table: str | None = None, symbol: str | None = None) -> pa.Table:
+        """Manifest rows (of one table / symbol). MERGE writes string_view columns, so the
+        symbol filter runs after the cast; the table filter prunes partitions."""
         t = self._open()
         if t is None:
             return MANIFEST_SCHEMA.empty_table()
-        data = t.to_pyarrow_dataset().to_table(filter=filt)
-        return data.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+        prune = [("table", "=", table)] if table is not None else None
+        data = t.to_pyarrow_dataset(file_pruning_predicate=prune).to_table()
+        data = data.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+        if table is not None:
+            data = data.filter(pc.equal(data["table"], table))
+        if symbol is not None:
+            data = data.filter(pc.equal(data["symbol"], symbol))
+        return data
 
     def arrow(self) -> pa.Table:
         """The whole manifest as Arrow (what `bronze.files` in SQL shows)."""
@@ -148,7 +156,7 @@ class Bronze:
         """Manifest rows of one table as symbol -> key -> row (read once, then kept in memory)."""
         if table not in self._rows:
             index: dict[str, dict[str, dict]] = {}
-            for r in self._read(ds.field("table") == table).to_pylist():
+            for r in self._read(table).to_pylist():
                 index.setdefault(r["symbol"], {})[r["key"]] = r
             self._rows[table] = index
         return self._rows[table]
@@ -156,8 +164,7 @@ class Bronze:
     def refresh(self, table: str, symbol: str) -> list[dict]:
         """Re-read one symbol's rows from the manifest table (other writers' rows included),
         keeping this writer's uncommitted rows on top; returns them."""
-        fresh = {r["key"]: r for r in self._read((ds.field("table") == table) &
-                                                 (ds.field("symbol") == symbol)).to_pylist()}
+        fresh = {r["key"]: r for r in self._read(table, symbol).to_pylist()}
         for (tb, key), r in self._dirty.items():
             if tb == table and r["symbol"] == symbol:
                 fresh[key] = r

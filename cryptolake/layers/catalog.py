@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.compute as pc
 
 from .. import grid
 from ..storage import TABLE_CONFIG, Storage
@@ -76,5 +76,6 @@ def read(storage: Storage, layer: str, table: str) -> pd.DataFrame:
     if not storage.is_delta(CATALOG_REL):
         return CATALOG_SCHEMA.empty_table().to_pandas()
     t = storage.open_table(CATALOG_REL)
-    f = (ds.field("layer") == layer) & (ds.field("table") == table)
-    return t.to_pyarrow_dataset().to_table(filter=f).cast(CATALOG_SCHEMA).to_pandas()
+    data = t.to_pyarrow_dataset().to_table().select(CATALOG_SCHEMA.names).cast(CATALOG_SCHEMA)
+    keep = pc.and_(pc.equal(data["layer"], layer), pc.equal(data["table"], table))   # after the cast:
+    return data.filter(keep).to_pandas()                                              # MERGE writes string_view
