@@ -11,6 +11,7 @@ commits (`commit()` wraps them in a bounded retry on fresh state).
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -19,6 +20,8 @@ import uuid
 from typing import Any, Callable
 
 import fsspec
+
+_log = logging.getLogger("cryptolake.storage")
 
 DELTA_PROTOCOLS = ("file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 CHECKPOINT_INTERVAL = 100          # a checkpoint every 100 commits keeps opening a table fast
@@ -174,6 +177,8 @@ class Storage:
                 if not _is_conflict(e, msg):
                     raise type(e)(self.scrub(msg)) from None
                 last = msg
+                _log.info("%s: commit conflict (attempt %d of %d), retrying on fresh state: %s",
+                          what, i + 1, attempts, self.scrub(msg)[:200])
                 time.sleep(min(2.0, 0.05 * 2 ** i) * (0.5 + random.random()))
         raise CommitConflictError(f"{what}: could not commit after {attempts} attempts because other "
                                   f"writers kept committing first ({self.scrub(str(last))[:300]}); "
@@ -234,7 +239,7 @@ class Storage:
         return os.path.join(self.root, rel) if self.is_local else None
 
 
-_CONFLICT = re.compile(r"concurrent|conflict|version already exists|commit failed|transaction failed|"
+_CONFLICT = re.compile(r"concurrent|conflict|already exists|commit failed|transaction failed|"
                        r"max commit attempts|retries", re.I)
 
 
