@@ -1,4 +1,4 @@
-"""Command line: `cryptolake ingest | verify | run | demo`. Exit 0 on success, non-zero with a
+"""Command line: `cryptolake ingest | verify | run | demo | migrate`. Exit 0 on success, non-zero with a
 one-line reason on failure."""
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def cmd_verify(args) -> int:
     if len(bad):
         print(bad.to_string(index=False))
     return 0 if bad.empty else 1
+
+
+def cmd_migrate(args) -> int:
+    import cryptolake as cl
+    lake = cl.Lake(args.url)
+    if not lake.is_legacy():
+        print(f"{lake.url} is already a Delta lake; nothing to migrate")
+        return 0
+    done = lake.migrate(progress=not args.quiet)
+    for name, rows in done.items():
+        print(f"  {name}: {rows:,} rows")
+    print(f"migrated {lake.url}: {len(done)} tables now Delta tables")
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -117,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("verify", help="re-check every bronze file against its SHA-256")
     sp.add_argument("--lake", default=None)
     sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("migrate", help="convert a lake in the pre-Delta layout to Delta tables, in place")
+    sp.add_argument("url", help="lake URL (a local path, file://, s3://, ...)")
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=cmd_migrate)
 
     sp = sub.add_parser("run", help="run a pipeline notebook with papermill")
     sp.add_argument("name", help="notebook name under notebooks/pipelines/ (without .ipynb)")

@@ -6,8 +6,10 @@ touched month partition is rebuilt once from every bronze file that feeds it.
 """
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import time
+import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -132,6 +134,7 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     t0 = time.perf_counter()
     req = schema.validate_request(market, data_type, interval, start, end)   # before any I/O
     report = IngestReport(req.table)
+    lake._check_writable()                                                    # pinned or old layout
     archive, bronze, storage = lake.archive, lake.bronze, lake.storage
     wanted = _check_symbols(archive, req, symbols)
     plan = archive.plan_detail(req.market, req.data_type, wanted, req.interval, req.start, req.end,
@@ -143,19 +146,18 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     by_symbol = defaultdict(list)
     for r in remotes:
         by_symbol[r.key.symbol].append(r)
-    sch, tcol = schema.silver_schema(req.market, req.data_type), schema.time_column(req.data_type)
-    file_rows, written, saved = [], 0, time.monotonic()
+    file_rows, written = [], 0
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
-    pending = None   # the previous symbol's partition rebuild, overlapping this symbol's fetches
+    pending = None   # the previous symbol's commits, overlapping this symbol's fetches
+    note = (f"ingest {req.table} {req.start or '…'}..{req.end or 'today'} "
+            f"{uuid.uuid4().hex[:8]} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
     def finish(job):
         nonlocal written
-        n, done = job.result()
-        written += n
-        bronze.upsert(done, write=False)
+        written += job.result()
 
-    try:
-        with ThreadPoolExecutor(config.max_workers()) as pool, ThreadPoolExecutor(1) as writer:
+    with ThreadPoolExecutor(config.max_workers()) as pool, ThreadPoolExecutor(1) as writer:
+        try:
             for symbol in sorted(by_symbol):
                 group = by_symbol[symbol]
                 unchanged = [r for r in group if bronze.is_unchanged(r, req.table)]
@@ -177,27 +179,23 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                         bar.update(1)
                 if pending is not None:
                     finish(pending)
-                bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
-                feeds = _feeds(bronze, req.table, symbol, outcomes)
-                pending = writer.submit(_rebuild, pool, storage, bronze, req.table, symbol,
-                                        outcomes, feeds, sch, tcol)
+                    pending = None
+                pending = writer.submit(commit_symbol, pool, storage, bronze, req, symbol,
+                                        outcomes, note)
                 for r in unchanged:
                     prev = bronze.lookup(req.table, r)
-                    note = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
-                    file_rows.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], note))
+                    msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
+                    file_rows.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], msg))
                 for o in outcomes:
                     file_rows.append(_file_row(o.remote, o.status,
                                                o.row["bytes"] if o.row else None,
                                                o.row["sha256"] if o.row else None, o.reason))
                     if o.status != "downloaded":
                         report.errors.append(f"{o.remote.key.key}: {o.status}: {o.reason}")
-                if time.monotonic() - saved > 5:     # bound what a crash can make us re-fetch
-                    bronze.save([req.table])
-                    saved = time.monotonic()
+        finally:
             if pending is not None:
                 finish(pending)
-    finally:
-        bronze.save([req.table])
+            bronze.save([req.table], note=note)      # holes of symbols with nothing to fetch
     bar.close()
     report.files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     report.rows = {req.table: written}
@@ -233,32 +231,63 @@ def _file_row(remote, status, nbytes, sha, reason) -> dict:
             "status": status, "bytes": nbytes, "sha256": sha, "reason": reason or ""}
 
 
-def _feeds(bronze: Bronze, table: str, symbol: str, outcomes) -> list[dict]:
-    """Manifest rows of every stored file feeding a month partition of `symbol` that must be
-    rebuilt: touched by a new file now, or left unfinished by an earlier run."""
-    fresh = {o.remote.key.key for o in outcomes if o.table is not None}
-    stored = [r for r in bronze.symbol_rows(table, symbol) if r["status"] == STORED]
-    months = {r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]}
-    return [r for r in stored if r["month"] in months]
+def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, note: str = "") -> int:
+    """Commit one symbol's work: (1) its new manifest rows, (2) ONE silver commit replacing
+    every month partition they touch (or an earlier run left unfinished), rebuilt from all of
+    that month's stored bronze files, (3) the catalog counts, (4) the rows marked in silver.
+
+    New files reach the manifest before silver reads it, and the silver snapshot is taken
+    before the manifest is re-read, so a concurrent writer's files are either seen here or
+    make our commit conflict and be redone on fresh state. Returns rows written."""
+    table = req.table
+    sch, tcol = schema.silver_schema(req.market, req.data_type), schema.time_column(req.data_type)
+    bronze.upsert([o.row for o in outcomes if o.row is not None], note=note)
+    fresh = {o.remote.key.key: (o.row["sha256"], o.table) for o in outcomes if o.table is not None}
+    fed: list[dict] = []
+
+    def build():
+        rows = bronze.refresh(table, symbol)
+        stored = [r for r in rows if r["status"] == STORED]
+        months = {r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]}
+        feeds = [r for r in stored if r["month"] in months]
+        fed[:] = feeds
+        return _load_months(pool, bronze, feeds, fresh, tcol, sch)
+
+    written, _ = silver.replace_partitions(storage, "silver", table, symbol, sch, tcol, req.interval,
+                                           build, note)
+    if fed:
+        bronze.upsert([{**r, "in_silver": True} for r in fed], note=note)
+    return written
 
 
-def _rebuild(pool, storage, bronze: Bronze, table: str, symbol: str, outcomes, feeds, sch,
-             tcol) -> tuple[int, list[dict]]:
-    """Rebuild the month partitions `feeds` touch from all their files; returns rows written
-    and the manifest rows to mark as in silver."""
-    fresh = {o.remote.key.key: o.table for o in outcomes if o.table is not None}
-
+def _load_months(pool, bronze: Bronze, feeds, fresh, tcol, sch) -> dict:
+    """{month: merged rows} of every month `feeds` (manifest rows) cover, parsed from bronze
+    (or taken from this run's freshly parsed files)."""
     def load(row):
-        if row["key"] in fresh:
-            return row["month"], fresh[row["key"]]
+        got = fresh.get(row["key"])
+        if got is not None and got[0] == row["sha256"]:
+            return row["month"], got[1]
         return row["month"], parse_file(bronze.read(row["key"]), parse_archive_key(row["key"]))
 
     parts = defaultdict(list)
     for month, t in pool.map(load, feeds):
         parts[month].append(t)
-    written = sum(silver.write_partition(storage, table, symbol, month, silver.merge(ts, tcol, sch))
-                  for month, ts in sorted(parts.items()))
-    return written, [{**r, "in_silver": True} for r in feeds]
+    return {m: silver.merge(ts, tcol, sch) for m, ts in sorted(parts.items())}
+
+
+def rebuild_table(lake, table: str, progress: bool = True) -> int:
+    """Rebuild every partition of a silver table from bronze (migration, repair)."""
+    market, data_type, interval = schema.parse_table_name(table)
+    req = schema.validate_request(market, data_type, interval)
+    rows = lake.bronze.symbol_rows_all(table)
+    lake.bronze.upsert([{**r, "in_silver": False} for r in rows], write=False)
+    written = 0
+    with ThreadPoolExecutor(config.max_workers()) as pool:
+        for symbol in tqdm(sorted({r["symbol"] for r in rows}), desc=f"rebuild {table}",
+                           disable=not progress):
+            written += commit_symbol(pool, lake.storage, lake.bronze, req, symbol, [],
+                                     note=f"rebuild {table} from bronze")
+    return written
 
 
 def _gaps(lake, req, syms) -> pd.DataFrame:

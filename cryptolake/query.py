@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from . import grid, layout, schema
-from .storage import Storage
+from .storage import LegacyLayoutError, Storage
 
 _META_COLS = ("symbol", "month")
 
@@ -61,51 +61,149 @@ def _month(ts: pd.Timestamp, shift: int) -> str:
     return str(ts.tz_localize(None).to_period("M") + shift)
 
 
-class Table:
-    """One silver or gold table. Cheap to create; every read goes to storage."""
+def _as_instant(value) -> dt.datetime:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
 
-    def __init__(self, storage: Storage, layer: str, name: str, spans=None):
+
+
+class Table:
+    """One silver or gold table: a Delta table partitioned by `symbol` then `month`.
+
+    Cheap to create; every read opens the table's current version (or the pinned one: `pin`
+    is a version number or a timestamp, as under `lake.at(...)`). Symbols, reprs and
+    `partition_stats()` come from the Delta log and the lake catalog, never from data files.
+    """
+
+    def __init__(self, storage: Storage, layer: str, name: str, spans=None, pin=None):
         """`spans`: a callable table name -> {symbol: [quality.Span]} naming the source files
         (from the bronze manifest) that say where bars are expected; None for derived tables."""
-        self.storage, self.layer, self.name, self._spans = storage, layer, name, spans
+        self.storage, self.layer, self.name, self._spans, self.pin = storage, layer, name, spans, pin
         self.market, self.data_type, self.interval = schema.parse_table_name(name)
         self.time_col = schema.time_column(self.data_type)
         self._rel = layout.table_dir(layer, name)
 
     def __repr__(self) -> str:
         syms = self.symbols
-        return f"<Table {self.layer}.{self.name}: {len(syms)} symbols>"
+        pin = f" @ version {self.version}" if self.pin is not None else ""
+        return f"<Table {self.layer}.{self.name}{pin}: {len(syms)} symbols>"
 
     def _repr_html_(self) -> str:
-        files = self._partitions()
-        syms = sorted({s for s, _ in files})
-        months = sorted({m for _, m in files})
+        d = self._dt()
+        parts = self._partitions(d)
+        syms = sorted({s for s, _ in parts})
+        months = sorted({m for _, m in parts})
         span = f"{months[0]} … {months[-1]}" if months else "empty"
         shown = ", ".join(syms[:12]) + (f", … ({len(syms)} in all)" if len(syms) > 12 else "")
         return (f"<b>{html.escape(self.layer)}.{html.escape(self.name)}</b> — {len(syms)} symbols, "
-                f"{len(files)} partitions, months {html.escape(span)}<br>symbols: {html.escape(shown)}"
+                f"{len(parts)} partitions, months {html.escape(span)}, version {d.version()}"
+                f"<br>symbols: {html.escape(shown)}"
                 f"<br>next: <code>t.coverage()</code>, <code>t['{html.escape(syms[0] if syms else 'SYMBOL')}']</code>")
 
-    # ------------------------------------------------------------ metadata
-    def _partitions(self) -> list[tuple[str, str]]:
+    # ------------------------------------------------------------ versions
+    def _dt(self, version: int | None = None, as_of=None):
+        """The DeltaTable at `version` / `as_of`, else at this table's pin, else current."""
+        if version is not None and as_of is not None:
+            raise ValueError("give version= or as_of=, not both")
+        want = version if version is not None else as_of if as_of is not None else self.pin
+        try:
+            if want is None or isinstance(want, (int, np.integer)):
+                return self.storage.open_table(self._rel, None if want is None else int(want))
+            d = self.storage.open_table(self._rel)
+            d.load_as_version(_as_instant(want))
+            return d
+        except Exception as e:
+            if type(e).__name__ in ("TableNotFoundError", "DeltaError", "OSError", "ValueError"):
+                raise ValueError(f"{self.layer}.{self.name} has no version {want!r}: {e}") from None
+            raise
+
+    @property
+    def version(self) -> int:
+        """The version this handle reads (the current one unless pinned)."""
+        return self._dt().version()
+
+    def history(self, limit: int | None = None) -> pd.DataFrame:
+        """One row per commit, newest first: version, timestamp, operation, rows_added,
+        rows_removed, note (the ingest or build that made it)."""
         out = []
-        for sdir in self.storage.ls(self._rel):
-            name = sdir.rstrip("/").rsplit("/", 1)[-1]
-            if not name.startswith("symbol="):
-                continue
-            for mdir in self.storage.ls(f"{self._rel}/{name}"):
-                mname = mdir.rstrip("/").rsplit("/", 1)[-1]
-                if mname.startswith("month="):
-                    out.append((name[7:], mname[6:]))
-        return out
+        for h in self.storage.open_table(self._rel).history(limit):
+            m = h.get("operationMetrics") or {}
+            added = m.get("num_added_rows", m.get("num_target_rows_inserted", m.get("num_output_rows")))
+            removed = h.get("cryptolake_rows_removed", m.get("num_deleted_rows", m.get("num_target_rows_deleted")))
+            out.append((h.get("version"), pd.Timestamp(h.get("timestamp"), unit="ms", tz="UTC"),
+                        h.get("operation"), None if added is None else int(added),
+                        None if removed is None else int(removed), h.get("cryptolake_note", "")))
+        df = pd.DataFrame(out, columns=["version", "timestamp", "operation", "rows_added",
+                                        "rows_removed", "note"])
+        return df.astype({"rows_added": "Int64", "rows_removed": "Int64"})
+
+    # ------------------------------------------------------------ metadata (the Delta log)
+    def _actions(self, d) -> pd.DataFrame:
+        """Per data file: symbol, month, rows, first, last (from the log's add actions)."""
+        a = pa.table(d.get_add_actions(flatten=True))
+        cols = {"partition.symbol": "symbol", "partition.month": "month", "num_records": "rows",
+                f"min.{self.time_col}": "first", f"max.{self.time_col}": "last"}
+        have = [c for c in cols if c in a.column_names]
+        df = a.select(have).to_pandas().rename(columns=cols)
+        for c in ("first", "last"):
+            if c not in df:
+                df[c] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[us, UTC]")
+        return df
+
+    def _partitions(self, d=None) -> list[tuple[str, str]]:
+        df = self._actions(d or self._dt())
+        df = df[df["rows"].fillna(1) > 0]
+        return sorted(set(zip(df["symbol"], df["month"])))
 
     @property
     def symbols(self) -> list[str]:
-        """Symbols present in the table (from the partition directories; no data read)."""
+        """Symbols present in the table (from the Delta log; no data read)."""
         return sorted({s for s, _ in self._partitions()})
 
     def __contains__(self, symbol: str) -> bool:
         return symbol in self.symbols
+
+    def partition_stats(self, version: int | None = None, as_of=None) -> pd.DataFrame:
+        """Per (symbol, month) partition: rows, on_grid, off_grid, zero_volume, first, last.
+
+        Metadata only: rows/first/last from the Delta log, the counts from the lake catalog
+        (recorded at write time). A partition whose catalog row disagrees with the log (a
+        crash between the two commits) is recomputed from its data, and the catalog repaired
+        when reading the current version."""
+        from .layers import catalog
+        d = self._dt(version, as_of)
+        acts = self._actions(d)
+        cols = catalog.STATS_COLUMNS
+        if acts.empty:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(cols, [
+                "string", "string", "int64", "int64", "int64", "int64",
+                "datetime64[us, UTC]", "datetime64[us, UTC]"])})
+        log = acts.groupby(["symbol", "month"], sort=True).agg(
+            rows=("rows", "sum"), first=("first", "min"), last=("last", "max"))
+        log = log[log["rows"] > 0]
+        cat = catalog.read(self.storage, self.layer, self.name).set_index(["symbol", "month"])
+        cat = cat.reindex(log.index)
+        ok = (cat["rows"] == log["rows"]).fillna(False).to_numpy(bool)
+        out = cat[cols[2:]].copy()
+        bad = log.index[~ok]
+        if len(bad):
+            fixed = []
+            for sym, month in bad:
+                t = self.read_arrow([sym], columns=None, where=ds.field("month") == month, _table=d)
+                fixed.append(catalog.partition_row(self.layer, self.name, sym, month, t, self.time_col,
+                                                   self.interval, d.version()))
+            fx = pd.DataFrame(fixed).set_index(["symbol", "month"])
+            out.loc[bad, cols[2:]] = fx[cols[2:]].to_numpy()
+            pinned = version is not None or as_of is not None or self.pin is not None
+            if not pinned:
+                catalog.upsert(self.storage, fixed)
+        out = out.reset_index()
+        for c in ("rows", "on_grid", "off_grid", "zero_volume"):
+            out[c] = out[c].astype("int64")
+        for c in ("first", "last"):
+            out[c] = pd.to_datetime(out[c], utc=True).astype("datetime64[us, UTC]")
+        return out[cols]
 
     # ------------------------------------------------------------ reads
     def _filter(self, symbols, start, end):
@@ -123,15 +221,23 @@ class Table:
             add(ds.field(self.time_col) <= pa.scalar(end.to_pydatetime(), schema.TS))
         return f
 
-    def read_arrow(self, symbols=None, start=None, end=None, columns=None, where=None) -> pa.Table:
+    def dataset(self, version: int | None = None, as_of=None, symbols=None) -> ds.Dataset:
+        """The pyarrow dataset of this table's version (files listed by the Delta log;
+        partition filters prune whole files)."""
+        d = self._dt(version, as_of)
+        parts = [("symbol", "in", list(symbols))] if symbols else None
+        return d.to_pyarrow_dataset(file_pruning_predicate=parts)
+
+    def read_arrow(self, symbols=None, start=None, end=None, columns=None, where=None,
+                   version: int | None = None, as_of=None, _table=None) -> pa.Table:
         """Like `read`, as an Arrow table with a `symbol` column (no index). `where`: an extra
         pyarrow dataset expression pushed down with the others."""
-        dataset = self.storage.dataset(self._rel)
         s, e = _to_timestamp(start, end=False), _to_timestamp(end, end=True)
         if s is not None and e is not None and s > e:
             raise ValueError(f"start {s} is after end {e}")
-        if dataset is None:
-            raise KeyError(f"{self.layer}.{self.name} has no data yet")
+        d = _table if _table is not None else self._dt(version, as_of)
+        parts = [("symbol", "in", list(symbols))] if symbols else None
+        dataset = d.to_pyarrow_dataset(file_pruning_predicate=parts)
         if columns is not None:
             unknown = [c for c in columns if c not in dataset.schema.names]
             if unknown:
@@ -145,7 +251,8 @@ class Table:
         t = dataset.to_table(columns=cols, filter=f)
         return t.sort_by([("symbol", "ascending"), (self.time_col, "ascending")])
 
-    def read(self, symbols=None, start=None, end=None, columns=None) -> pd.DataFrame:
+    def read(self, symbols=None, start=None, end=None, columns=None, version: int | None = None,
+             as_of=None) -> pd.DataFrame:
         """Rows of the table as a DataFrame.
 
         `symbols`: one symbol (str) -> indexed by the time column; several (or None on a
@@ -153,25 +260,29 @@ class Table:
         Strings follow pandas' partial-string rules, as `df.loc["2024-01":"2024-02"]` does:
         `end="2024-02"` covers all of February, `end="2024-05-01"` that whole day; Timestamps
         (and datetimes) are instants, so `end=pd.Timestamp("2024-05-01")` stops at midnight.
-        `columns`: a subset to read. Symbol, month and time filters are pushed down to the
+        `columns`: a subset to read. `version=N` or `as_of=timestamp` reads that version of the
+        table (reproducible reads). Symbol, month and time filters are pushed down to the
         Parquet partitions and row groups. Kline frames carry their interval in
         `df.attrs["interval"]`, which `df.lake` uses as the bar size.
         """
+        d = self._dt(version, as_of)
         single = isinstance(symbols, str)
         if single:
             symbols = [symbols]
         elif symbols is not None:
             symbols = list(symbols)
             single = len(symbols) == 1
+        known = sorted({s for s, _ in self._partitions(d)})
         if symbols:
-            known = set(self.symbols)
-            unknown = [s for s in symbols if s not in known]
+            unknown = [s for s in symbols if s not in set(known)]
             if unknown:
                 raise KeyError(f"{unknown} not in {self.layer}.{self.name}; "
-                               f"symbols: {sorted(known)[:20]}{' …' if len(known) > 20 else ''}")
+                               f"symbols: {known[:20]}{' …' if len(known) > 20 else ''}")
         elif symbols is None:
-            single = len(self.symbols) == 1
-        df = self.read_arrow(symbols, start, end, columns).to_pandas()
+            single = len(known) == 1
+        df = self.read_arrow(symbols, start, end, columns, _table=d).to_pandas()
+        if self.interval:
+            df.attrs["interval"] = self.interval
         if single:
             df = df.drop(columns="symbol").set_index(self.time_col)
         else:
@@ -209,19 +320,6 @@ class Table:
         cols = {c: t[c].to_numpy(zero_copy_only=False) for c in extra}
         return out, {c: {syms[a]: v[a:b] for a, b in zip(cuts[:-1], cuts[1:])} for c, v in cols.items()}
 
-    def _partition_stats(self) -> pd.DataFrame:
-        """Per (symbol, month): rows, on_grid, off_grid, zero_volume, first, last (µs)."""
-        cols = [self.time_col] + (["volume"] if "volume" in schema.silver_schema(self.market, self.data_type).names else [])
-        t = self.read_arrow(columns=cols[1:])
-        syms, times = _symbols_times(t, self.time_col)
-        vol = t["volume"].to_numpy() if "volume" in t.column_names else None
-        cuts = np.flatnonzero(np.r_[True, syms[1:] != syms[:-1], True])
-        rows = []
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            rows.append({"symbol": syms[a], **grid.partition_stats(
-                times[a:b], self.interval, None if vol is None else vol[a:b])})
-        return pd.DataFrame(rows, columns=["symbol", "rows", "on_grid", "off_grid", "zero_volume", "first", "last"])
-
     def coverage(self) -> pd.DataFrame:
         """Per symbol: `listed_from`/`listed_to` (the span bars are expected in: the ingested
         part of the symbol's listed life — bars before its first archive file or after its last
@@ -236,7 +334,10 @@ class Table:
             return quality.funding_coverage(times, extra["funding_interval_hours"], self._spans_now())
         if not self.interval:
             raise ValueError(f"coverage() needs a bar interval; {self.name} has none")
-        return quality.coverage(self.interval, self._partition_stats(), self._spans_now())
+        stats = self.partition_stats()            # metadata only: no data file is read
+        for c in ("first", "last"):
+            stats[c] = stats[c].astype("datetime64[us, UTC]").astype("int64")
+        return quality.coverage(self.interval, stats, self._spans_now())
 
     def gaps(self, symbols=None, start=None, end=None) -> pd.DataFrame:
         """Every gap of every symbol, with its cause: symbol, start, end, missing, cause.
@@ -254,7 +355,8 @@ class Table:
         spans = self._spans_now()
         if syms is not None:
             spans = {k: v for k, v in spans.items() if k in syms}
-        present = [x for x in (syms or self.symbols) if x in set(self.symbols)]
+        held = set(self.symbols) if self.storage.is_delta(self._rel) else set()   # none written yet
+        present = [x for x in (syms or sorted(held)) if x in held]
         if self.data_type == "fundingRate":
             times, extra = self._times(present, s, e, ("funding_interval_hours",)) if present else ({}, {"funding_interval_hours": {}})
             return quality.funding_gaps(times, extra["funding_interval_hours"], spans, lo, hi)
@@ -286,11 +388,18 @@ def _symbols_times(t: pa.Table, time_col: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Layer:
-    """`lake.silver` / `lake.gold`: tables by name, by attribute, in SQL."""
+    """`lake.silver` / `lake.gold`: tables by name, by attribute, in SQL.
 
-    def __init__(self, storage: Storage, layer: str, spans=None):
-        """`spans`: passed to every Table (see `Table.__init__`)."""
-        self.storage, self.layer, self._spans = storage, layer, spans
+    `pins`: None (current versions), {table: version} or a timestamp (under `lake.at`);
+    `spans`: passed to every Table (see `Table.__init__`)."""
+
+    def __init__(self, storage: Storage, layer: str, spans=None, pins=None):
+        self.storage, self.layer, self._spans, self.pins = storage, layer, spans, pins
+
+    def _pin(self, name: str):
+        if isinstance(self.pins, dict):
+            return self.pins.get(name)
+        return self.pins
 
     @property
     def tables(self) -> list[str]:
@@ -301,6 +410,8 @@ class Layer:
                 schema.parse_table_name(name)
             except ValueError:
                 continue
+            if isinstance(self.pins, dict) and name not in self.pins:
+                continue
             names.append(name)
         return sorted(names)
 
@@ -308,7 +419,12 @@ class Layer:
         if name not in self.tables:
             raise KeyError(f"no table {name!r} in {self.layer}; tables: {self.tables or 'none yet'} "
                            "(create one with lake.ingest(market, data_type, ...))")
-        return Table(self.storage, self.layer, name, self._spans)
+        rel = layout.table_dir(self.layer, name)
+        if not self.storage.is_delta(rel):
+            raise LegacyLayoutError(
+                f"{self.layer}.{name} is in the pre-Delta layout (plain Parquet partitions); run "
+                f"lake.migrate() or `cryptolake migrate {self.storage.url}` to convert the lake")
+        return Table(self.storage, self.layer, name, self._spans, pin=self._pin(name))
 
     def __getattr__(self, name: str) -> Table:
         if name.startswith("_"):

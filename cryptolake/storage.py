@@ -1,40 +1,188 @@
-"""The fsspec boundary: every byte the lake reads or writes goes through a `Storage`.
+"""The storage boundary: fsspec for bronze files, Delta Lake (`deltalake`) for tables.
 
-A `Storage` is a filesystem plus a root path. Writes are atomic: data lands under a
-dot-prefixed temporary name in the same directory (pyarrow's dataset discovery skips
-dot-files) and is then moved over the final name, so a reader never sees half a file.
+A `Storage` is a lake root (a local path, `file://`, `s3://`, `gs://`, `az://`) plus the user's
+`storage_options` in the fsspec spelling (s3fs: `key`, `secret`, `token`, `endpoint_url`,
+`client_kwargs`, `anon`). `delta_options()` is the one place they are mapped to delta-rs
+options. Credentials live only in private attributes: they never appear in a repr, an error we
+raise, or Delta commit metadata.
+
+Bronze writes are atomic (a dot-prefixed temporary name, then a move). Table writes are Delta
+commits (`commit()` wraps them in a bounded retry on fresh state).
 """
 from __future__ import annotations
 
-import io
+import logging
+import os
+import random
+import re
+import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import fsspec
-import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-PARTITIONING = ds.partitioning(pa.schema([("symbol", pa.string()), ("month", pa.string())]),
-                               flavor="hive")
+_log = logging.getLogger("cryptolake.storage")
+
+DELTA_PROTOCOLS = ("file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+CHECKPOINT_INTERVAL = 100          # a checkpoint every 100 commits keeps opening a table fast
+TABLE_CONFIG = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+COMMIT_ATTEMPTS = 8
+
+
+class LegacyLayoutError(RuntimeError):
+    """The lake was written by the pre-Delta layout; `lake.migrate()` converts it."""
+
+
+class CommitConflictError(RuntimeError):
+    """A Delta commit still conflicted with other writers after every retry."""
+
+
+def _truthy(v) -> bool:
+    return v is True or str(v).lower() in ("1", "true", "yes")
+
+
+def delta_options(storage_options: dict[str, Any] | None, protocol: str = "s3") -> dict[str, str]:
+    """Map fsspec-style `storage_options` to delta-rs (object_store) options.
+
+    s3 (s3fs spelling): key -> AWS_ACCESS_KEY_ID, secret -> AWS_SECRET_ACCESS_KEY,
+    token -> AWS_SESSION_TOKEN, endpoint_url (or client_kwargs["endpoint_url"]) ->
+    AWS_ENDPOINT_URL (+ AWS_ALLOW_HTTP=true for an http:// endpoint),
+    client_kwargs["region_name"] (or region_name) -> AWS_REGION, anon=True -> AWS_SKIP_SIGNATURE,
+    profile -> AWS_PROFILE.
+    gs (gcsfs): token (a path, or a dict of service-account JSON) -> GOOGLE_SERVICE_ACCOUNT /
+    GOOGLE_SERVICE_ACCOUNT_KEY; anon / token="anon" -> GOOGLE_SKIP_SIGNATURE.
+    az (adlfs): account_name, account_key, sas_token, tenant_id, client_id, client_secret,
+    anon -> AZURE_STORAGE_ACCOUNT_NAME, ..._ACCOUNT_KEY, ..._SAS_TOKEN, AZURE_TENANT_ID,
+    AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SKIP_SIGNATURE.
+    Keys already in delta-rs spelling (AWS_*, GOOGLE_*, AZURE_*) pass through; other fsspec
+    keys (block sizes, caching) only concern bronze and are dropped here.
+    """
+    opts = dict(storage_options or {})
+    out: dict[str, str] = {}
+    for k, v in opts.items():
+        if isinstance(k, str) and k.split("_", 1)[0] in ("AWS", "GOOGLE", "AZURE") and v is not None:
+            out[k] = str(v)
+    proto = {"s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az"}.get(protocol, protocol)
+    if proto == "s3":
+        ck = opts.get("client_kwargs") or {}
+        pairs = {"AWS_ACCESS_KEY_ID": opts.get("key"), "AWS_SECRET_ACCESS_KEY": opts.get("secret"),
+                 "AWS_SESSION_TOKEN": opts.get("token"), "AWS_PROFILE": opts.get("profile"),
+                 "AWS_ENDPOINT_URL": opts.get("endpoint_url") or ck.get("endpoint_url"),
+                 "AWS_REGION": ck.get("region_name") or opts.get("region_name")}
+        out.update({k: str(v) for k, v in pairs.items() if v is not None})
+        if str(out.get("AWS_ENDPOINT_URL", "")).startswith("http://"):
+            out["AWS_ALLOW_HTTP"] = "true"
+        if _truthy(opts.get("anon", False)):
+            out["AWS_SKIP_SIGNATURE"] = "true"
+    elif proto == "gs":
+        token = opts.get("token")
+        if _truthy(opts.get("anon", False)) or token == "anon":
+            out["GOOGLE_SKIP_SIGNATURE"] = "true"
+        elif isinstance(token, dict):
+            import json
+            out["GOOGLE_SERVICE_ACCOUNT_KEY"] = json.dumps(token)
+        elif isinstance(token, str) and token not in ("google_default", "cloud", "browser", "cache"):
+            out["GOOGLE_SERVICE_ACCOUNT"] = token
+    elif proto == "az":
+        names = {"account_name": "AZURE_STORAGE_ACCOUNT_NAME", "account_key": "AZURE_STORAGE_ACCOUNT_KEY",
+                 "sas_token": "AZURE_STORAGE_SAS_TOKEN", "tenant_id": "AZURE_TENANT_ID",
+                 "client_id": "AZURE_CLIENT_ID", "client_secret": "AZURE_CLIENT_SECRET"}
+        out.update({dk: str(opts[k]) for k, dk in names.items() if opts.get(k) is not None})
+        if _truthy(opts.get("anon", False)):
+            out["AZURE_SKIP_SIGNATURE"] = "true"
+    return out
+
+
+def _secrets(options: dict[str, str]) -> list[str]:
+    words = ("SECRET", "KEY", "TOKEN", "PASSWORD", "SAS")
+    return [v for k, v in options.items()
+            if any(w in k.upper() for w in words) and "KEY_ID" not in k.upper() and len(v) >= 4]
 
 
 class Storage:
-    """A lake root on any fsspec filesystem (local directory, memory://, s3://, ...)."""
+    """A lake root: fsspec for bronze bytes, Delta URIs and options for tables."""
 
     def __init__(self, url: str, storage_options: dict[str, Any] | None = None):
         self.url = str(url)
-        self.fs, root = fsspec.core.url_to_fs(self.url, **(storage_options or {}))
-        self.root = root.rstrip("/")
+        proto = fsspec.core.split_protocol(self.url)[0] or "file"
+        if proto == "memory":
+            raise ValueError(f"a Lake cannot live on memory:// ({self.url!r}): Delta tables there exist "
+                             "only inside one handle. Use a temporary directory instead, e.g. "
+                             "cl.Lake(tempfile.mkdtemp()) or pytest's tmp_path")
+        if proto not in DELTA_PROTOCOLS:
+            raise ValueError(f"unsupported lake URL {self.url!r}; allowed: a local path, file://, "
+                             "s3://, gs://, az:// (abfs://)")
+        self._options = dict(storage_options or {})
+        self.fs, root = fsspec.core.url_to_fs(self.url, **self._options)
+        self.root = root.rstrip("/") or "/"
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        if self.protocol == "file":
+        if self.protocol in ("file", "local"):
             self.fs.makedirs(self.root, exist_ok=True)
+            self._base = self.root
+        else:
+            self._base = f"{proto}://{self.root}"
+        self._delta = delta_options(self._options, proto)
 
     def __repr__(self) -> str:
         return f"Storage({self.url!r})"
 
+    @property
+    def is_local(self) -> bool:
+        return self.protocol in ("file", "local")
+
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel.lstrip('/')}" if rel else self.root
+
+    # ------------------------------------------------------------ Delta
+    def table_uri(self, rel: str) -> str:
+        """The URI delta-rs opens for the table at `rel` (e.g. `silver/um_klines_1m`)."""
+        return f"{self._base.rstrip('/')}/{rel.strip('/')}"
+
+    @property
+    def delta_storage_options(self) -> dict[str, str]:
+        """delta-rs options for this lake (a copy; holds credentials, never print it)."""
+        return dict(self._delta)
+
+    def scrub(self, text: str) -> str:
+        """`text` with every credential of this lake replaced by `***`."""
+        for s in _secrets(self._delta) + _secrets({k: str(v) for k, v in self._options.items()
+                                                    if isinstance(v, (str, int))}):
+            text = text.replace(s, "***")
+        return text
+
+    def is_delta(self, rel: str) -> bool:
+        """True when a Delta table lives at `rel` (its `_delta_log` has a commit)."""
+        return bool(self.ls(f"{rel}/_delta_log"))
+
+    def open_table(self, rel: str, version: int | None = None):
+        """`deltalake.DeltaTable` at `rel` (optionally at `version`); errors are scrubbed."""
+        from deltalake import DeltaTable
+        try:
+            return DeltaTable(self.table_uri(rel), version=version, storage_options=self._delta or None)
+        except Exception as e:
+            raise type(e)(self.scrub(str(e))) from None
+
+    def commit(self, action: Callable[[], Any], what: str, attempts: int = COMMIT_ATTEMPTS):
+        """Run `action` (which must re-read whatever it depends on: it is a whole
+        read-merge-commit) until it commits, retrying conflicts with jittered backoff.
+
+        Raises CommitConflictError naming `what` when `attempts` tries all conflict."""
+        from deltalake.exceptions import CommitFailedError, DeltaError
+        last = None
+        for i in range(attempts):
+            try:
+                return action()
+            except (CommitFailedError, DeltaError) as e:
+                msg = str(e)
+                if not _is_conflict(e, msg):
+                    raise type(e)(self.scrub(msg)) from None
+                last = msg
+                _log.info("%s: commit conflict (attempt %d of %d), retrying on fresh state: %s",
+                          what, i + 1, attempts, self.scrub(msg)[:200])
+                time.sleep(min(2.0, 0.05 * 2 ** i) * (0.5 + random.random()))
+        raise CommitConflictError(f"{what}: could not commit after {attempts} attempts because other "
+                                  f"writers kept committing first ({self.scrub(str(last))[:300]}); "
+                                  "re-run it (nothing was half-written)")
 
     # ------------------------------------------------------------ bytes
     def exists(self, rel: str) -> bool:
@@ -70,31 +218,31 @@ class Storage:
         try:
             self.fs.invalidate_cache(p)
             return self.fs.ls(p, detail=detail)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return []
 
     def isdir(self, rel: str) -> bool:
         return self.fs.isdir(self.path(rel))
 
-    # ------------------------------------------------------------ parquet
-    def write_table(self, rel: str, table: pa.Table, row_group_size: int = 64_000) -> int:
-        """Write one Parquet file atomically; returns its size in bytes. Snappy: every Parquet
-        reader has it, and on these float columns zstd saved nothing and wrote 4x slower."""
-        buf = io.BytesIO()
-        pq.write_table(table, buf, compression="snappy", row_group_size=row_group_size,
-                       write_statistics=True)
-        data = buf.getvalue()
-        self.write_bytes(rel, data)
-        return len(data)
-
-    def read_table(self, rel: str) -> pa.Table:
-        with self.fs.open(self.path(rel), "rb") as f:
-            return pq.read_table(f)
-
-    def dataset(self, rel: str) -> ds.Dataset | None:
-        """The Hive-partitioned dataset under `rel`, or None when nothing is there yet."""
+    def find(self, rel: str, suffix: str = "") -> list[str]:
+        """Every file under `rel` ending with `suffix`, as paths relative to the root."""
         p = self.path(rel)
         self.fs.invalidate_cache(p)
-        if not self.fs.exists(p):
-            return None
-        return ds.dataset(p, format="parquet", filesystem=self.fs, partitioning=PARTITIONING)
+        try:
+            found = self.fs.find(p)
+        except FileNotFoundError:
+            return []
+        return sorted(f[len(self.root) + 1:] for f in found if f.endswith(suffix))
+
+    def local_path(self, rel: str) -> str | None:
+        """An OS path for `rel` on a local lake, else None."""
+        return os.path.join(self.root, rel) if self.is_local else None
+
+
+_CONFLICT = re.compile(r"concurrent|conflict|already exists|commit failed|transaction failed|"
+                       r"max commit attempts|retries", re.I)
+
+
+def _is_conflict(err: Exception, msg: str) -> bool:
+    from deltalake.exceptions import CommitFailedError
+    return isinstance(err, CommitFailedError) or bool(_CONFLICT.search(msg))

@@ -2,9 +2,12 @@
 
 Archive fixtures (cryptolake.testing.archive / .s3):
   moto_server       session   a MotoS3 server on 127.0.0.1 (OS-picked port), fake AWS env
+  moto_process      session   a MotoS3 `moto_server` subprocess (Delta on S3 needs it: delta-rs
+                              holds the GIL while waiting on the network)
+  s3_delta          function  moto_process reset; yields it
   s3                function  moto reset (no buckets, s3fs caches cleared); yields the server
   s3_archive        function  public bucket data.binance.vision + ArchiveBuilder -> ArchiveSite
-  s3_lake           function  private bucket `lake` -> LakeSite(url, storage_options)
+  s3_lake           function  private bucket `lake` on moto_process -> LakeSite(url, storage_options)
   local_archive     function  ArchiveSite on a tmp_path directory (file://)
   real_archive_dir  session   local mirror root holding only the real archive files
   real_archive_keys session   their zip keys (data/...), sorted
@@ -43,6 +46,22 @@ def moto_server():
     srv.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_process():
+    """A moto S3 server in its own process for the whole session: delta-rs holds the GIL while
+    some calls wait on the network, so Delta tables on S3 need a server outside this process."""
+    srv = MotoS3(process=True).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def s3_delta(moto_process) -> MotoS3:
+    """The moto subprocess server, emptied, with s3fs's caches cleared."""
+    moto_process.reset()
+    return moto_process
+
+
 @pytest.fixture
 def s3(moto_server) -> MotoS3:
     """The moto server, emptied (every bucket gone) and with s3fs's caches cleared."""
@@ -59,9 +78,10 @@ def s3_archive(s3) -> ArchiveSite:
 
 
 @pytest.fixture
-def s3_lake(s3) -> LakeSite:
-    """An empty private bucket `s3://lake` with key/secret storage_options."""
-    return LakeSite(s3.create_bucket(LAKE_BUCKET), s3.auth_options())
+def s3_lake(s3_delta) -> LakeSite:
+    """An empty private bucket `s3://lake` (on the moto subprocess, so Delta works) with
+    key/secret storage_options."""
+    return LakeSite(s3_delta.create_bucket(LAKE_BUCKET), s3_delta.auth_options())
 
 
 # ---------------------------------------------------------------- local archive

@@ -32,7 +32,9 @@ def test_demo_ingests_the_sample_archive_offline_and_prints_coverage(tmp_path):
     out = run("demo", "--lake", str(lake), "--quiet", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "Coverage" in out.stdout and "spot_klines_1h" in out.stdout
-    assert (lake / "bronze" / "_manifest" / "spot_klines_1h.parquet").exists()
+    # a Delta lake: the manifest and every silver table have a Delta log
+    assert (lake / "bronze" / "_manifest" / "_delta_log").is_dir()
+    assert (lake / "silver" / "spot_klines_1h" / "_delta_log").is_dir()
     # the demo is the same lake a user gets: read it back
     import cryptolake as cl
     t = cl.Lake(str(lake)).silver["spot_klines_1h"]

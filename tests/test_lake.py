@@ -1,5 +1,5 @@
 """The Lake end to end: an archive written by the fixture builder, ingested through the real
-BinanceArchive source, stored on memory://, a temporary directory and S3 (moto), read back.
+BinanceArchive source, stored on a temporary directory and S3 (moto, in its own process), read back.
 
 Expected values always come from what the builder says it wrote, never from the lake itself.
 """
@@ -18,11 +18,9 @@ from cryptolake.testing.archive import ArchiveBuilder
 TODAY = dt.date(2026, 11, 26)   # fixes which months count as closed
 
 
-@pytest.fixture(params=["memory", "local", "s3"])
+@pytest.fixture(params=["local", "s3"])
 def lake_url(request, tmp_path):
     """(url, storage_options) of an empty lake on each kind of storage."""
-    if request.param == "memory":
-        return f"memory://lake-{uuid.uuid4().hex[:8]}", None
     if request.param == "local":
         return str(tmp_path / "lake"), None
     lake_bucket = request.getfixturevalue("s3_lake")

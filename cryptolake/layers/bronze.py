@@ -1,9 +1,12 @@
 """Bronze: source files byte for byte in the archive's own layout, plus a manifest.
 
-The manifest (`bronze/_manifest/{table}.parquet`) has one row per source file: where it came from
-(key, upstream size/etag/last-modified), what we hold (bytes, sha256, status, reason) and
-whether its rows are in silver yet (`in_silver`), so an interrupted ingest is finished by the
-next one instead of being forgotten.
+The manifest is one Delta table for every lake table (`bronze/_manifest`, partitioned by
+`table`), one row per source file: where it came from (key, upstream size/etag/last-modified),
+what we hold (bytes, sha256, status, reason) and whether its rows are in silver yet
+(`in_silver`), so an interrupted ingest is finished by the next one instead of being forgotten.
+Rows are upserted by (table, key) with a Delta MERGE, so two writers never lose each other's
+rows. `status` is free text: stored, quarantined, or whatever a writer records (e.g. missing,
+with bytes/sha256 null).
 """
 from __future__ import annotations
 
@@ -14,9 +17,10 @@ from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import layout
-from ..storage import Storage
+from ..storage import TABLE_CONFIG, LegacyLayoutError, Storage
 
 MANIFEST_COLUMNS = {
     "key": "string", "table": "string", "market": "string", "data_type": "string",
@@ -32,6 +36,7 @@ STORED, QUARANTINED, MISSING = "stored", "quarantined", "missing"
 MANIFEST_SCHEMA = pa.schema([
     (c, {"string": pa.string(), "Int64": pa.int64(), "boolean": pa.bool_(),
          "datetime64[us, UTC]": pa.timestamp("us", tz="UTC")}[t]) for c, t in MANIFEST_COLUMNS.items()])
+MANIFEST_REL = layout.MANIFEST_DIR
 
 
 def _empty_manifest() -> pd.DataFrame:
@@ -44,16 +49,28 @@ def _fingerprint(size, etag, last_modified) -> tuple:
             None if last_modified is None or pd.isna(last_modified) else str(last_modified))
 
 
-class Bronze:
-    """`lake.bronze`: the stored source files and their manifest.
+def _sql_str(s: str) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
 
-    The manifest is kept per table (`bronze/_manifest/{table}.parquet`) so that ingests of
-    different tables never overwrite each other's bookkeeping; `manifest()` shows them all.
+
+def legacy_manifests(storage: Storage) -> list[str]:
+    """Per-table Parquet manifests of the pre-Delta layout (`bronze/_manifest/{table}.parquet`)."""
+    return [p.rstrip("/").rsplit("/", 1)[-1] for p in storage.ls(MANIFEST_REL)
+            if p.endswith(".parquet") and not p.rsplit("/", 1)[-1].startswith(".")]
+
+
+class Bronze:
+    """`lake.bronze`: the stored source files and their manifest (a Delta table).
+
+    `pinned`: a manifest version (int) or timestamp to read at (under `lake.at(...)`);
+    a pinned Bronze is read-only.
     """
 
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, pinned=None):
         self.storage = storage
-        self._rows: dict[str, dict[str, dict]] = {}     # table -> key -> row
+        self.pinned = pinned
+        self._rows: dict[str, dict[str, dict]] = {}     # table -> symbol -> key -> row
+        self._dirty: dict[tuple[str, str], dict] = {}   # (table, key) -> row not yet committed
         self._frame: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
@@ -62,21 +79,103 @@ class Bronze:
         return (f"<Bronze {self.storage.url}/bronze: {known} manifest rows loaded; "
                 f"lake.bronze.files() lists them all>")
 
-    # ------------------------------------------------------------ manifest
+    # ------------------------------------------------------------ manifest table
+    def _open(self):
+        """The manifest DeltaTable (at the pin), or None before the first commit."""
+        if not self.storage.is_delta(MANIFEST_REL):
+            if legacy_manifests(self.storage):
+                raise LegacyLayoutError(
+                    f"{self.storage.url} holds a pre-Delta bronze manifest (bronze/_manifest/*.parquet); "
+                    f"run lake.migrate() or `cryptolake migrate {self.storage.url}` first")
+            return None
+        if isinstance(self.pinned, int):
+            return self.storage.open_table(MANIFEST_REL, version=self.pinned)
+        t = self.storage.open_table(MANIFEST_REL)
+        if self.pinned is not None:
+            t.load_as_version(self.pinned)
+        return t
+
+    @property
+    def version(self) -> int | None:
+        t = self._open()
+        return None if t is None else t.version()
+
+    def _read(self, table: str | None = None, symbol: str | None = None) -> pa.Table:
+        """Manifest rows (of one table / symbol). MERGE writes string_view columns, so the
+        symbol filter runs after the cast; the table filter prunes partitions."""
+        t = self._open()
+        if t is None:
+            return MANIFEST_SCHEMA.empty_table()
+        prune = [("table", "=", table)] if table is not None else None
+        data = t.to_pyarrow_dataset(file_pruning_predicate=prune).to_table()
+        data = data.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+        if table is not None:
+            data = data.filter(pc.equal(data["table"], table))
+        if symbol is not None:
+            data = data.filter(pc.equal(data["symbol"], symbol))
+        return data
+
+    def arrow(self) -> pa.Table:
+        """The whole manifest as Arrow (what `bronze.files` in SQL shows)."""
+        return self._read()
+
+    def _ensure(self):
+        from deltalake import DeltaTable
+        uri = self.storage.table_uri(MANIFEST_REL)
+
+        def create():
+            if not self.storage.is_delta(MANIFEST_REL):
+                DeltaTable.create(uri, MANIFEST_SCHEMA, partition_by=["table"], mode="ignore",
+                                  configuration=TABLE_CONFIG,
+                                  storage_options=self.storage.delta_storage_options or None)
+        self.storage.commit(create, "create the bronze manifest")
+
+    def _merge(self, rows: list[dict], note: str = "") -> None:
+        """Upsert `rows` by (table, key) in one MERGE commit, retried on conflicts."""
+        if not rows:
+            return
+        if self.pinned is not None:
+            raise PermissionError("this lake is pinned (lake.at(...)) and read-only")
+        from deltalake import CommitProperties
+        self._ensure()
+        src = pa.Table.from_pylist([{c: r.get(c) for c in MANIFEST_COLUMNS} for r in rows],
+                                   schema=MANIFEST_SCHEMA)
+        tables = sorted({r["table"] for r in rows})
+        part = " AND t.table IN (" + ", ".join(map(_sql_str, tables)) + ")"
+        props = CommitProperties(custom_metadata={"cryptolake": note or "bronze manifest upsert"},
+                                 max_commit_retries=5)
+
+        def merge():
+            t = self.storage.open_table(MANIFEST_REL)
+            (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
+                     target_alias="t", commit_properties=props)
+             .when_matched_update_all().when_not_matched_insert_all().execute())
+        self.storage.commit(merge, f"bronze manifest upsert of {len(rows)} rows")
+
+    # ------------------------------------------------------------ manifest rows
     def _tables(self) -> list[str]:
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.storage.ls(layout.MANIFEST_DIR)]
-        return sorted(n[: -len(".parquet")] for n in names if n.endswith(".parquet") and not n.startswith("."))
+        t = self._read()
+        return sorted(set(t["table"].to_pylist()))
 
     def rows(self, table: str) -> dict[str, dict[str, dict]]:
         """Manifest rows of one table as symbol -> key -> row (read once, then kept in memory)."""
         if table not in self._rows:
-            rel = layout.manifest_path(table)
             index: dict[str, dict[str, dict]] = {}
-            if self.storage.exists(rel):
-                for r in self.storage.read_table(rel).to_pylist():
-                    index.setdefault(r["symbol"], {})[r["key"]] = r
+            for r in self._read(table).to_pylist():
+                index.setdefault(r["symbol"], {})[r["key"]] = r
             self._rows[table] = index
         return self._rows[table]
+
+    def refresh(self, table: str, symbol: str) -> list[dict]:
+        """Re-read one symbol's rows from the manifest table (other writers' rows included),
+        keeping this writer's uncommitted rows on top; returns them."""
+        fresh = {r["key"]: r for r in self._read(table, symbol).to_pylist()}
+        for (tb, key), r in self._dirty.items():
+            if tb == table and r["symbol"] == symbol:
+                fresh[key] = r
+        self.rows(table)[symbol] = fresh
+        self._frame = None
+        return list(fresh.values())
 
     def symbol_rows_all(self, table: str) -> list[dict]:
         """Every manifest row of one table."""
@@ -88,28 +187,40 @@ class Bronze:
     def manifest(self) -> pd.DataFrame:
         """Every table's manifest as one DataFrame, sorted by key."""
         if self._frame is None:
-            rows = [r for t in self._tables() for sym in self.rows(t).values() for r in sym.values()]
-            df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)) if rows else _empty_manifest()
+            df = self._read().to_pandas()
+            if len(df):
+                cached = {(r["table"], r["key"]): r for t in self._rows.values()
+                          for sym in t.values() for r in sym.values()}
+                if cached:    # this writer's rows not yet committed win
+                    keys = set(cached)
+                    df = df[[(a, b) not in keys for a, b in zip(df["table"], df["key"])]]
+                    df = pd.concat([df, pd.DataFrame(list(cached.values()), columns=list(MANIFEST_COLUMNS))])
+            else:
+                rows = [r for t in self._rows.values() for sym in t.values() for r in sym.values()]
+                df = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)) if rows else _empty_manifest()
             self._frame = df.astype(MANIFEST_COLUMNS).sort_values("key", ignore_index=True)
         return self._frame
 
-    def upsert(self, rows: Iterable[dict], write: bool = True) -> None:
-        """Insert or replace manifest rows by key; `write` saves the touched tables atomically."""
-        touched = set()
+    def upsert(self, rows: Iterable[dict], write: bool = True, note: str = "") -> None:
+        """Insert or replace manifest rows by (table, key); `write` commits them now (one MERGE),
+        otherwise they wait for `save()`."""
+        rows = [dict(r) for r in rows]
         for r in rows:
-            self.rows(r["table"]).setdefault(r["symbol"], {})[r["key"]] = dict(r)
-            touched.add(r["table"])
+            self.rows(r["table"]).setdefault(r["symbol"], {})[r["key"]] = r
+            self._dirty[(r["table"], r["key"])] = r
         self._frame = None
         if write:
-            self.save(touched)
+            self.save({r["table"] for r in rows}, note=note)
 
-    def save(self, tables: Iterable[str]) -> None:
-        """Write the manifests of `tables` atomically."""
-        for table in tables:
-            rows = sorted((r for sym in self.rows(table).values() for r in sym.values()),
-                          key=lambda r: r["key"])
-            self.storage.write_table(layout.manifest_path(table),
-                                     pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA))
+    def save(self, tables: Iterable[str] | None = None, note: str = "") -> None:
+        """Commit the uncommitted rows of `tables` (all when None) in one MERGE."""
+        tables = None if tables is None else set(tables)
+        keys = [k for k in self._dirty if tables is None or k[0] in tables]
+        if not keys:
+            return
+        self._merge([self._dirty[k] for k in keys], note)
+        for k in keys:
+            self._dirty.pop(k, None)
 
     def lookup(self, table: str, remote) -> dict | None:
         return self.rows(table).get(remote.key.symbol, {}).get(remote.key.key)
@@ -117,7 +228,7 @@ class Bronze:
     def is_unchanged(self, remote, table: str) -> bool:
         """True when `remote` (an upstream file) matches what bronze already holds."""
         row = self.lookup(table, remote)
-        if row is None:
+        if row is None or row["status"] not in (STORED, QUARANTINED):
             return False
         same = _fingerprint(row["upstream_size"], row["etag"], row["last_modified"]) == \
             _fingerprint(remote.size, remote.etag, remote.last_modified)
@@ -198,7 +309,7 @@ class Bronze:
         """
         out = []
         for row in self.manifest().itertuples(index=False):
-            if row.status in (QUARANTINED, MISSING):
+            if row.status != STORED:          # quarantined, missing, ...: nothing to re-hash
                 out.append((row.key, "not_published" if row.status == MISSING else row.status, row.reason))
                 continue
             path = layout.bronze_path(row.key)

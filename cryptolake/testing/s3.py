@@ -1,6 +1,8 @@
-"""A real S3 endpoint for tests: moto's threaded server on 127.0.0.1 (an OS-picked port).
+"""A real S3 endpoint for tests: moto's server on 127.0.0.1 (an OS-picked port), in a thread
+of this process or, with ``process=True``, in its own process.
 
     srv = MotoS3().start()                     # sets fake AWS credentials in os.environ
+    srv = MotoS3(process=True).start()         # `moto_server` subprocess: needed for Delta on S3
     srv.reset()                                # POST /moto-api/reset + s3fs cache clear
     srv.create_bucket(ARCHIVE_BUCKET, public=True)
     srv.upload_dir("/path/to/mirror", ARCHIVE_BUCKET)
@@ -13,12 +15,25 @@ Anonymous reads of the archive bucket work because it gets a bucket policy allow
 ``s3:HeadObject`` for anonymous HEAD requests, which s3fs sends before most reads
 (docs/testing-real-parts.md §1). Moto does not refuse anonymous writes, so tests cannot use it
 to prove that read-only code never writes.
+
+Delta Lake (delta-rs) holds the GIL while some calls wait on the network
+(`DeltaTable.history()`), which deadlocks against a server thread in the same process: use
+``process=True`` (``moto_server -H 127.0.0.1 -p PORT``, polled on ``/moto-api/`` until ready)
+for anything that writes or reads Delta tables on S3. ``delta_options()`` gives the delta-rs
+storage options for it.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 __all__ = ["MotoS3", "ARCHIVE_BUCKET", "ARCHIVE_REGION", "LAKE_BUCKET", "set_fake_aws_env"]
@@ -56,9 +71,10 @@ def _restore_env(old: dict, environ=os.environ) -> None:
 class MotoS3:
     """moto's ThreadedMotoServer with helpers for buckets, uploads and storage_options."""
 
-    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0):
-        self.ip_address, self.port = ip_address, port
+    def __init__(self, ip_address: str = "127.0.0.1", port: int = 0, process: bool = False):
+        self.ip_address, self.port, self.process = ip_address, port, process
         self._server = None
+        self._proc: subprocess.Popen | None = None
         self._old_env: dict | None = None
         self.endpoint_url: str | None = None
 
@@ -75,9 +91,12 @@ class MotoS3:
     # -- lifecycle
     def start(self) -> "MotoS3":
         """Start the server (idempotent), set the fake AWS environment, quiet werkzeug."""
-        if self._server is not None:
+        if self._server is not None or self._proc is not None:
             return self
         self._old_env = set_fake_aws_env()
+        if self.process:
+            self._start_process()
+            return self
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         from moto.server import ThreadedMotoServer
 
@@ -87,12 +106,39 @@ class MotoS3:
         self.endpoint_url = f"http://{self.ip_address}:{port}"
         return self
 
+    def _start_process(self, timeout: float = 30.0) -> None:
+        port = self.port or _free_port(self.ip_address)
+        exe = shutil.which("moto_server", path=os.path.dirname(sys.executable)) or shutil.which("moto_server")
+        cmd = [exe] if exe else [sys.executable, "-m", "moto.server"]
+        self._proc = subprocess.Popen(cmd + ["-H", self.ip_address, "-p", str(port)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://{self.ip_address}:{port}"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as r:
+                    r.read()
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    self._proc.kill()
+                    self._proc = None
+                    raise RuntimeError(f"moto_server did not start on {url}") from None
+                time.sleep(0.1)
+        self.endpoint_url = url
+
     def stop(self) -> None:
         """Stop the server and restore the environment."""
-        if self._server is None:
-            return
-        self._server.stop()
-        self._server = None
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._proc = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         self.endpoint_url = None
         if self._old_env is not None:
             _restore_env(self._old_env)
@@ -159,10 +205,21 @@ class MotoS3:
         return {"key": _KEY, "secret": _SECRET, "endpoint_url": self._ep(),
                 "client_kwargs": {"region_name": region}}
 
+    def delta_options(self, region: str = ARCHIVE_REGION) -> dict:
+        """delta-rs storage options for the server (what cryptolake maps `auth_options` to)."""
+        return {"AWS_ENDPOINT_URL": self._ep(), "AWS_ALLOW_HTTP": "true", "AWS_REGION": region,
+                "AWS_ACCESS_KEY_ID": _KEY, "AWS_SECRET_ACCESS_KEY": _SECRET}
+
     def _ep(self) -> str:
         if self.endpoint_url is None:
             raise RuntimeError("the moto server is not running; call start() first")
         return self.endpoint_url
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def _clear_s3fs_cache() -> None:
