@@ -22,6 +22,8 @@ What it gets right (docs/binance-archive.md §8-§10):
   `close_time >= now` are dropped even if a server sends them.
 * Interval `1mo` is sent as `1M`. Times are ms on REST (µs only with a header we never send);
   both are read per value by magnitude, like the archive parser, onto `timestamp[us, UTC]`.
+  On spot bars from 2025-01-01, whose archive files are in µs, a ms `close_time` (…999 ms)
+  becomes the bar's last µs (…999999), as the archive has it, so both sources agree.
 * 429/418 wait for `Retry-After` (at least); 418 without it, 5xx, timeouts and refused
   connections back off exponentially (`backoff * 2**try`, at most `MAX_BACKOFF` s), at most
   `retries` times; a wait over `max_wait` gives up at once (a 418 ban can last days).
@@ -68,6 +70,7 @@ MAX_LIMIT = {"spot": 1000, "um": 1500, "cm": 1500}     # kline rows per request
 FUNDING_LIMIT = 1000
 MAX_BACKOFF = 30.0
 DAY_MS = 86_400_000
+SPOT_US_FROM = 1_735_689_600_000_000      # 2025-01-01 in µs: the spot archive's µs era
 _VALID_FUNDING_HOURS = (1, 2, 4, 8, 12, 24)
 _API = {"spot": "public", "um": "fapiPublic", "cm": "dapiPublic"}
 _PATH = {"klines": "Klines", "markPriceKlines": "MarkPriceKlines",
@@ -174,12 +177,15 @@ def _us(ms_or_us: int) -> int:
     return ms_or_us if ms_or_us >= US_THRESHOLD else ms_or_us * 1000
 
 
-def _kline(r, day_us: int | None) -> tuple:
+def _kline(r, day_us: int | None, spot: bool) -> tuple:
     """One REST kline row -> silver values (ignore dropped); raises ValueError with the reason."""
     if not isinstance(r, list) or len(r) != 12:
         raise ValueError(f"expected a list of 12 fields, got {type(r).__name__}"
                          f"{f' of {len(r)}' if isinstance(r, list) else ''}")
-    ot, ct = _us(_int(r[0], "open_time")), _us(_int(r[6], "close_time"))
+    ot, ct_raw = _us(_int(r[0], "open_time")), _int(r[6], "close_time")
+    ct = _us(ct_raw)
+    if spot and ot >= SPOT_US_FROM and ct_raw < US_THRESHOLD:
+        ct += 999          # the µs archive ends a bar on its last µs (…999999), REST on its last ms
     o, h, lo, c, v = (_num(r[i], n) for i, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"), (5, "volume")))
     qv, tb, tq = (_num(r[i], n) for i, n in ((7, "quote_volume"), (9, "taker_buy_volume"), (10, "taker_buy_quote_volume")))
     n = _int(r[8], "trades")
@@ -258,7 +264,7 @@ def parse_pages(market: str, data_type: str, pages, *, now=None, rejected: list 
                 continue
             for r in body:
                 try:
-                    rows.append(_kline(r, day_us) if klines else _funding(r, symbol, day_us))
+                    rows.append(_kline(r, day_us, market == "spot") if klines else _funding(r, symbol, day_us))
                 except ValueError as e:
                     rejected.append({"page": name, "index": index, "row": json.dumps(r)[:200],
                                      "reason": str(e)})
@@ -372,6 +378,15 @@ class BinanceREST:
 
     def __repr__(self) -> str:
         return f"BinanceREST({self.endpoint or 'binance.com'!r})"
+
+    def __getstate__(self) -> dict:          # picklable (e.g. shipped to workers): no live client
+        state = dict(self.__dict__)
+        state["_ex"], state["_lock"], state["_markets"] = None, None, {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     # -- ccxt plumbing
     def _exchange(self):
@@ -507,7 +522,8 @@ class BinanceREST:
                               "startTime": lo, "endTime": hi, "limit": limit}
                     value, raw = self._call(method, params, where, counter)
                     bodies.append(raw)
-                    opens = [r[0] for r in value if isinstance(r, list) and r and isinstance(r[0], int)] \
+                    opens = [_us(r[0]) // 1000 for r in value          # ms, even from a µs server
+                             if isinstance(r, list) and r and isinstance(r[0], int)] \
                         if isinstance(value, list) else []
                     if len(value) < limit or not opens:
                         break
@@ -554,7 +570,7 @@ class BinanceREST:
                     value, raw = self._call(method, {"symbol": symbol, "startTime": lo, "endTime": hi,
                                                      "limit": FUNDING_LIMIT}, where, counter)
                     bodies.append(raw)
-                    times = [r.get("fundingTime") for r in value if isinstance(r, dict)
+                    times = [_us(r["fundingTime"]) // 1000 for r in value if isinstance(r, dict)
                              and isinstance(r.get("fundingTime"), int)] if isinstance(value, list) else []
                     if len(value) < FUNDING_LIMIT or not times or max(times) + 1 <= lo:
                         break

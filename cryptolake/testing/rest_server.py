@@ -175,6 +175,8 @@ class Hit:
     path: str
     query: dict
     status: int | None = None
+    body: bytes | None = None            # what was sent back (None: nothing, e.g. a hang)
+    auth: str | None = None              # the Authorization header, if any
 
     def int(self, name: str) -> int | None:
         v = self.query.get(name)
@@ -389,7 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:                    # noqa: N802 (stdlib name)
         fake = self.fake
         parts = urlsplit(self.path)
-        hit = Hit(time.monotonic(), parts.path, dict(parse_qsl(parts.query)))
+        hit = Hit(time.monotonic(), parts.path, dict(parse_qsl(parts.query)),
+                  auth=self.headers.get("Authorization"))
         with fake._lock:
             fake.requests.append(hit)
         fault = fake._take_fault(parts.path)
@@ -420,7 +423,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: str, headers: dict, hit: Hit) -> None:
         data = body.encode()
-        hit.status = status
+        hit.status, hit.body = status, data
         self.send_response(status)
         ctype = "application/json" if body[:1] in "[{" else "text/plain"
         self.send_header("Content-Type", f"{ctype};charset=UTF-8")
