@@ -78,6 +78,15 @@ _PATH = {"klines": "Klines", "markPriceKlines": "MarkPriceKlines",
          "fundingRate": "FundingRate"}
 _QUOTES = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
 _USERINFO = re.compile(r"(\w+://)[^/@\s]*@")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9_]{2,40}$")
+
+
+def _symbol(symbol) -> str:
+    """Upper-cased exchange symbol; anything else (it becomes part of bronze keys) is refused."""
+    s = str(symbol).upper()
+    if not _SYMBOL_RE.match(s):
+        raise ValueError(f"symbol {symbol!r} is not an exchange symbol like 'BTCUSDT' or 'BTCUSD_PERP'")
+    return s
 
 
 def rest_interval(interval: str) -> str:
@@ -112,6 +121,13 @@ def _to_ms(now) -> int:
     if isinstance(now, dt.date):
         return (now - dt.date(1970, 1, 1)).days * DAY_MS
     raise ValueError(f"now={now!r} is not a time; use None, epoch ms, a datetime or 'YYYY-MM-DDTHH:MM'")
+
+
+def _bar(days: list, desc: str, progress: bool):
+    if not progress:
+        return days
+    from tqdm.auto import tqdm
+    return tqdm(days, desc=desc, unit="day", leave=False)
 
 
 def _day_ms(day: dt.date) -> int:
@@ -367,7 +383,8 @@ class BinanceREST:
                 raise ValueError(f"endpoint {_redact(endpoint)!r} is not an http(s) URL like 'http://127.0.0.1:8080'")
             if parts.username is not None:
                 self._auth = (unquote(parts.username), unquote(parts.password or ""))
-            netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            netloc = host + (f":{parts.port}" if parts.port else "")
             endpoint = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
         self.endpoint = endpoint
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
@@ -419,12 +436,15 @@ class BinanceREST:
         key = f"{market}:{symbol}"
         if key in self._markets:
             return
-        pair = symbol.split("_")[0]
+        pair, _, expiry = symbol.partition("_")
         quote = next((q for q in _QUOTES if pair.endswith(q) and len(pair) > len(q)), "")
         base = pair[: len(pair) - len(quote)] if quote else pair
         settle = {"spot": None, "um": quote, "cm": base}[market]
+        unified = f"{base}/{quote}" + (f":{settle}" if settle else "")
+        if expiry and expiry != "PERP":
+            unified += f"-{expiry}"
         self._markets[key] = {
-            "id": symbol, "symbol": f"{base}/{quote}" + (f":{settle}" if settle else "") + (f"-{symbol.split('_')[1]}" if "_" in symbol and not symbol.endswith("_PERP") else ""),
+            "id": symbol, "symbol": unified,
             "base": base, "quote": quote, "settle": settle, "baseId": base, "quoteId": quote,
             "settleId": settle, "type": "spot" if market == "spot" else "swap",
             "spot": market == "spot", "margin": False, "swap": market != "spot", "future": False,
@@ -488,13 +508,15 @@ class BinanceREST:
         return [s + dt.timedelta(days=i) for i in range((e - s).days + 1)]
 
     def klines(self, market: str, data_type: str, symbol: str, interval: str, start, end,
-               now=None) -> RestPages:
+               now=None, *, progress: bool = False) -> RestPages:
         """Closed kline-class bars of `symbol` opening on the UTC days start..end (inclusive).
 
         data_type: klines, markPriceKlines, indexPriceKlines or premiumIndexKlines; interval in
-        archive names (`1m` .. `1mo`). Never raises for endpoint trouble: see `.errors`.
+        archive names (`1m` .. `1mo`). `progress` shows a bar over the days. Never raises for
+        endpoint trouble: see `.errors`.
         """
         req = schema.validate_request(market, data_type, interval, start, end)
+        symbol = _symbol(symbol)
         if data_type not in schema.KLINE_TYPES:
             raise ValueError(f"klines() takes a kline type ({', '.join(schema.KLINE_TYPES)}), "
                              f"not {data_type!r}; use funding() for fundingRate")
@@ -508,7 +530,7 @@ class BinanceREST:
         counter = [0]
         days = self._days(req.start, req.end, now_ms)
         self._ensure_market(market, symbol)
-        for i, day in enumerate(days):
+        for day in _bar(days, f"REST {market} {data_type} {symbol} {interval}", progress):
             lo = _day_ms(day)
             hi = min(lo + DAY_MS - 1, closed_before - 1)      # open times of closed bars only
             if hi < lo or grid.count(lo * 1000, hi * 1000, interval) == 0:
@@ -545,20 +567,22 @@ class BinanceREST:
         out.table = parse_pages(market, data_type, out.pages, now=now_ms, rejected=out.rejected)
         return out
 
-    def funding(self, market: str, symbol: str, start, end, now=None) -> RestPages:
+    def funding(self, market: str, symbol: str, start, end, now=None, *,
+                progress: bool = False) -> RestPages:
         """Funding events of a USDⓈ-M or COIN-M perpetual on the UTC days start..end (inclusive).
 
         USDⓈ-M rows carry the mark price; COIN-M rows have none (null). Never raises for
         endpoint trouble: see `.errors`.
         """
         req = schema.validate_request(market, "fundingRate", None, start, end)
+        symbol = _symbol(symbol)
         now_ms = _to_ms(now)
         out = RestPages(market, "fundingRate", symbol, None)
         method = _method(market, "fundingRate")
         counter = [0]
         days = self._days(req.start, req.end, now_ms)
         self._ensure_market(market, symbol)
-        for i, day in enumerate(days):
+        for day in _bar(days, f"REST {market} fundingRate {symbol}", progress):
             lo = _day_ms(day)
             hi = min(lo + DAY_MS - 1, now_ms)
             if hi < lo:

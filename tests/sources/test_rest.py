@@ -279,7 +279,8 @@ def test_hang_times_out_then_retries(server):
 
 def test_unknown_symbol_is_a_per_symbol_error(server):
     src = rest(server)
-    results = {s: src.klines("um", "klines", s, "1h", D1, D1, now=LATER) for s in ("BTCUSDT", "NOPEUSDT", "ETHUSDT")}
+    results = {s: src.klines("um", "klines", s, "1h", D1, D1, now=LATER) for s in ("BTCUSDT", "NOPEUSDT", "ethusdt")}
+    results["ETHUSDT"] = results.pop("ethusdt")                   # symbols are upper-cased
     assert results["BTCUSDT"].ok and results["ETHUSDT"].ok
     assert results["ETHUSDT"].table.num_rows == 24
     err = results["NOPEUSDT"].errors
@@ -374,6 +375,16 @@ def test_funding_cm_has_no_mark_price(server):
     assert list(t["funding_interval_hours"]) == [8, 8, 8]
 
 
+def test_funding_empty_mark_price_is_null(server):
+    def blank(rows):
+        rows[1]["markPrice"] = ""
+        return rows
+    server.mutate(blank, path="/fapi/v1/fundingRate")
+    got = rest(server).funding("um", "BTCUSDT", D1, D1, now=LATER, progress=True)
+    assert got.table.column("mark_price").null_count == 1 and not got.rejected
+    assert got.table.column("mark_price").to_pylist()[1] is None
+
+
 def test_funding_interval_rule_follows_changes():
     rows = funding_rows("um", "XUSDT", D1, "2024-03-01T17:00", every_hours=8) + \
         funding_rows("um", "XUSDT", "2024-03-01T20:00", D2, every_hours=4)
@@ -435,6 +446,8 @@ def test_bad_requests_raise_value_error(server):
         src.klines("um", "klines", "BTCUSDT", "1m", None, D1)
     with pytest.raises(ValueError, match="http"):
         BinanceREST("ftp://x")
+    with pytest.raises(ValueError, match="exchange symbol"):
+        src.klines("um", "klines", "../BTCUSDT", "1m", D1, D1)
     assert server.requests == []
 
 
