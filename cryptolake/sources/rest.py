@@ -193,6 +193,10 @@ def _us(ms_or_us: int) -> int:
     return ms_or_us if ms_or_us >= US_THRESHOLD else ms_or_us * 1000
 
 
+_KLINE_NUMBERS = ((1, "open"), (2, "high"), (3, "low"), (4, "close"), (5, "volume"),
+                  (7, "quote_volume"), (9, "taker_buy_volume"), (10, "taker_buy_quote_volume"))
+
+
 def _kline(r, day_us: int | None, spot: bool) -> tuple:
     """One REST kline row -> silver values (ignore dropped); raises ValueError with the reason."""
     if not isinstance(r, list) or len(r) != 12:
@@ -202,8 +206,7 @@ def _kline(r, day_us: int | None, spot: bool) -> tuple:
     ct = _us(ct_raw)
     if spot and ot >= SPOT_US_FROM and ct_raw < US_THRESHOLD:
         ct += 999          # the µs archive ends a bar on its last µs (…999999), REST on its last ms
-    o, h, lo, c, v = (_num(r[i], n) for i, n in ((1, "open"), (2, "high"), (3, "low"), (4, "close"), (5, "volume")))
-    qv, tb, tq = (_num(r[i], n) for i, n in ((7, "quote_volume"), (9, "taker_buy_volume"), (10, "taker_buy_quote_volume")))
+    o, h, lo, c, v, qv, tb, tq = (_num(r[i], n) for i, n in _KLINE_NUMBERS)
     n = _int(r[8], "trades")
     if min(v, qv, tb, tq) < 0:
         raise ValueError("a volume is negative")
@@ -280,7 +283,8 @@ def parse_pages(market: str, data_type: str, pages, *, now=None, rejected: list 
                 continue
             for r in body:
                 try:
-                    rows.append(_kline(r, day_us, market == "spot") if klines else _funding(r, symbol, day_us))
+                    rows.append(_kline(r, day_us, market == "spot") if klines
+                                else _funding(r, symbol, day_us))
                 except ValueError as e:
                     rejected.append({"page": name, "index": index, "row": json.dumps(r)[:200],
                                      "reason": str(e)})
@@ -380,7 +384,8 @@ class BinanceREST:
         if endpoint is not None:
             parts = urlsplit(endpoint)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"endpoint {_redact(endpoint)!r} is not an http(s) URL like 'http://127.0.0.1:8080'")
+                raise ValueError(f"endpoint {_redact(endpoint)!r} is not an http(s) URL "
+                                 f"like 'http://127.0.0.1:8080'")
             if parts.username is not None:
                 self._auth = (unquote(parts.username), unquote(parts.password or ""))
             host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
@@ -493,7 +498,8 @@ class BinanceREST:
                             f"({kind}): {_redact(err)}")
             if wait > self.max_wait:
                 raise _Stop(f"{where}: REST endpoint {self!r} asks to wait {wait:.0f} s "
-                            f"(more than max_wait={self.max_wait:.0f} s); giving up ({kind}): {_redact(err)}")
+                            f"(more than max_wait={self.max_wait:.0f} s); giving up ({kind}): "
+                            f"{_redact(err)}")
             time.sleep(wait)
             attempt += 1
 

@@ -122,7 +122,8 @@ def kline_rows(market: str, symbol: str, interval: str, start, end, *, seed: int
         else:
             op = price
             cl = max(10**pdec, op + rng.randint(-50, 50) * 10**pdec)
-            hi_, lo_ = max(op, cl) + rng.randint(0, 20) * 10**pdec, min(op, cl) - rng.randint(0, 20) * 10**pdec
+            hi_ = max(op, cl) + rng.randint(0, 20) * 10**pdec
+            lo_ = min(op, cl) - rng.randint(0, 20) * 10**pdec
             price = cl
             p = [_dec(v, pdec) for v in (op, hi_, lo_, cl)]
         if data_type == "klines":
@@ -307,7 +308,8 @@ class FakeBinance:
         if path in EXCHANGE_INFO_PATHS:
             market = {"api": "spot", "fapi": "um", "dapi": "cm"}[path.split("/")[1]]
             return {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
-                    "symbols": [{"symbol": s, "status": "TRADING"} for s in sorted(self._known.get(market, ()))]}
+                    "symbols": [{"symbol": s, "status": "TRADING"}
+                                for s in sorted(self._known.get(market, ()))]}
         if path in KLINE_PATHS:
             return self._klines(*KLINE_PATHS[path], q)
         if path in FUNDING_PATHS:
@@ -322,7 +324,8 @@ class FakeBinance:
         try:
             return int(v)
         except ValueError:
-            raise _Reject(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.") from None
+            raise _Reject(400, -1100, f"Illegal characters found in parameter '{name}'; "
+                                      "legal range is '^[0-9]{1,20}$'.") from None
 
     def _limit(self, q: dict, default: int, most: int) -> int:
         limit = self._int(q, "limit")
@@ -336,7 +339,8 @@ class FakeBinance:
         key_name = "pair" if data_type == "indexPriceKlines" else "symbol"
         name = q.get(key_name)
         if not name:
-            raise _Reject(400, -1102, f"Mandatory parameter '{key_name}' was not sent, was empty/null, or malformed.")
+            raise _Reject(400, -1102, f"Mandatory parameter '{key_name}' was not sent, "
+                                      "was empty/null, or malformed.")
         interval = q.get("interval")
         allowed = _REST_INTERVALS if market == "spot" else _REST_INTERVALS[1:]
         if interval not in allowed:
@@ -415,9 +419,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(r.status, json.dumps({"code": r.code, "msg": r.msg}), {}, hit)
                 return
             if fault and fault.mutate and isinstance(value, list):
-                value = fault.mutate([list(r) if isinstance(r, list) else dict(r) if isinstance(r, dict) else r
-                                      for r in value])
-            self._send(200, value if isinstance(value, str) else json.dumps(value, separators=(",", ":")), {}, hit)
+                value = fault.mutate([list(r) if isinstance(r, list) else dict(r)
+                                      if isinstance(r, dict) else r for r in value])
+            body = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+            self._send(200, body, {}, hit)
         except (BrokenPipeError, ConnectionResetError):   # the client gave up (timeout)
             hit.status = hit.status or -1
 

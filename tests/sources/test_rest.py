@@ -155,7 +155,8 @@ def test_gotcha15_dapi_never_sends_starttime_alone_and_pages_backwards(server):
     assert all(h.int("endTime") - h.int("startTime") <= DAPI_WINDOW_MS for h in hits)
     assert [h.int("limit") for h in hits] == [500, 500, 440] * 2
     assert hits[1].int("endTime") == ms(D1) + 940 * MS - 1          # below the first page's oldest bar
-    exp = expected_klines("cm", [r for r in server.rows[("cm", "klines", "BTCUSD_PERP", "1m")] if r[0] < ms("2024-03-03")])
+    rows = server.rows[("cm", "klines", "BTCUSD_PERP", "1m")]
+    exp = expected_klines("cm", [r for r in rows if r[0] < ms("2024-03-03")])
     pd.testing.assert_frame_equal(got.table.to_pandas(), exp)
 
 
@@ -279,7 +280,8 @@ def test_hang_times_out_then_retries(server):
 
 def test_unknown_symbol_is_a_per_symbol_error(server):
     src = rest(server)
-    results = {s: src.klines("um", "klines", s, "1h", D1, D1, now=LATER) for s in ("BTCUSDT", "NOPEUSDT", "ethusdt")}
+    results = {s: src.klines("um", "klines", s, "1h", D1, D1, now=LATER)
+               for s in ("BTCUSDT", "NOPEUSDT", "ethusdt")}
     results["ETHUSDT"] = results.pop("ethusdt")                   # symbols are upper-cased
     assert results["BTCUSDT"].ok and results["ETHUSDT"].ok
     assert results["ETHUSDT"].table.num_rows == 24
@@ -356,10 +358,12 @@ def test_no_exchange_info_request_ever(server):
 # ---------------------------------------------------------------- funding
 def test_funding_um_carries_mark_price_and_intervals(server):
     got = rest(server).funding("um", "BTCUSDT", D1, D2, now=LATER)
-    seeded_rows = [r for r in server.rows[("um", "fundingRate", "BTCUSDT", None)] if r["fundingTime"] < ms("2024-03-03")]
+    seeded_rows = [r for r in server.rows[("um", "fundingRate", "BTCUSDT", None)]
+                   if r["fundingTime"] < ms("2024-03-03")]
     t = got.table.to_pandas()
     assert len(t) == 6 == len(seeded_rows)
-    assert list(t["funding_time"]) == [pd.Timestamp(r["fundingTime"], unit="ms", tz="UTC") for r in seeded_rows]
+    assert list(t["funding_time"]) == [pd.Timestamp(r["fundingTime"], unit="ms", tz="UTC")
+                                       for r in seeded_rows]
     assert list(t["funding_rate"]) == [float(r["fundingRate"]) for r in seeded_rows]
     assert list(t["mark_price"]) == [float(r["markPrice"]) for r in seeded_rows]
     assert list(t["funding_interval_hours"]) == [8] * 6        # jittered ms times still round to 8 h
