@@ -13,18 +13,18 @@ import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
-from . import config, grid, schema
+from . import config, grid, schema, topup
 from .layout import parse_archive_key
-from .layers import silver
+from .layers import conflicts, silver
 from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
+from .sources.archive import DEFAULT_URL
 from .sources.parse import ParseError, parse_file
 
 _DAY_US = 86_400_000_000
@@ -112,8 +112,26 @@ def _supplements(archive, req, symbol, outcomes, have: set, today) -> tuple[list
     return [f for key, f in sorted(extra.items()) if key not in have], notes
 
 
-def _check_symbols(archive, req, symbols) -> list[str] | None:
-    """Named symbols, upper-cased and checked against the listing; None means every symbol."""
+def _rest_source(lake, req, top_up: bool, report: IngestReport):
+    """The REST source to top up from, or None (with a note saying why)."""
+    if not top_up:
+        return None
+    if req.data_type not in topup.REST_TYPES:
+        report.notes.append(f"REST top-up covers klines and funding only, not {req.data_type}")
+        return None
+    if lake.rest is not None:
+        return lake.rest
+    if getattr(lake.archive, "url", None) == DEFAULT_URL and not lake.archive.storage_options.get("endpoint_url"):
+        from .sources.rest import BinanceREST
+        return BinanceREST()                   # the live archive: top up from the live API
+    report.notes.append("no REST source: pass rest=cl.BinanceREST(...) to cl.Lake to fill the "
+                        "days this archive lacks")
+    return None
+
+
+def _check_symbols(archive, req, symbols, allow_unlisted: bool = False) -> list[str] | None:
+    """Named symbols, upper-cased and checked against the listing; None means every symbol.
+    With a REST source a symbol the archive does not list yet is allowed (REST may know it)."""
     if symbols is None:
         return None
     wanted = [symbols] if isinstance(symbols, str) else list(symbols)
@@ -121,7 +139,7 @@ def _check_symbols(archive, req, symbols) -> list[str] | None:
     listed = archive.symbols(req.market, req.data_type)   # one listing, not one per symbol
     known = set(listed)
     for s in wanted:
-        if s not in known:
+        if s not in known and not allow_unlisted:
             close = difflib.get_close_matches(s, listed, n=5)
             raise ValueError(f"symbol {s!r} is not in the archive for {req.table}"
                              f"{'; close matches: ' + ', '.join(close) if close else ''} "
@@ -130,13 +148,15 @@ def _check_symbols(archive, req, symbols) -> list[str] | None:
 
 
 def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None, end=None,
-               top_up=True, progress=True, today=None) -> IngestReport:
+               top_up=True, merge="archive_first", progress=True, today=None) -> IngestReport:
     t0 = time.perf_counter()
     req = schema.validate_request(market, data_type, interval, start, end)   # before any I/O
+    silver.source_ranks(merge)                                                # a known strategy
     report = IngestReport(req.table)
     lake._check_writable()                                                    # pinned or old layout
     archive, bronze, storage = lake.archive, lake.bronze, lake.storage
-    wanted = _check_symbols(archive, req, symbols)
+    rest = _rest_source(lake, req, top_up, report)
+    wanted = _check_symbols(archive, req, symbols, allow_unlisted=rest is not None)
     plan = archive.plan_detail(req.market, req.data_type, wanted, req.interval, req.start, req.end,
                                today=today)
     remotes = plan.files
@@ -146,6 +166,10 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     by_symbol = defaultdict(list)
     for r in remotes:
         by_symbol[r.key.symbol].append(r)
+    if rest is not None:
+        for sym in syms:
+            by_symbol.setdefault(sym, [])
+    found_conflicts: list[dict] = []
     file_rows, written = [], 0
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
     pending = None   # the previous symbol's commits, overlapping this symbol's fetches
@@ -177,11 +201,19 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                     for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), more):
                         outcomes.append(out)
                         bar.update(1)
+                if rest is not None:
+                    days = topup.days_to_fetch(req, plan, symbol, today, bronze.rows(req.table).get(symbol, {}))
+                    if days:
+                        got, errs, rejected = topup.fetch(rest, bronze, req, symbol, days, _Outcome)
+                        outcomes += got
+                        report.errors += errs
+                        report.rejected += rejected
+                        report.errors += [f"REST {r['page']} row {r['index']}: {r['reason']}" for r in rejected]
                 if pending is not None:
                     finish(pending)
                     pending = None
                 pending = writer.submit(commit_symbol, pool, storage, bronze, req, symbol,
-                                        outcomes, note)
+                                        outcomes, note, merge, found_conflicts)
                 for r in unchanged:
                     prev = bronze.lookup(req.table, r)
                     msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
@@ -199,12 +231,10 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     bar.close()
     report.files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     report.rows = {req.table: written}
+    report.conflicts = conflicts.frame(found_conflicts)
     if not remotes:
         report.notes.append(f"the archive lists no {req.table} files for {syms} in "
                             f"{req.start or 'the beginning'} … {req.end or 'today'}")
-    if top_up:
-        report.notes.append("REST top-up is not available yet: only archive files were ingested "
-                            "(days the archive lacks stay missing)")
     report.gaps = _gaps(lake, req, syms)
     report.seconds = time.perf_counter() - t0
     return report
@@ -231,7 +261,8 @@ def _file_row(remote, status, nbytes, sha, reason) -> dict:
             "status": status, "bytes": nbytes, "sha256": sha, "reason": reason or ""}
 
 
-def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, note: str = "") -> int:
+def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, note: str = "",
+                  merge: str = "archive_first", found: list | None = None) -> int:
     """Commit one symbol's work: (1) its new manifest rows, (2) ONE silver commit replacing
     every month partition they touch (or an earlier run left unfinished), rebuilt from all of
     that month's stored bronze files, (3) the catalog counts, (4) the rows marked in silver.
@@ -244,6 +275,7 @@ def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, not
     bronze.upsert([o.row for o in outcomes if o.row is not None], note=note)
     fresh = {o.remote.key.key: (o.row["sha256"], o.table) for o in outcomes if o.table is not None}
     fed: list[dict] = []
+    seen: list[dict] = []
 
     def build():
         rows = bronze.refresh(table, symbol)
@@ -251,28 +283,66 @@ def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, not
         months = {r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]}
         feeds = [r for r in stored if r["month"] in months]
         fed[:] = feeds
-        return _load_months(pool, bronze, feeds, fresh, tcol, sch)
+        seen.clear()                       # a retried attempt finds them again
+        return _load_months(pool, bronze, feeds, fresh, tcol, sch, req, merge, seen)
 
     written, _ = silver.replace_partitions(storage, "silver", table, symbol, sch, tcol, req.interval,
                                            build, note)
+    if seen:
+        rows = [{"table": table, "symbol": symbol, **c} for c in seen]
+        conflicts.record(storage, rows, merge)
+        if found is not None:
+            found.extend(rows)
     if fed:
         bronze.upsert([{**r, "in_silver": True} for r in fed], note=note)
     return written
 
 
-def _load_months(pool, bronze: Bronze, feeds, fresh, tcol, sch) -> dict:
+def _load_months(pool, bronze: Bronze, feeds, fresh, tcol, sch, req, merge="archive_first",
+                 found: list | None = None) -> dict:
     """{month: merged rows} of every month `feeds` (manifest rows) cover, parsed from bronze
-    (or taken from this run's freshly parsed files)."""
+    (or taken from this run's freshly parsed files), merged by the strategy `merge`. Under
+    archive_first and fail, a REST day an archive file now covers keeps only what the archive
+    says (its rows still count for conflicts)."""
+    from .sources.rest import parse_pages
+
     def load(row):
         got = fresh.get(row["key"])
         if got is not None and got[0] == row["sha256"]:
-            return row["month"], got[1]
-        return row["month"], parse_file(bronze.read(row["key"]), parse_archive_key(row["key"]))
+            return row, got[1]
+        data = bronze.read(row["key"])
+        if row["cadence"] == "rest":
+            return row, parse_pages(req.market, req.data_type, [(row["key"], data)],
+                                    now=row["fetched_at"])
+        return row, parse_file(data, parse_archive_key(row["key"]))
 
     parts = defaultdict(list)
-    for month, t in pool.map(load, feeds):
-        parts[month].append(t)
-    return {m: silver.merge(ts, tcol, sch) for m, ts in sorted(parts.items())}
+    for row, t in pool.map(load, feeds):
+        parts[row["month"]].append((row, t))
+    out = {}
+    for month, items in sorted(parts.items()):
+        tables = [t for _, t in items]
+        fetched = [r["fetched_at"] for r, _ in items]
+        merged = silver.merge(tables, tcol, sch, merge, fetched, found)
+        if merge in ("archive_first", "fail"):
+            merged = _drop_superseded_rest(merged, [r for r, _ in items], tcol)
+        out[month] = merged
+    return out
+
+
+def _drop_superseded_rest(t, rows, tcol):
+    """REST rows on days an archive file covers (the archive published the day since)."""
+    covered = set()
+    for r in rows:
+        k = parse_archive_key(r["key"]) if r["cadence"] != "rest" else None
+        if k is not None:
+            covered.update(range((k.first_day - dt.date(1970, 1, 1)).days,
+                                 (k.last_day - dt.date(1970, 1, 1)).days + 1))
+    if not covered or not t.num_rows:
+        return t
+    day = t[tcol].to_numpy().astype("datetime64[D]").astype(np.int64)
+    rest_rows = (t["source"].to_numpy(zero_copy_only=False) == "rest") & np.isin(day, list(covered))
+    return t.filter(pa.array(~rest_rows)) if rest_rows.any() else t
 
 
 def rebuild_table(lake, table: str, progress: bool = True) -> int:

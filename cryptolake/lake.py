@@ -90,8 +90,8 @@ class Lake:
                                f"`cryptolake migrate {self.url}` first")
 
     def ingest(self, market: str, data_type: str, symbols=None, interval: str | None = None,
-               start=None, end=None, top_up: bool = True, progress: bool = True,
-               today=None) -> IngestReport:
+               start=None, end=None, top_up: bool = True, merge: str = "archive_first",
+               progress: bool = True, today=None) -> IngestReport:
         """Fetch archive files into bronze and merge them into silver; returns an IngestReport.
 
         `symbols=None` means every symbol the archive lists (delisted ones included);
@@ -101,10 +101,19 @@ class Lake:
         overrides the clock for deciding which months are closed (tests, back-fills).
         Each symbol's month partitions are replaced in one Delta commit. Bad input raises
         ValueError before anything is downloaded.
+
+        `top_up=True` fills the days the archive lacks (holes, and days not published yet, up to
+        today) from Binance's REST API through `self.rest` (a `cl.BinanceREST`; the live API when
+        the archive is the live one); its raw pages are kept in bronze, its rows carry
+        `source="rest"`, and when the archive later publishes such a day its rows replace them.
+        `merge` decides which row wins where archive and REST share an instant:
+        "archive_first" (default), "rest_first", "latest" (the most recently fetched file) or
+        "fail" (raise `MergeConflict` on any disagreement). Disagreements are listed in
+        `report.conflicts` and the `silver.conflicts` SQL table under every strategy.
         """
         from .ingest import run_ingest
         return run_ingest(self, market, data_type, symbols, interval, start, end,
-                          top_up=top_up, progress=progress, today=today)
+                          top_up=top_up, merge=merge, progress=progress, today=today)
 
     def universe(self, market: str, on=None, *, data_type: str = "klines", today=None):
         """Which symbols traded when (point in time, no survivorship bias).

@@ -75,13 +75,19 @@ def _us(v) -> int | None:
 def file_spans(rows) -> dict[str, list[Span]]:
     """symbol -> sorted Spans of every manifest row of one table (any status)."""
     from .layout import parse_archive_key
+    from .sources.rest import parse_page_key
     spans: dict[str, list[Span]] = {}
     for r in rows:
         k = parse_archive_key(r["key"])
-        if k is None:
+        if k is not None:
+            sym, first, last = k.symbol, k.first_day, k.last_day
+        elif str(r["key"]).startswith("rest/"):          # one UTC day of REST pages
+            _, _, sym, _, first = parse_page_key(r["key"])
+            last = first
+        else:
             continue
-        spans.setdefault(k.symbol, []).append(Span(
-            _day_us(k.first_day), _day_us(k.last_day) + _DAY_US - 1, str(r["status"]),
+        spans.setdefault(sym, []).append(Span(
+            _day_us(first), _day_us(last) + _DAY_US - 1, str(r["status"]),
             _us(r.get("first_time")), _us(r.get("last_time"))))
     return {s: sorted(v, key=lambda x: (x.first, x.last)) for s, v in spans.items()}
 

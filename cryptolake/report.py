@@ -12,14 +12,19 @@ STATUSES = ("downloaded", "unchanged", "failed", "quarantined")
 
 @dataclass
 class IngestReport:
-    """files: one row per source file (status in downloaded/unchanged/failed/quarantined);
-    rows: rows written per table this run; gaps: missing-bar runs in the ingested range;
-    errors: what went wrong; notes: what the user should know (e.g. REST top-up skipped)."""
+    """files: one row per source file — archive zips and REST day pages (cadence `rest`) —
+    with status in downloaded/unchanged/failed/quarantined; rows: rows written per table this
+    run; gaps: missing-bar runs in the ingested range, with causes; conflicts: rows archive and
+    REST disagree on (table, symbol, key, column, archive_value, rest_value); rejected: REST
+    rows left out with their reason; errors: what went wrong; notes: what the user should know."""
     table: str
     files: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FILE_COLUMNS))
     rows: dict[str, int] = field(default_factory=dict)
     gaps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["symbol", "start", "end", "missing", "cause"]))
+    conflicts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["table", "symbol", "key", "column", "archive_value", "rest_value"]))
+    rejected: list[dict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -39,7 +44,8 @@ class IngestReport:
         parts = ", ".join(f"{v} {k}" for k, v in c.items() if v) or "no files"
         rows = sum(self.rows.values())
         return (f"<IngestReport {self.table}: {'ok' if self.ok else 'NOT OK'}; {parts}; "
-                f"{rows:,} rows written; {len(self.gaps)} gaps; {len(self.errors)} errors; "
+                f"{rows:,} rows written; {len(self.gaps)} gaps; {len(self.conflicts)} conflicts; "
+                f"{len(self.errors)} errors; "
                 f"{self.seconds:.1f}s>")
 
     def _repr_html_(self) -> str:

@@ -17,7 +17,7 @@ _ALLOWED = ("SELECT", "EXPLAIN")
 
 def _names(lake) -> list[str]:
     names = [f"{lay.layer}.{n}" for lay in (lake.silver, lake.gold) for n in lay.tables]
-    return names + ["bronze.files"]
+    return names + ["bronze.files", "silver.conflicts"]
 
 
 def connect(lake):
@@ -33,6 +33,11 @@ def connect(lake):
             con.execute(f'CREATE VIEW {layer.layer}."{name}" AS SELECT * FROM "{handle}"')
     con.register("__bronze_files", lake.bronze.arrow())
     con.execute('CREATE VIEW bronze.files AS SELECT * FROM "__bronze_files"')
+    from .layers import conflicts
+    found = conflicts.dataset(lake.storage) if lake._pins is None else None
+    if found is not None:                 # archive/REST disagreements (see layers/conflicts.py)
+        con.register("__silver_conflicts", found)
+        con.execute('CREATE VIEW silver.conflicts AS SELECT * FROM "__silver_conflicts"')
     con.execute("SET enable_external_access=false")
     con.execute("SET lock_configuration=true")
     return con

@@ -29,6 +29,7 @@ MANIFEST_COLUMNS = {
     "etag": "string", "last_modified": "string", "fetched_at": "datetime64[us, UTC]",
     "status": "string", "reason": "string", "in_silver": "boolean",
     "rows": "Int64", "first_time": "datetime64[us, UTC]", "last_time": "datetime64[us, UTC]",
+    "previous_sha256": "string", "republished": "Int64",
 }
 # stored: verified and kept; quarantined: kept aside with the reason; missing: a file the
 # archive should have (inside the symbol's listed life and an asked range) but does not list
@@ -249,8 +250,33 @@ class Bronze:
             self.storage.write_bytes(where(key.checksum_key), fetched.checksum_text.encode())
         if status == STORED:   # a file that was quarantined before and is good now
             self.storage.remove(layout.quarantine_path(key.key))
-        return self.row(remote, table, status=status, reason=fetched.reason or "",
-                        sha256=fetched.sha256, nbytes=len(fetched.data))
+        row = self.row(remote, table, status=status, reason=fetched.reason or "",
+                       sha256=fetched.sha256, nbytes=len(fetched.data))
+        return {**row, **self._republished(table, key.symbol, key.key, fetched.sha256)}
+
+    def _republished(self, table: str, symbol: str, key: str, sha256: str | None) -> dict:
+        """Old and new checksums when a stored file comes back with other bytes."""
+        old = self.rows(table).get(symbol, {}).get(key)
+        if old is None or old.get("status") != STORED or not old.get("sha256") or old["sha256"] == sha256:
+            return {"previous_sha256": (old or {}).get("previous_sha256"),
+                    "republished": (old or {}).get("republished") or 0}
+        return {"previous_sha256": old["sha256"], "republished": (old.get("republished") or 0) + 1}
+
+    def store_page(self, key: str, data: bytes, table: str, *, market: str, data_type: str,
+                   symbol: str, interval: str | None, day) -> dict:
+        """Keep one day of raw REST responses byte for byte at `bronze/<key>`; its manifest row
+        (cadence `rest`, period the day)."""
+        import hashlib
+        self.storage.write_bytes(layout.bronze_path(key), data)
+        sha = hashlib.sha256(data).hexdigest()
+        day = str(day)
+        return {"key": key, "table": table, "market": market, "data_type": data_type,
+                "symbol": symbol, "interval": interval, "cadence": "rest", "period": day,
+                "month": day[:7], "bytes": len(data), "sha256": sha, "upstream_size": None,
+                "etag": None, "last_modified": None, "fetched_at": dt.datetime.now(dt.timezone.utc),
+                "status": STORED, "reason": "", "in_silver": False, "rows": None,
+                "first_time": None, "last_time": None,
+                **self._republished(table, symbol, key, sha)}
 
     def quarantine(self, row: dict, reason: str) -> dict:
         """Move a stored file to quarantine (e.g. it verified but does not parse)."""

@@ -3,7 +3,8 @@ partitioned by `symbol` then `month`.
 
 A partition is a pure function of the bronze files that feed it: rebuilding it re-merges all
 of them, so a re-run duplicates nothing and a republished file simply replaces its rows.
-Where sources overlap, the better one wins per instant: archive_monthly > archive_daily > rest.
+Where sources overlap, one row wins per instant by the ingest's merge strategy (default
+archive_first: archive_monthly > archive_daily > rest); archive/REST disagreements are listed.
 """
 from __future__ import annotations
 
@@ -23,21 +24,96 @@ PARTITIONS = ("symbol", "month")
 _PRIORITY = {s: i for i, s in enumerate(SOURCES)}
 
 
-def merge(tables: list[pa.Table], time_col: str, schema: pa.Schema) -> pa.Table:
-    """Concatenate, keep the best source per instant, sort by time."""
-    tables = [t for t in tables if t.num_rows]
+STRATEGIES = ("archive_first", "rest_first", "latest", "fail")
+_ARCHIVE = ("archive_monthly", "archive_daily")
+
+
+class MergeConflict(ValueError):
+    """merge="fail" met rows that archive and REST disagree on; `.conflicts` lists them."""
+
+    def __init__(self, conflicts: list[dict]):
+        self.conflicts = conflicts
+        first = conflicts[0]
+        where = " ".join(str(first[k]) for k in ("table", "symbol") if k in first)
+        super().__init__(f"{len(conflicts)} archive/REST conflict(s), e.g. {where} "
+                         f"{first['key']} {first['column']}: archive "
+                         f"{first['archive_value']!r} vs REST {first['rest_value']!r}; re-run with "
+                         f"merge='archive_first', 'rest_first' or 'latest'")
+
+
+def source_ranks(strategy: str) -> dict[str, int]:
+    """Which source wins an instant two sources share (lower rank wins)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown merge strategy {strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    if strategy == "rest_first":
+        return {"rest": 0, "archive_monthly": 1, "archive_daily": 2}
+    return {s: i for i, s in enumerate(SOURCES)}      # archive_first, fail; latest ranks by time
+
+
+def merge(tables: list[pa.Table], time_col: str, schema: pa.Schema, strategy: str = "archive_first",
+          fetched: list | None = None, conflicts: list | None = None) -> pa.Table:
+    """Concatenate, keep one row per instant, sort by time.
+
+    Which row wins where sources share an instant: `archive_first` (archive_monthly >
+    archive_daily > rest), `rest_first` (rest first), `latest` (the most recently fetched file,
+    `fetched[i]` being when `tables[i]` was fetched), `fail` (as archive_first, and raise
+    `MergeConflict` if archive and REST rows differ). Rows that archive and REST disagree on are
+    appended to `conflicts` as dicts (key, column, archive_value, rest_value).
+    """
+    keep_idx = [i for i, t in enumerate(tables) if t.num_rows]
+    tables = [tables[i] for i in keep_idx]
     if not tables:
         return schema.empty_table()
     t = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     if len(tables) == 1 and _strictly_increasing(t[time_col]):
         return t
-    prio = pc.index_in(t["source"], value_set=pa.array(SOURCES))
+    if strategy == "latest" and fetched is not None:
+        order_of = sorted(range(len(tables)), key=lambda i: fetched[keep_idx[i]] or 0, reverse=True)
+        rank_of_table = {i: r for r, i in enumerate(order_of)}
+        prio = pa.array(np.repeat([rank_of_table[i] for i in range(len(tables))],
+                                  [x.num_rows for x in tables]).astype(np.int32))
+    else:
+        ranks = source_ranks(strategy)
+        prio = pc.index_in(t["source"], value_set=pa.array(sorted(ranks, key=ranks.get)))
     order = pc.sort_indices(t.append_column("_p", prio), [(time_col, "ascending"), ("_p", "ascending")])
     t = t.take(order)
     times = t[time_col].to_numpy()
     keep = np.ones(len(times), dtype=bool)
     keep[1:] = times[1:] != times[:-1]
-    return t if keep.all() else t.filter(pa.array(keep))
+    if keep.all():
+        return t
+    if conflicts is not None or strategy == "fail":
+        found = _conflicts(t, times, keep, time_col)
+        if conflicts is not None:
+            conflicts.extend(found)
+        if strategy == "fail" and found:
+            raise MergeConflict(found)
+    return t.filter(pa.array(keep))
+
+
+def _conflicts(t: pa.Table, times: np.ndarray, keep: np.ndarray, time_col: str) -> list[dict]:
+    """Archive and REST rows on the same instant whose values differ, column by column."""
+    src = t["source"].to_numpy(zero_copy_only=False)
+    winners = np.flatnonzero(keep)
+    group = np.cumsum(keep) - 1                      # which kept row each row shares its instant with
+    cols = [c for c in t.column_names if c not in (time_col, "source")]
+    data = {c: t[c].to_numpy(zero_copy_only=False) for c in cols}
+    out = []
+    for i in np.flatnonzero(~keep):
+        w = winners[group[i]]
+        a, b = (w, i) if src[w] in _ARCHIVE else (i, w)
+        if (src[a] in _ARCHIVE) == (src[b] in _ARCHIVE):
+            continue                                    # archive vs archive: not a REST conflict
+        for c in cols:
+            va, vb = data[c][a], data[c][b]
+            same = (va == vb) or (isinstance(va, float) and isinstance(vb, float) and np.isnan(va) and np.isnan(vb))
+            if not same:
+                out.append({"key": times[i], "column": c, "archive_value": _py(va), "rest_value": _py(vb)})
+    return out
+
+
+def _py(v):
+    return v.item() if hasattr(v, "item") else v
 
 
 def _strictly_increasing(col: pa.ChunkedArray) -> bool:

@@ -78,6 +78,7 @@ class Plan:
     lacks inside the symbol's listed life and the asked range."""
     files: list[RemoteFile]
     holes: dict[str, list[ArchiveKey]]
+    life: dict[str, tuple[dt.date, dt.date]] = None     # symbol -> first and last listed day
 
 
 @dataclass(frozen=True)
@@ -351,13 +352,15 @@ class BinanceArchive:
                                 req.start, req.end, today)
         with cf.ThreadPoolExecutor(max_workers=_listing_workers(len(syms))) as ex:
             parts = list(ex.map(one, syms))
-        files = sorted((f for chosen, _ in parts for f in chosen), key=_order)
-        holes = {}
-        for sym, (_, absent) in zip(syms, parts):
+        files = sorted((f for chosen, _, _ in parts for f in chosen), key=_order)
+        holes, life = {}, {}
+        for sym, (_, absent, span) in zip(syms, parts):
             if absent:
                 holes[sym] = [ArchiveKey(market, cad, data_type, sym, req.interval, period)
                               for cad, period in absent]
-        return Plan(files, holes)
+            if span is not None:
+                life[sym] = span
+        return Plan(files, holes, life)
 
     # ------------------------------------------------------------------ fetching
     def fetch(self, remote: RemoteFile) -> Fetched:
@@ -473,18 +476,19 @@ def _order(f: RemoteFile):
 
 def _plan_symbol(monthly: list[RemoteFile], daily: list[RemoteFile],
                  start: dt.date | None, end: dt.date | None, today: dt.date):
-    """(files to fetch, absent (cadence, period)s inside the listed life and the range)."""
+    """(files to fetch, absent (cadence, period)s inside the listed life and the range,
+    (first, last) listed day or None)."""
     if not monthly and not daily:
-        return [], []
+        return [], [], None
     life_first = min(f.key.first_day for f in monthly + daily)
     life_last = max(f.key.last_day for f in monthly + daily)
     start = start or life_first
     end = end or today
     if start > end:
-        return [], []
+        return [], [], (life_first, life_last)
     chosen = _choose(monthly, daily, start, end, today)
     lo, hi = max(start, life_first), min(end, life_last)
-    return chosen, _absent(chosen, lo, hi, "monthly" if not daily else "daily")
+    return chosen, _absent(chosen, lo, hi, "monthly" if not daily else "daily"), (life_first, life_last)
 
 
 def _choose(monthly, daily, start, end, today) -> list[RemoteFile]:
