@@ -82,7 +82,10 @@ class LakeAccessor:
 
     def gaps(self, freq=None) -> pd.DataFrame:
         """Runs of missing bars: start, end, missing, duration; see `cryptolake.ops.gaps.gaps`."""
-        return _gaps.gaps(self._df, resolve_freq(self._df, freq))
+        df = self._df
+        if freq is None and ATTR not in df.attrs:   # ops.gaps reads a lake interval (months too)
+            freq = resolve_freq(df)
+        return _gaps.gaps(df, freq)
 
     def fill_gaps(self, freq=None) -> pd.DataFrame:
         """Missing bars inserted (close carried, zero volume), `is_filled` column added."""

@@ -104,7 +104,9 @@ def test_monthly_bars_have_no_fixed_step():
     with pytest.raises(ValueError, match="1mo.*calendar months"):
         _step(df)
     with pytest.raises(ValueError, match="1mo"):
-        df.lake.gaps()
+        df.lake.fill_gaps()
+    gaps = df.drop(times[5]).lake.gaps()         # calendar months: the lake's gap engine
+    assert gaps["start"].tolist() == [times[5]] and gaps["missing"].tolist() == [1]
     assert len(df.lake.resample("QS", partial=False)) == 4
 
 

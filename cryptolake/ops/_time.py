@@ -169,16 +169,15 @@ def guess_step(t: np.ndarray, seg: np.ndarray, unit: str) -> int:
     mode, count, total = _vote(t, seg)
     if count == total:
         return mode             # every diff is the same: nothing says otherwise
-    d = _diffs(t, seg)
     if 2 * count <= total:
-        vals, counts = np.unique(d, return_counts=True)
+        vals, counts = np.unique(_diffs(t, seg), return_counts=True)
         top = vals[counts == counts.max()]
         if len(top) > 1:
             raise _ambiguous(top, unit, "no diff is a majority and these tie as the most "
                                         "common")
         mode = int(top[0])
-    small = int(d.min())
-    if small < mode and not (d % small).any():
+    small = int(kr.min_step(t, seg))
+    if small < mode and kr.all_multiples(t, seg, small):
         raise _ambiguous((small, mode), unit,
                          f"the most common diff is {duration_label(mode, unit)}, but "
                          f"{duration_label(small, unit)} also occurs and divides every diff, so "
@@ -232,8 +231,11 @@ def resolve_freq(df: pd.DataFrame, freq=None):
     Timedelta (None for frames of fewer than two rows, which need none)."""
     if freq is not None or len(df) < 2:
         return freq
+    interval = df.attrs.get(grid.ATTR)
+    if interval is not None:        # no need to read the times
+        return pd.Timedelta(interval_ticks(interval, "ns"), unit="ns")
     t, lev, seg = check_frame(df, need=())
-    return pd.Timedelta(bar_step(df, t, seg, lev), unit=lev.unit)
+    return pd.Timedelta(guess_step(t, seg, lev.unit), unit=lev.unit)
 
 
 def time_codes(ticks: np.ndarray, step: int | None) -> tuple[np.ndarray, np.ndarray]:
