@@ -116,24 +116,37 @@ def calendar_bins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, off: pd
     labels, lo, hi) with every bin spanning ticks [lo, hi); fills `segnb` like `bin_edges`."""
     firsts, labels, lo, hi = [], [], [], []
     nb = 0
+    full = np.flatnonzero(np.diff(seg) > 0)
+    # the edges depend on the first and last days only: one pandas call per distinct pair
+    days = as_times(np.r_[t[seg[full]], t[seg[full + 1] - 1]], lev).normalize().asi8
+    day = dict(zip(full.tolist(), zip(days[:len(full)].tolist(), days[len(full):].tolist())))
+    cache: dict = {}
     for s in range(len(seg) - 1):
         segnb[s] = nb
         a, z = int(seg[s]), int(seg[s + 1])
         if a == z:
             continue
-        edges, labs, right = calendar_edges(int(t[a]), int(t[z - 1]), lev, off)
+        if day[s] not in cache:
+            cache[day[s]] = calendar_edges(*day[s], lev, off)
+        edges, labs, right = cache[day[s]]
         rows = a + np.searchsorted(t[a:z], edges, side="right" if right else "left")
         assert rows[0] == a and rows[-1] == z, "calendar edges must cover every row"
-        full = np.flatnonzero(rows[1:] > rows[:-1])
-        firsts.append(rows[full])
-        labels.append(labs[full])
-        lo.append(edges[full] + right)
-        hi.append(edges[full + 1] + right)
-        nb += len(full)
+        used = np.flatnonzero(rows[1:] > rows[:-1])
+        firsts.append(rows[used])
+        labels.append(labs[used])
+        lo.append(edges[used] + right)
+        hi.append(edges[used + 1] + right)
+        nb += len(used)
     segnb[len(seg) - 1] = nb
     if not firsts:
         return (np.zeros(0, np.int64),) * 4
     return tuple(np.concatenate(x).astype(np.int64) for x in (firsts, labels, lo, hi))
+
+
+def _gather(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    out = np.empty(len(codes), np.int64)
+    kr.gather(values, codes, out)
+    return out
 
 
 class Bins:
@@ -158,8 +171,10 @@ class Bins:
                                  "ignores it for some calendar rules, so df.lake refuses it; "
                                  "drop offset= (or use a fixed rule such as '24h' with it)")
             self.step = None
-            first, labels, self._lo, self._hi = calendar_bins(
-                t if codes is None else t[codes], idx, seg, self.rule, self.segnb)
+            if codes is not None:       # a MultiIndex level's ticks: every row's time
+                t = _gather(t, codes)
+            first, labels, self._lo, self._hi = calendar_bins(t, idx, seg, self.rule,
+                                                              self.segnb)
             nb = len(first)
             self._alloc(ncols, nb)
             self.block[0, :nb] = first.view(np.float64)
@@ -221,7 +236,8 @@ class Bins:
             monthly = type(self.rule) is _O.MonthBegin and self.rule.n == 1
             return "1mo" if monthly else None
         ns = self.step * UNIT_NS[unit]
-        ns_labels = self.labels * UNIT_NS[unit]
+        # labels are a segment's first label plus multiples of the step: check the firsts
+        ns_labels = self.labels[self.segnb[:-1][np.diff(self.segnb) > 0]] * UNIT_NS[unit]
         if ns % 1000 or (ns_labels % 1000).any():
             return None
         for name in INTERVALS:
