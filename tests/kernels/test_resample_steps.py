@@ -22,17 +22,18 @@ def _ticks(parts):
     return np.array(t, np.int64), np.array(seg, np.int64)
 
 
-def _inner(t, seg):
-    return np.concatenate([np.diff(t[a:b]) for a, b in zip(seg[:-1], seg[1:])] + [[]]) \
-        .astype(np.int64)
+def _case(parts):
+    """(ticks, segments, the positive diffs inside segments) by numpy."""
+    t, seg = _ticks(parts)
+    d = np.concatenate([np.diff(t[a:b]) for a, b in zip(seg[:-1], seg[1:])] + [[]])
+    d = d.astype(np.int64)
+    return t, seg, d[d > 0]
 
 
 @settings(max_examples=300, deadline=None)
 @given(parts=segments_of_diffs)
 def test_min_step_and_all_multiples_equal_numpy(parts):
-    t, seg = _ticks(parts)
-    d = _inner(t, seg)
-    d = d[d > 0]
+    t, seg, d = _case(parts)
     assert kr.min_step(t, seg) == (d.min() if len(d) else 0)
     for step in (1, 2, 3, 5):
         assert kr.all_multiples(t, seg, step) == bool((d % step == 0).all())
@@ -41,9 +42,7 @@ def test_min_step_and_all_multiples_equal_numpy(parts):
 @settings(max_examples=300, deadline=None)
 @given(parts=segments_of_diffs)
 def test_a_guess_is_the_unambiguous_mode(parts):
-    t, seg = _ticks(parts)
-    d = _inner(t, seg)
-    d = d[d > 0]
+    t, seg, d = _case(parts)
     if not len(d):
         with pytest.raises(ValueError, match="fewer than two bars"):
             guess_step(t, seg, "s")
