@@ -80,6 +80,16 @@ def test_a_smaller_diff_that_divides_every_diff_is_ambiguous():
     assert _step(df) == pd.Timedelta("1h") and df.lake.gaps()["missing"].sum() == 58
 
 
+def test_off_grid_bars_are_not_a_smaller_bar_size():
+    hours = pd.date_range("2024-03-01", periods=24, freq="1h", tz="UTC")
+    stray = hours.append(pd.DatetimeIndex([hours[4] + pd.Timedelta("5min"),
+                                           hours[9] + pd.Timedelta("10min")])).sort_values()
+    assert _step(_bars(stray)) == pd.Timedelta("1h")       # 5, 55, 10, 50 min once each
+    halves = hours.append(pd.DatetimeIndex([hours[4] + pd.Timedelta("30min")])).sort_values()
+    with pytest.raises(ValueError, match=r"ambiguous.*30min.*1h"):
+        _step(_bars(halves))                                # 30min twice: maybe 30min bars
+
+
 def test_a_tie_without_a_majority_is_ambiguous():
     base = pd.Timestamp("2024-03-01", tz="UTC")
     diffs = [2, 3, 2, 3, 2, 3]                  # 3h is no multiple of 2h: only the tie is ambiguous

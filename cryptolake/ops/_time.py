@@ -163,6 +163,15 @@ def _ambiguous(cands, unit: str, why: str) -> ValueError:
                       "df.attrs)")
 
 
+def _runner_up(t: np.ndarray, seg: np.ndarray, mode: int, small: int) -> bool:
+    """True when `small` is strictly the most common diff after `mode`. A lone stray bar (a
+    04:05 bar in a 1h series) makes two different diffs (5min and 55min) once each: that is
+    an off-grid bar, not a sign of 5min bars."""
+    vals, counts = np.unique(_diffs(t, seg), return_counts=True)
+    rest = counts[(vals != mode) & (vals != small)]
+    return int(counts[vals == small][0]) > (int(rest.max()) if len(rest) else 0)
+
+
 def guess_step(t: np.ndarray, seg: np.ndarray, unit: str) -> int:
     """The bar size of a frame from elsewhere: the most common positive diff, refused when
     ambiguous (see `bar_step`)."""
@@ -177,7 +186,7 @@ def guess_step(t: np.ndarray, seg: np.ndarray, unit: str) -> int:
                                         "common")
         mode = int(top[0])
     small = int(kr.min_step(t, seg))
-    if small < mode and kr.all_multiples(t, seg, small):
+    if small < mode and kr.all_multiples(t, seg, small) and _runner_up(t, seg, mode, small):
         raise _ambiguous((small, mode), unit,
                          f"the most common diff is {duration_label(mode, unit)}, but "
                          f"{duration_label(small, unit)} also occurs and divides every diff, so "
@@ -208,8 +217,9 @@ def bar_step(df: pd.DataFrame, t: np.ndarray, seg: np.ndarray, lev: pd.DatetimeI
     frames from elsewhere. The guess is the most common positive diff between consecutive bars
     of a symbol, and it is AMBIGUOUS (ValueError naming the candidates: pass freq=...) when
 
-    - a smaller diff that also occurs divides every diff (mostly 2h with some 1h: they may be
-      1h bars with most missing), or
+    - a smaller diff that also occurs divides every diff and is the most common diff after the
+      guess (mostly 2h with some 1h: they may be 1h bars with many missing; a lone off-grid
+      04:05 bar in a 1h series makes 5min and 55min once each, which is no such sign), or
     - the most common diff is not a majority and several diffs tie for most common.
 
     A frame whose diffs are all exactly 2h is 2h bars (nothing in the data says otherwise).
