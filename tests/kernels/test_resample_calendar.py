@@ -10,8 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cryptolake.grid import ATTR
+from cryptolake.ops.bars import trades_to_bars
 from cryptolake.ops.resample import resample
-from cryptolake.testing.strategies import ohlcv_frames, pandas_resample
+from cryptolake.testing.strategies import (ohlcv_frames, pandas_resample,
+                                           pandas_trades_to_bars, trades_frames)
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -152,3 +154,11 @@ def _hourly(periods=24 * 40):
     return pd.DataFrame({"open": c, "high": c + 1, "low": c - 1, "close": c,
                          "volume": rng.random(periods), "trades": rng.integers(0, 9, periods)},
                         index=idx)
+
+
+@settings(max_examples=20, deadline=None)
+@given(trades=trades_frames(max_trades=300, span="40D"), rule=st.sampled_from(["W", "W-WED", "MS"]))
+def test_trades_to_bars_takes_calendar_rules(trades, rule):
+    pd.testing.assert_frame_equal(trades_to_bars(trades, rule),
+                                  pandas_trades_to_bars(trades, rule), check_freq=False,
+                                  check_dtype=False, rtol=1e-12)
