@@ -1,6 +1,12 @@
 """`df.lake`: OHLCV verbs on any DataFrame with a tz-aware, sorted DatetimeIndex (or a
 (symbol, time) MultiIndex). Thin and stateless: every method hands the frame to `cryptolake.ops`.
 
+Constructing `df.lake` never raises, whatever the frame (`dir(df)`, `hasattr(df, "lake")` and
+Jupyter's Tab completion call it on every DataFrame); each verb validates its frame when called.
+The bar size of gaps, fill_gaps and `resample(partial=False)` is `freq` when given, else the
+archive interval in `df.attrs["interval"]` (frames read from the lake), else an unambiguous
+guess (`cryptolake.ops._time.bar_step`).
+
     df.lake.resample("1h", offset="5min")
     df.lake.gaps()
     df.lake.fill_gaps()
@@ -14,10 +20,13 @@ import functools
 
 import pandas as pd
 
+from .grid import ATTR
 from .ops import bars as _bars
 from .ops import gaps as _gaps
 from .ops import resample as _resample
+from .ops._bins import output_attrs
 from .ops._frame import OHLC, validate_frame
+from .ops._time import check_frame, resolve_freq
 
 
 class Indicators:
@@ -54,28 +63,36 @@ class Indicators:
 
 @pd.api.extensions.register_dataframe_accessor("lake")
 class LakeAccessor:
-    """OHLCV verbs; the index is checked here, columns by each verb that needs them."""
+    """OHLCV verbs; nothing is checked until a verb is called."""
 
     def __init__(self, df: pd.DataFrame):
-        _resample.check_frame(df, need=(), strict=False, ticks=False)
-        self._df = df
+        self._df = df       # no validation here: this runs on dir(df) for every DataFrame
 
     def _need_ohlc(self) -> pd.DataFrame:
-        # columns and tz only (no rows needed); the order was checked in __init__
+        # the columns and tz only (no rows needed); the verb's op checks the order
         validate_frame(self._df.iloc[:0], need=OHLC, monotonic=False)
         return self._df
 
-    def resample(self, rule, offset=None, partial: bool = True, *, bars: bool = False):
-        """OHLCV-aware `df.resample(rule, offset=offset)`; see `cryptolake.ops.resample.resample`."""
-        return _resample.resample(self._need_ohlc(), rule, offset, partial, bars=bars)
+    def resample(self, rule, offset=None, partial: bool = True, *, bars: bool = False,
+                 freq=None):
+        """OHLCV-aware `df.resample(rule, offset=offset)` for fixed and calendar rules ('W',
+        'ME', 'MS', 'QE', 'YE', ...); `freq`: the source bar size for partial=False. See
+        `cryptolake.ops.resample.resample`."""
+        return _resample.resample(self._need_ohlc(), rule, offset, partial, bars=bars, freq=freq)
 
     def gaps(self, freq=None) -> pd.DataFrame:
         """Runs of missing bars: start, end, missing, duration; see `cryptolake.ops.gaps.gaps`."""
-        return _gaps.gaps(self._df, freq)
+        df = self._df
+        if freq is None and ATTR not in df.attrs:   # ops.gaps reads a lake interval (months too)
+            freq = resolve_freq(df)
+        return _gaps.gaps(df, freq)
 
     def fill_gaps(self, freq=None) -> pd.DataFrame:
         """Missing bars inserted (close carried, zero volume), `is_filled` column added."""
-        return _gaps.fill_gaps(self._need_ohlc(), freq)
+        df = self._need_ohlc()
+        out = _gaps.fill_gaps(df, resolve_freq(df, freq))
+        out.attrs = output_attrs(df.attrs, df.attrs.get(ATTR))
+        return out
 
     def trades_to_bars(self, rule, offset=None) -> pd.DataFrame:
         """Bars from a trades/aggTrades frame; see `cryptolake.ops.bars.trades_to_bars`."""
@@ -91,5 +108,6 @@ class LakeAccessor:
         """Candles, a volume panel and `indicators` (names or (name, params)); a Figure."""
         from .plot import plot_ohlcv
 
-        return plot_ohlcv(self._need_ohlc(), indicators, max_candles=max_candles, title=title,
+        check_frame(self._df, need=OHLC, strict=False, ticks=False)
+        return plot_ohlcv(self._df, indicators, max_candles=max_candles, title=title,
                           figsize=figsize)

@@ -13,7 +13,8 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 
 from .ops._frame import time_index
-from .ops.resample import infer_step, resample, segments, time_axis
+from .ops._time import infer_step, segments, time_axis
+from .ops.resample import resample
 
 # Indicators drawn on the price axis; every other one gets its own panel.
 OVERLAYS = frozenset({"sma", "ema", "wma", "bbands", "vwap", "kama", "keltner", "donchian"})

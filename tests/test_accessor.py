@@ -37,18 +37,18 @@ def test_verbs_equal_ops_and_pandas():
 
 def test_naive_index_says_how_to_fix():
     with pytest.raises(ValueError, match=r"naive.*tz_localize\('UTC'\)"):
-        _frame(tz=None).lake
+        _frame(tz=None).lake.resample("1h")     # a verb validates; df.lake itself never raises
 
 
 def test_unsorted_index_says_how_to_fix():
     df = _frame()
-    with pytest.raises(ValueError, match=r"not sorted.*sort_index"):
-        df.iloc[::-1].lake
+    with pytest.raises(ValueError, match=r"not (strictly increasing|sorted).*sort_index"):
+        df.iloc[::-1].lake.gaps()
 
 
 def test_not_a_datetime_index_says_how_to_fix():
     with pytest.raises(ValueError, match="DatetimeIndex.*set_index"):
-        _frame().reset_index(drop=True).lake
+        _frame().reset_index(drop=True).lake.fill_gaps()
 
 
 def test_missing_ohlc_named_where_needed():
@@ -72,7 +72,7 @@ def test_trades_frame_without_ohlc_makes_bars():
 def test_multiindex_interleaved_symbols_rejected():
     df = pd.concat({"B": _frame(), "A": _frame()}, names=["symbol", "open_time"])
     with pytest.raises(ValueError, match="sort_index"):
-        df.sort_index(level="open_time").lake       # rows of A and B interleaved
+        df.sort_index(level="open_time").lake.resample("1h")   # rows of A and B interleaved
     out = df.sort_index().lake.resample("1h")
     assert list(out.index.get_level_values("symbol").unique()) == ["A", "B"]
 

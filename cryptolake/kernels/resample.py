@@ -342,6 +342,38 @@ def grid_rank(codes, used, lo, step, rank, uniq):
     return nu
 
 
+@jit
+def min_step(t, seg):
+    """The smallest positive diff between consecutive ticks of a segment (0 when there is
+    none): `np.diff(t)` without the diffs across segments, `d[d > 0].min()`. One branch-free
+    pass over slices, so that the loop vectorises."""
+    best = np.int64(0)
+    for s in range(len(seg) - 1):
+        if seg[s + 1] - seg[s] < 2:
+            continue
+        a = t[seg[s] + 1:seg[s + 1]]
+        b = t[seg[s]:seg[s + 1] - 1]
+        m = np.int64(9223372036854775807)
+        for i in range(len(a)):
+            d = a[i] - b[i]
+            m = d if (d > 0) & (d < m) else m
+        if m != 9223372036854775807 and (best == 0 or m < best):
+            best = m
+    return best
+
+
+@jit
+def all_multiples(t, seg, step):
+    """True when every positive diff between consecutive ticks of a segment is a multiple of
+    `step` (> 0): `(d[d > 0] % step == 0).all()`."""
+    for s in range(len(seg) - 1):
+        for i in range(seg[s] + 1, seg[s + 1]):
+            d = t[i] - t[i - 1]
+            if d > 0 and d % step != 0:
+                return False
+    return True
+
+
 @register_warmup
 def _warm() -> None:
     t = np.arange(6, dtype=np.int64)
@@ -365,3 +397,4 @@ def _warm() -> None:
     bin_last(t, starts, nb, np.empty(nb, np.int64))
     for c in (np.int8, np.int16, np.int32, np.int64):
         gather(t, np.zeros(2, c), np.empty(2, np.int64))
+    all_multiples(t, seg, min_step(t, seg))

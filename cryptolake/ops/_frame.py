@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 
 OHLC = ("open", "high", "low", "close")
+VOLUME_COLUMNS = ("volume", "quote_volume", "base_volume", "taker_buy_volume",
+                  "taker_buy_quote_volume", "taker_buy_base_volume")
+SUM_COLUMNS = VOLUME_COLUMNS + ("trades",)      # summed by resample, zero in filled bars
 
 
 def time_index(df: pd.DataFrame | pd.Series) -> pd.DatetimeIndex:

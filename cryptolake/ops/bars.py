@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import bars as kb
+from ._bins import Bins
 from ._frame import values
-from .resample import Bins, check_frame, rebuild_index
+from ._time import check_frame, rebuild_index
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "quote_volume", "trades",
                "taker_buy_volume", "taker_buy_quote_volume", "vwap")

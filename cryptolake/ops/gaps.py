@@ -6,9 +6,11 @@ import pandas as pd
 
 from .. import grid, quality
 from ..kernels import gaps as kg
-from ._frame import OHLC
-from .resample import (_UNIT_NS, SUM_COLUMNS, _in_ticks, _to_ns, as_times, check_frame,
-                       infer_step, rebuild_index)
+from ._frame import OHLC, SUM_COLUMNS
+from ._time import UNIT_NS as _UNIT_NS
+from ._time import as_times, check_frame, infer_step, rebuild_index
+from ._time import in_ticks as _in_ticks
+from ._time import to_ns as _to_ns
 
 
 def _step(freq, t, seg, lev: pd.DatetimeIndex, attrs=None) -> int:

@@ -9,7 +9,7 @@ import pandas as pd
 from ..kernels import info_bars as kib
 from ._frame import values
 from .bars import _qty_column
-from .resample import check_frame
+from ._time import check_frame
 
 KINDS = {"tick": kib.TICK, "volume": kib.VOLUME, "dollar": kib.DOLLAR}
 BAR_COLUMNS = ("open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",

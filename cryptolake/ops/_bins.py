@@ -1,0 +1,255 @@
+"""The bins of `df.resample(rule, offset=offset)`, per symbol segment, as row ranges.
+
+Fixed rules ('15s', '5min', '4h', '1D') are found by a kernel (`kernels.resample.bin_edges`).
+Calendar rules ('W', 'W-MON'..'W-SUN', 'ME', 'MS', 'QE', 'QS', 'YE', 'YS', anchored variants
+such as 'QE-MAR' and multiples such as '2W') take their edges from pandas' own offsets, once
+per symbol, exactly as `DataFrame.resample` builds them (see `calendar_edges`); rows are
+mapped to bins with `np.searchsorted`. Both are shared by `resample` and `trades_to_bars`.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from .. import grid
+from ..kernels import resample as kr
+from ..schema import INTERVALS
+from ._time import DAY_NS, UNIT_NS, as_times, in_ticks, to_ns
+
+_O = pd.offsets
+# pandas closes these on the right and labels them by their last day (`W` is `W-SUN`)
+END_RULES = (_O.Week, _O.MonthEnd, _O.QuarterEnd, _O.YearEnd)
+START_RULES = (_O.MonthBegin, _O.QuarterBegin, _O.YearBegin)
+RULES_HELP = ("use a fixed rule ('15s', '5min', '4h', '1D', '7D') or a calendar rule ('W', "
+              "'W-MON'..'W-SUN', 'ME', 'MS', 'QE', 'QS', 'YE', 'YS', or a multiple such as '2W')")
+
+
+def parse_rule(rule) -> pd.DateOffset:
+    """`rule` as a pandas offset: a fixed one (Tick or Day) or a supported calendar one."""
+    try:
+        off = to_offset(rule)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"rule={rule!r} is not a frequency; {RULES_HELP}") from exc
+    if off.n <= 0:
+        raise ValueError(f"rule={rule!r} must be a positive duration; {RULES_HELP}")
+    if isinstance(off, (_O.Tick, _O.Day)):
+        return off
+    if type(off) in END_RULES + START_RULES and getattr(off, "weekday", 0) is not None:
+        return off
+    raise ValueError(f"rule={rule!r} is not supported by df.lake; {RULES_HELP}")
+
+
+def is_calendar(off: pd.DateOffset) -> bool:
+    """True for week, month, quarter and year rules (bins of no fixed length)."""
+    return not isinstance(off, (_O.Tick, _O.Day))
+
+
+def rule_ticks(rule, unit: str) -> tuple[int, bool]:
+    """A fixed rule ('30s', '5min', '1h', '1D', a Timedelta) in ticks of `unit`; also whether
+    it is a pandas Day rule (pandas ignores `offset` for those on a tz-aware index)."""
+    off = parse_rule(rule)
+    if is_calendar(off):
+        raise ValueError(f"rule={rule!r} is a calendar rule; expected a fixed one")
+    ns = off.n * DAY_NS if isinstance(off, _O.Day) else int(pd.Timedelta(off).value)
+    return in_ticks(ns, UNIT_NS[unit], f"rule={rule!r}", unit), isinstance(off, _O.Day)
+
+
+def origins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, offset_ticks: int,
+            codes: np.ndarray | None = None) -> np.ndarray:
+    """pandas' origin='start_day' per segment: midnight (in the index's tz) of its first day,
+    plus the offset, as ticks (`codes`: row times are `t[codes]`)."""
+    rows = seg[:-1] if codes is None else codes[seg[:-1]]
+    firsts = as_times(np.ascontiguousarray(t[rows]), lev)
+    return np.ascontiguousarray(firsts.normalize().asi8 + offset_ticks, dtype=np.int64)
+
+
+def _is_utc(idx: pd.DatetimeIndex) -> bool:
+    return str(idx.tz) in ("UTC", "UTC+00:00", "Etc/UTC")
+
+
+def _rule_and_offset(rule, offset, idx: pd.DatetimeIndex) -> tuple[int, int]:
+    unit_ns = UNIT_NS[idx.unit]
+    step, is_day = rule_ticks(rule, idx.unit)
+    off = 0
+    if offset is not None:
+        off = in_ticks(to_ns(offset, "offset"), unit_ns, f"offset={offset!r}", idx.unit)
+    if is_day:
+        if not _is_utc(idx):
+            raise ValueError(f"rule={rule!r} on a {idx.tz} index means calendar days in pandas; "
+                             "fix with df.tz_convert('UTC') or use an hour rule like '24h'")
+        if off:
+            warnings.warn(f"offset={offset!r} has no effect with a 'D' rule on a tz-aware index "
+                          "(pandas ignores it and df.lake matches pandas); use rule='24h' with "
+                          "the offset to shift daily bins", RuntimeWarning, stacklevel=4)
+            off = 0
+    return step, off
+
+
+def calendar_edges(first: int, last: int, lev: pd.DatetimeIndex, off: pd.DateOffset):
+    """(edges, labels, closed_right) of pandas' bins for a calendar rule over ticks
+    [first, last] (pandas' `_get_timestamp_range_edges` and `_adjust_bin_edges`): the range
+    starts at the first day rolled back to the rule (start rules, closed left) or one rule
+    before it (end rules, closed right); end rules' edges are the last instant of their day
+    in wall time. Bin `i` is `[edges[i], edges[i+1])` (closed left) or `(edges[i],
+    edges[i+1]]` (closed right), labelled `labels[i]`."""
+    f, l = as_times(np.array([first, last], np.int64), lev).normalize()
+    right = isinstance(off, END_RULES)
+    start = pd.Timestamp(f - off) if right else pd.Timestamp(off.rollback(f))
+    binner = pd.date_range(freq=off, start=start, end=pd.Timestamp(l + off), tz=lev.tz,
+                           ambiguous=True, nonexistent="shift_forward", unit=lev.unit)
+    if not right:
+        return binner.asi8, binner.asi8[:-1], False
+    wall = binner.tz_localize(None)
+    day, tick = (pd.Timedelta(v, unit=u).as_unit(wall.unit) for v, u in ((1, "D"), (1, wall.unit)))
+    wall = (wall + day - tick).tz_localize(binner.tz)
+    assert wall.unit == lev.unit
+    return wall.asi8, binner.asi8[1:], True
+
+
+def calendar_bins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, off: pd.DateOffset,
+                  segnb: np.ndarray):
+    """Non-empty calendar bins per segment of sorted ticks `t`: (first row of each bin,
+    labels, lo, hi) with every bin spanning ticks [lo, hi); fills `segnb` like `bin_edges`."""
+    firsts, labels, lo, hi = [], [], [], []
+    nb = 0
+    full = np.flatnonzero(np.diff(seg) > 0)
+    # the edges depend on the first and last days only: one pandas call per distinct pair
+    days = as_times(np.r_[t[seg[full]], t[seg[full + 1] - 1]], lev).normalize().asi8
+    day = dict(zip(full.tolist(), zip(days[:len(full)].tolist(), days[len(full):].tolist())))
+    cache: dict = {}
+    for s in range(len(seg) - 1):
+        segnb[s] = nb
+        a, z = int(seg[s]), int(seg[s + 1])
+        if a == z:
+            continue
+        if day[s] not in cache:
+            cache[day[s]] = calendar_edges(*day[s], lev, off)
+        edges, labs, right = cache[day[s]]
+        rows = a + np.searchsorted(t[a:z], edges, side="right" if right else "left")
+        assert rows[0] == a and rows[-1] == z, "calendar edges must cover every row"
+        used = np.flatnonzero(rows[1:] > rows[:-1])
+        firsts.append(rows[used])
+        labels.append(labs[used])
+        lo.append(edges[used] + right)
+        hi.append(edges[used + 1] + right)
+        nb += len(used)
+    segnb[len(seg) - 1] = nb
+    if not firsts:
+        return (np.zeros(0, np.int64),) * 4
+    return tuple(np.concatenate(x).astype(np.int64) for x in (firsts, labels, lo, hi))
+
+
+def _gather(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    out = np.empty(len(codes), np.int64)
+    kr.gather(values, codes, out)
+    return out
+
+
+class Bins:
+    """The non-empty bins of `df.resample(rule, offset=offset)` per segment of ticks `t`, and
+    the memory for their outputs: `starts`, `labels` and every output column are rows of one
+    allocation (fresh pages fault once per allocation's pages, not per column).
+
+    `starts[:nb + 1]` first row of each bin (then len(t)); `labels[:nb]` bin labels (open
+    ticks for fixed and start rules, the last day for end rules, as pandas labels them);
+    `segnb[s]` first bin of segment `s`; `column()` hands out the next output row; `step` is
+    the rule in ticks (None for a calendar rule); `extent()` each bin's span.
+    """
+
+    def __init__(self, t: np.ndarray, idx: pd.DatetimeIndex, seg: np.ndarray, rule, offset,
+                 ncols: int, codes: np.ndarray | None = None):
+        """`codes`: `t` is a MultiIndex level's ticks and row `i`'s time is `t[codes[i]]`."""
+        self.rule = parse_rule(rule)
+        self.segnb = np.empty(len(seg), np.int64)
+        if is_calendar(self.rule):
+            if offset is not None:
+                raise ValueError(f"offset={offset!r} with the calendar rule {rule!r}: pandas "
+                                 "ignores it for some calendar rules, so df.lake refuses it; "
+                                 "drop offset= (or use a fixed rule such as '24h' with it)")
+            self.step = None
+            if codes is not None:       # a MultiIndex level's ticks: every row's time
+                t = _gather(t, codes)
+            first, labels, self._lo, self._hi = calendar_bins(t, idx, seg, self.rule,
+                                                              self.segnb)
+            nb = len(first)
+            self._alloc(ncols, nb)
+            self.block[0, :nb] = first.view(np.float64)
+            self.block[0, nb:nb + 1] = np.array([seg[-1]], np.int64).view(np.float64)
+            self.block[1, :nb] = labels.view(np.float64)
+        else:
+            self.step, off = _rule_and_offset(rule, offset, idx)
+            nb = self._fixed(t, idx, seg, off, ncols, codes)
+        self.starts = self.block[0].view(np.int64)[:nb + 1]
+        self.labels = self.block[1].view(np.int64)[:nb]
+        self.nb = nb
+        self._next = 2
+
+    def _alloc(self, ncols: int, bound: int) -> None:
+        self.block = np.empty((ncols + 2, bound + 1))
+
+    def _fixed(self, t, idx, seg, off, ncols, codes) -> int:
+        origin = origins(t, idx, seg, off, codes)
+        # Size the outputs by a bound on the bin count (a segment spanning `d` ticks has at
+        # most d // step + 2 bins, and no more bins than rows) and find the bins in one call;
+        # np.empty pages that stay unused are never touched.
+        if len(seg) > 1:
+            first, last = seg[:-1], seg[1:] - 1
+            if codes is not None:
+                first, last = codes[first], codes[last]
+            span = t[last] - t[first]
+            bound = int(np.minimum(span // self.step + 2, np.diff(seg)).sum())
+        else:
+            bound = 0
+        self._alloc(ncols, bound)
+        starts = self.block[0].view(np.int64)
+        labels = self.block[1].view(np.int64)
+        if codes is None:
+            return kr.bin_edges(t, seg, origin, self.step, starts, labels, self.segnb, True)
+        return kr.bin_edges_at(t, codes, seg, origin, self.step, starts, labels, self.segnb,
+                               True)
+
+    def column(self, dtype=np.float64) -> np.ndarray:
+        """The next free output row (float64, or an int64 view of it)."""
+        row = self.block[self._next, :self.nb]
+        self._next += 1
+        return row if np.dtype(dtype) == np.float64 else row.view(dtype)
+
+    @property
+    def bseg(self) -> np.ndarray:
+        """The segment of every bin."""
+        return np.repeat(np.arange(len(self.segnb) - 1), np.diff(self.segnb))
+
+    def extent(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi): every bin spans ticks [lo, hi)."""
+        if self.step is None:
+            return self._lo, self._hi
+        return self.labels, self.labels + self.step
+
+    def interval(self, unit: str) -> str | None:
+        """The archive interval ('4h', '1d', '1mo') whose bars these bins are, or None: the
+        rule's length is an interval's and every label opens a bar of its grid."""
+        if self.step is None:
+            monthly = type(self.rule) is _O.MonthBegin and self.rule.n == 1
+            return "1mo" if monthly else None
+        ns = self.step * UNIT_NS[unit]
+        # labels are a segment's first label plus multiples of the step: check the firsts
+        ns_labels = self.labels[self.segnb[:-1][np.diff(self.segnb) > 0]] * UNIT_NS[unit]
+        if ns % 1000 or (ns_labels % 1000).any():
+            return None
+        for name in INTERVALS:
+            if not grid.is_calendar(name) and grid.step_us(name) * 1000 == ns:
+                return name if grid.on_grid(ns_labels // 1000, name).all() else None
+        return None
+
+
+def output_attrs(attrs: dict, interval: str | None) -> dict:
+    """A copy of a frame's `attrs` for an op's output: `interval` set to the output's archive
+    interval, or dropped when it is none."""
+    out = {k: copy.deepcopy(v) for k, v in attrs.items() if k != grid.ATTR}
+    if interval is not None:
+        out[grid.ATTR] = interval
+    return out
