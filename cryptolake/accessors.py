@@ -26,7 +26,7 @@ from .ops import gaps as _gaps
 from .ops import resample as _resample
 from .ops._bins import output_attrs
 from .ops._frame import OHLC, validate_frame
-from .ops._time import check_frame, resolve_freq
+from .ops._time import check_frame
 
 
 class Indicators:
@@ -82,15 +82,12 @@ class LakeAccessor:
 
     def gaps(self, freq=None) -> pd.DataFrame:
         """Runs of missing bars: start, end, missing, duration; see `cryptolake.ops.gaps.gaps`."""
-        df = self._df
-        if freq is None and ATTR not in df.attrs:   # ops.gaps reads a lake interval (months too)
-            freq = resolve_freq(df)
-        return _gaps.gaps(df, freq)
+        return _gaps.gaps(self._df, freq)
 
     def fill_gaps(self, freq=None) -> pd.DataFrame:
         """Missing bars inserted (close carried, zero volume), `is_filled` column added."""
         df = self._need_ohlc()
-        out = _gaps.fill_gaps(df, resolve_freq(df, freq))
+        out = _gaps.fill_gaps(df, freq)
         out.attrs = output_attrs(df.attrs, df.attrs.get(ATTR))
         return out
 

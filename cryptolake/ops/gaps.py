@@ -8,23 +8,7 @@ from .. import grid, quality
 from ..kernels import gaps as kg
 from ._frame import OHLC, SUM_COLUMNS
 from ._time import UNIT_NS as _UNIT_NS
-from ._time import as_times, check_frame, infer_step, rebuild_index
-from ._time import in_ticks as _in_ticks
-from ._time import to_ns as _to_ns
-
-
-def _step(freq, t, seg, lev: pd.DatetimeIndex, attrs=None) -> int:
-    """The bar size in index ticks: `freq`, else the interval a lake frame carries in
-    `df.attrs`, else inferred from the diffs."""
-    interval = None if freq is not None else (attrs or {}).get(grid.ATTR)
-    if interval and not grid.is_calendar(interval):
-        return _in_ticks(grid.step_us(interval) * 1000, _UNIT_NS[lev.unit], f"interval {interval!r}", lev.unit)
-    if freq is None:
-        return infer_step(t, seg)
-    ns = _to_ns(freq, "freq")
-    if ns <= 0:
-        raise ValueError(f"freq={freq!r} must be a positive duration like '1min'")
-    return _in_ticks(ns, _UNIT_NS[lev.unit], f"freq={freq!r}", lev.unit)
+from ._time import as_times, bar_step, check_frame, rebuild_index
 
 
 def _origin(t: np.ndarray, step: int, lev, attrs) -> int:
@@ -62,7 +46,7 @@ def gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
         start, end, after = to_ticks(m0), to_ticks(m1), to_ticks(m1 + 1)
         dur = pd.to_timedelta(after - start, unit=lev.unit).as_unit(lev.unit)
     else:
-        step = _step(freq, t, seg, lev, df.attrs) if n > 1 else 1
+        step = bar_step(df, t, seg, lev, freq) if n > 1 else 1
         origin = _origin(t, step, lev, df.attrs) if n else 0
         start, end, missing, gseg, _ = quality.find_runs(t, seg, step, origin)
         dur = pd.to_timedelta(missing * step, unit=lev.unit).as_unit(lev.unit)
@@ -89,7 +73,7 @@ def fill_gaps(df: pd.DataFrame, freq=None) -> pd.DataFrame:
         out = df.copy()
         out["is_filled"] = False
         return out
-    step = _step(freq, t, seg, lev)
+    step = bar_step(df, t, seg, lev, freq)
     m = kg.grid_size(t, seg, step)
     out_t = np.empty(m, np.int64)
     src = np.empty(m, np.int64)
