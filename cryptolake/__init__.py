@@ -10,10 +10,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .explore import explore  # noqa: E402
 from .lake import Lake  # noqa: E402
 from .report import IngestReport  # noqa: E402
 from .sources.archive import BinanceArchive  # noqa: E402
 
 from . import accessors as _accessors  # noqa: E402,F401  (registers the df.lake accessor)
 
-__all__ = ["Lake", "BinanceArchive", "IngestReport", "__version__"]
+__all__ = ["Lake", "BinanceArchive", "IngestReport", "explore", "__version__"]
