@@ -232,7 +232,8 @@ class Explorer(widgets.VBox):
                      for c, r in by.iterrows()]
             lines.append("gaps: " + "; ".join(parts))
             shown = gaps[["start", "end", "missing", "cause"]].head(15)
-            table = shown.to_html(index=False, border=0, classes="cryptolake-gaps")
+            table = ("<style>.cryptolake-gaps td, .cryptolake-gaps th {padding: 1px 10px}</style>"
+                     + shown.to_html(index=False, border=0, classes="cryptolake-gaps"))
             more = f"<br>… {len(gaps) - 15} more" if len(gaps) > 15 else ""
             lines.append(table + more)
         return "<br>".join(lines)
