@@ -223,3 +223,53 @@ def test_plot_gaps_of_other_symbols_are_ignored_and_bad_gaps_rejected():
         plot_ohlcv(_bars(), gaps=gaps.drop(columns="cause"))
     with pytest.raises(ValueError, match="must be a DataFrame"):
         plot_ohlcv(_bars(), gaps=[("2024-05-01", "2024-05-01")])
+
+
+# ---------------------------------------------------------------- edge cases and S3
+@pytest.fixture(scope="module")
+def odd_lake(tmp_path_factory):
+    """um 1m klines: BNBUSDT has one bar (2024-01-01 00:00); XRPUSDT trades on 2024-01-01,
+    is silent for two months and trades again on 2024-03-01 (a relisting)."""
+    root = tmp_path_factory.mktemp("explore-odd")
+    b = ArchiveBuilder((root / "archive").as_uri())
+    b.klines("um", "BNBUSDT", "1m", "2024-01-01", missing=[slice(1, 1440)])
+    b.klines("um", "XRPUSDT", "1m", "2024-01-01")
+    b.klines("um", "XRPUSDT", "1m", "2024-03-01")
+    lake = cl.Lake(str(root / "lake"), archive=cl.BinanceArchive((root / "archive").as_uri()))
+    for day in ("2024-01-01", "2024-03-01"):
+        lake.ingest("um", "klines", ["BNBUSDT", "XRPUSDT"] if day == "2024-01-01" else ["XRPUSDT"],
+                    interval="1m", start=day, end=day, top_up=False, progress=False,
+                    today=dt.date(2024, 4, 15))
+    return lake
+
+
+def test_one_row_symbol_draws_one_candle(odd_lake):
+    p = cl.explore(odd_lake, symbol="BNBUSDT")
+    assert p.message.value == "" and len(p.frame) == 1 and p.drawn_rule == "raw"
+    assert (p.start.value, p.end.value) == (dt.date(2024, 1, 1), dt.date(2024, 1, 1))
+    assert "1 of 1 bars" in p.info.value
+    assert len(p.figure.axes[0].collections[1].get_paths()) == 1
+
+
+def test_relisted_symbol_silent_range_and_relisting_gap(odd_lake):
+    p = cl.explore(odd_lake, symbol="XRPUSDT", start="2024-01-01", end="2024-03-01")
+    g = p.gaps
+    assert list(g["cause"]) == ["relisting"]
+    assert g["start"][0] == pd.Timestamp("2024-01-02", tz="UTC")
+    assert g["end"][0] == pd.Timestamp("2024-02-29 23:59", tz="UTC")
+    # 2,880 rows > MAX_BARS; over 60 days 15min would be 5,761 bins, 1h 1,441: 1h, 48 non-empty
+    assert p.drawn_rule == "1h" and len(p.frame) == 48
+    (span,) = _spans(p.figure)
+    assert to_hex(span.get_facecolor()) == GAP_COLORS["relisting"]
+    p.start.value, p.end.value = dt.date(2024, 2, 1), dt.date(2024, 2, 10)   # inside the silence
+    assert "has no rows" in p.message.value and p.figure is None
+    assert "relisting" in p.info.value
+
+
+def test_explorer_on_a_moto_s3_lake(s3_lake):
+    lake = cl.Lake(f"{s3_lake.url}/explore", storage_options=s3_lake.storage_options,
+                   archive=cl.BinanceArchive(SAMPLE.as_uri()))
+    lake.ingest("spot", "klines", ["ETHUSDT"], interval="1m", top_up=False, progress=False)
+    p = cl.explore(lake, rule="1h")
+    assert p.message.value == "" and p.symbol.value == "ETHUSDT" and len(p.frame) == 71
+    assert list(p.gaps["cause"]) == ["outage"] and p.gaps["missing"][0] == 90
