@@ -33,7 +33,7 @@ class Explorer(widgets.VBox):
         self.last_redraw_seconds = None
         self.redraws = 0
         self._holding = False
-        self._extents: dict[tuple[str, str], tuple[dt.date, dt.date]] = {}
+        self._facts: dict[tuple[str, str], tuple[dt.date, dt.date, pd.DataFrame]] = {}
         tables = _kline_tables(lake)
         names = _indicator_names()
         self._check("table", table, tables)
@@ -103,15 +103,17 @@ class Explorer(widgets.VBox):
         self.message.value = f"<div style='color:#b71c1c'>{text}</div>" if text else ""
 
     # ------------------------------------------------------------ cascades
-    def _extent(self, table: str, symbol: str) -> tuple[dt.date, dt.date]:
-        """First and last day of a symbol (one column of that symbol read once, then cached)."""
+    def _symbol_facts(self, table: str, symbol: str) -> tuple[dt.date, dt.date, pd.DataFrame]:
+        """First day, last day and every gap of a symbol, read once per panel (one column of
+        that symbol, and `Table.gaps` for it): a selection inside a long gap still shows it."""
         key = (table, symbol)
-        if key not in self._extents:
-            idx = self.lake.silver[table].read(symbol, columns=["close"]).index
+        if key not in self._facts:
+            t = self.lake.silver[table]
+            idx = t.read(symbol, columns=["close"]).index
             if len(idx) == 0:
                 raise ValueError(f"{symbol} has no rows in {table}")
-            self._extents[key] = (idx[0].date(), idx[-1].date())
-        return self._extents[key]
+            self._facts[key] = (idx[0].date(), idx[-1].date(), t.gaps(symbols=[symbol]))
+        return self._facts[key]
 
     def _table_changed(self, symbol=None, start=None, end=None) -> None:
         symbols = self.lake.silver[self.table.value].symbols
@@ -124,7 +126,7 @@ class Explorer(widgets.VBox):
     def _symbol_changed(self, start=None, end=None) -> None:
         if self.symbol.value is None:
             return
-        first, last = self._extent(self.table.value, self.symbol.value)
+        first, last, _ = self._symbol_facts(self.table.value, self.symbol.value)
         old = (self.start.value, self.end.value)
         if start is not None or end is not None:
             s = pd.Timestamp(start).date() if start is not None else first
@@ -170,12 +172,12 @@ class Explorer(widgets.VBox):
         raw = table.read(sym, start=s.isoformat(), end=e.isoformat(), columns=COLUMNS)
         lo = pd.Timestamp(s, tz="UTC")
         hi = pd.Timestamp(e, tz="UTC") + pd.Timedelta(days=1)
-        gaps = table.gaps(symbols=[sym], start=s.isoformat(), end=e.isoformat())
+        gaps = self._symbol_facts(name, sym)[2]
         gaps = gaps[(gaps["end"] >= lo) & (gaps["start"] < hi)].reset_index(drop=True)
         self.gaps = gaps
         bar = _bar_size(name, raw.index)
         if raw.empty:
-            self.figure = self.frame = None
+            self.figure = self.frame = self.drawn_rule = None
             self.chart.value = b""
             self.info.value = self._info_html(raw, gaps, bar, "raw", "")
             self._show_message(f"{html.escape(sym)} has no rows in {html.escape(name)} "
@@ -207,24 +209,35 @@ class Explorer(widgets.VBox):
         # a df.lake without calendar rules: weeks as fixed 7-day bins
         return raw.lake.resample("7D"), (note + "; " if note else "") + "W drawn as 7D bins"
 
+    def _missing_in_selection(self, gaps: pd.DataFrame, bar: pd.Timedelta) -> int:
+        """Bars of the non-halt gaps (halts are present, flat bars) inside the selection."""
+        lo = pd.Timestamp(self.start.value, tz="UTC")
+        hi = pd.Timestamp(self.end.value, tz="UTC") + pd.Timedelta(days=1) - bar
+        absent = gaps[gaps["cause"] != "halt"]
+        a = absent["start"].clip(lower=lo)
+        b = absent["end"].clip(upper=hi)
+        n = ((b - a) // bar + 1).clip(lower=0)
+        return int(n.sum()) if len(n) else 0
+
     def _info_html(self, raw: pd.DataFrame, gaps: pd.DataFrame, bar, rule: str, note: str) -> str:
         name, sym = self.table.value, self.symbol.value
-        first, last = self._extent(name, sym)
+        first, last, _ = self._symbol_facts(name, sym)
         rows = len(raw)
         lines = [f"<b>{html.escape(name)} · {html.escape(sym)}</b> — symbol has data "
                  f"{first} .. {last}; selection {self.start.value} .. {self.end.value} (UTC, inclusive)"]
-        if rows and bar is not None:
-            expected = int((raw.index[-1] - raw.index[0]) // bar) + 1
-            missing = max(expected - rows, 0)
+        if bar is not None:
+            missing = self._missing_in_selection(gaps, bar)
+            expected = rows + missing
             zero = int((raw["volume"] == 0).sum()) if "volume" in raw else 0
-            lines.append(f"coverage: {rows:,} of {expected:,} bars ({100 * rows / expected:.2f}%) "
-                         f"from {raw.index[0]:%Y-%m-%d %H:%M} to {raw.index[-1]:%Y-%m-%d %H:%M}; "
-                         f"{missing:,} missing; {zero:,} zero-volume bars; bar {_label(bar)}")
+            share = f" ({100 * rows / expected:.2f}%)" if expected else ""
+            lines.append(f"coverage: {rows:,} of {expected:,} bars{share}, {missing:,} missing "
+                         f"(bars in the selection inside the symbol's history); {zero:,} "
+                         f"zero-volume bars; bar {_label(bar)}")
         else:
             lines.append(f"coverage: {rows:,} rows in the selection")
         lines.append(f"drawn: {rule}" + (f" — {html.escape(note)}" if note else ""))
         if gaps.empty:
-            lines.append("gaps: none in the selection")
+            lines.append("gaps: none overlapping the selection")
         else:
             by = gaps.groupby("cause")["missing"].agg(["count", "sum"])
             parts = [f"<span style='color:{GAP_COLORS.get(c, '#9e9e9e')}'>■</span> "

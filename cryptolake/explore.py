@@ -7,9 +7,11 @@
 Pick a table, a symbol, a date range (inclusive days, UTC), a resample rule and indicators;
 every change redraws a matplotlib chart (candles, volume, indicators, gaps shaded by cause)
 and an HTML pane with coverage and gaps for the selection. It only uses the public Table API
-(`read`, `gaps`, `symbols`) and reads only the selected range and OHLCV columns. A range with
-more than `MAX_BARS` bars is resampled before drawing (the smallest rule of `RULES` that
-fits; the chart title and the pane say so), so a year of 1m bars stays quick to redraw.
+(`read`, `gaps`, `symbols`). A redraw reads the selected range's OHLCV columns only; once per
+symbol the panel reads that symbol's `close` column (its first and last day) and its gaps
+(so a selection inside a long gap still shows it). A range with more than `MAX_BARS` bars is
+resampled before drawing (the smallest rule of `RULES` that fits; the chart title and the
+pane say so), so a year of 1m bars stays quick to redraw.
 `panel.last_redraw_seconds` holds the last redraw time (also logged at DEBUG).
 """
 from __future__ import annotations

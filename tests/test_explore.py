@@ -90,7 +90,8 @@ def test_every_widget_change_redraws_once(sample_lake):
     assert p.redraws == n + 2 and len(p.figure.axes) == 4          # price+sma, volume, rsi, macd
     p.symbol.value = "BTCUSDT"
     assert p.redraws == n + 3 and len(p.frame) == 72 and p.gaps.empty
-    assert "gaps: none" in p.info.value and not _spans(p.figure)
+    assert "gaps: none" in p.info.value and "4,320 of 4,320 bars" in p.info.value
+    assert not _spans(p.figure)
     p.table.value = "um_klines_1m"                                 # cascades to symbol and dates
     assert p.redraws == n + 4 and p.symbol.value == "BTCUSDT"
     p.start.value = dt.date(2026, 5, 2)
@@ -263,7 +264,8 @@ def test_relisted_symbol_silent_range_and_relisting_gap(odd_lake):
     assert to_hex(span.get_facecolor()) == GAP_COLORS["relisting"]
     p.start.value, p.end.value = dt.date(2024, 2, 1), dt.date(2024, 2, 10)   # inside the silence
     assert "has no rows" in p.message.value and p.figure is None
-    assert "relisting" in p.info.value
+    assert list(p.gaps["cause"]) == ["relisting"]                # the silence, seen from inside
+    assert "relisting" in p.info.value and "0 of 14,400 bars" in p.info.value
 
 
 def test_explorer_on_a_moto_s3_lake(s3_lake):
