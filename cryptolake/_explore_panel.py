@@ -23,7 +23,7 @@ class Explorer(widgets.VBox):
     """The panel `explore` returns. Widgets: `table`, `symbol`, `start`, `end`, `rule`,
     `indicators`, `chart` (PNG image), `info` (HTML), `message` (HTML). After each redraw:
     `figure` (matplotlib Figure or None), `frame` (the bars drawn), `gaps` (gaps in the
-    selection), `drawn_rule`, `last_redraw_seconds`."""
+    selection), `drawn_rule`, `last_redraw_seconds`, `redraws` (how many so far)."""
 
     def __init__(self, lake, *, table=None, symbol=None, start=None, end=None, rule="raw",
                  indicators=()):
