@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .explore import explore  # noqa: E402
 from .lake import Lake  # noqa: E402
 from .report import IngestReport  # noqa: E402
 from .sources.archive import BinanceArchive  # noqa: E402
@@ -17,4 +18,7 @@ from .sources.rest import BinanceREST  # noqa: E402
 
 from . import accessors as _accessors  # noqa: E402,F401  (registers the df.lake accessor)
 
-__all__ = ["Lake", "BinanceArchive", "BinanceREST", "IngestReport", "__version__"]
+from .layers.silver import MergeConflict  # noqa: E402
+
+__all__ = ["Lake", "BinanceArchive", "BinanceREST", "IngestReport", "MergeConflict", "explore",
+           "__version__"]

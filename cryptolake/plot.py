@@ -19,6 +19,10 @@ from .ops.resample import resample
 # Indicators drawn on the price axis; every other one gets its own panel.
 OVERLAYS = frozenset({"sma", "ema", "wma", "bbands", "vwap", "kama", "keltner", "donchian"})
 UP, DOWN = "#26a69a", "#ef5350"
+# Gap shading by cause (Table.gaps() causes); anything else is drawn grey.
+GAP_COLORS = {"missing_file": "#e53935", "partial_file": "#fb8c00", "outage": "#8e24aa",
+              "halt": "#607d8b", "relisting": "#1e88e5"}
+_GAP_OTHER = "#9e9e9e"
 
 
 def _label(ticks: int, unit: str) -> str:
@@ -75,8 +79,42 @@ def _lines(ax, x, result, name: str) -> None:
     ax.legend(loc="upper left", fontsize=8)
 
 
+def _gap_spans(gaps, symbol, lo: float, hi: float, pad: float) -> list[tuple[float, float, str]]:
+    """(x0, x1, cause) in date numbers for every gap that overlaps [lo, hi], clipped to it and
+    widened by `pad` each side so a one-bar gap stays visible between coarse candles."""
+    if not isinstance(gaps, pd.DataFrame):
+        raise ValueError(f"gaps must be a DataFrame like Table.gaps() returns, got {type(gaps).__name__}")
+    need = [c for c in ("start", "end", "cause") if c not in gaps.columns]
+    if need:
+        raise ValueError(f"gaps lacks column(s) {need}; it needs start, end, cause "
+                         "(as Table.gaps() returns)")
+    if symbol is not None and "symbol" in gaps.columns:
+        gaps = gaps[gaps["symbol"].astype(str) == str(symbol)]
+    if gaps.empty:
+        return []
+    def num(col):
+        return date2num(pd.to_datetime(gaps[col], utc=True).dt.tz_localize(None).to_numpy())
+    x0, x1 = num("start") - pad, num("end") + pad
+    keep = (x1 >= lo) & (x0 <= hi)
+    return [(max(a, lo), min(b, hi), str(c)) for a, b, c, k in
+            zip(x0, x1, gaps["cause"].to_numpy(), keep) if k]
+
+
+def _shade(axes, spans) -> None:
+    """One translucent band per gap on every axis, coloured by cause; one legend entry per cause."""
+    seen = set()
+    for x0, x1, cause in spans:
+        color = GAP_COLORS.get(cause, _GAP_OTHER)
+        for i, ax in enumerate(axes):
+            label = f"gap: {cause}" if i == 0 and cause not in seen else None
+            ax.axvspan(x0, x1, color=color, alpha=0.25, linewidth=0, zorder=0, label=label)
+        seen.add(cause)
+    if spans:
+        axes[0].legend(loc="upper left", fontsize=8)
+
+
 def plot_ohlcv(df: pd.DataFrame, indicators=(), *, max_candles: int = 1500,
-               title: str | None = None, figsize=(12, 7)) -> Figure:
+               title: str | None = None, figsize=(12, 7), gaps=None) -> Figure:
     """A Figure with candles, a volume panel (when `volume` exists) and `indicators`.
 
     `indicators`: names or `(name, params)` pairs from `cryptolake.ops.indicators.INDICATORS`;
@@ -84,12 +122,19 @@ def plot_ohlcv(df: pd.DataFrame, indicators=(), *, max_candles: int = 1500,
     the candles, the rest get a panel each. Frames longer than `max_candles` are resampled to
     a coarser bar first (the title says so) and indicators are computed on the drawn bars.
     A (symbol, time) MultiIndex must hold one symbol.
+
+    `gaps`: optional DataFrame with `start, end, cause` (and `symbol`), as `Table.gaps()`
+    returns; each gap overlapping the drawn range is shaded on every panel, coloured by cause
+    (`GAP_COLORS`), with one legend entry per cause. Rows of other symbols are ignored when the
+    frame has a (symbol, time) MultiIndex.
     """
+    symbol = None
     if isinstance(df.index, pd.MultiIndex):
         syms = df.index.get_level_values(0).unique()
         if len(syms) != 1:
             raise ValueError(f"plot draws one symbol, the frame has {len(syms)}; "
                              f"select one with df.xs('{syms[0]}', level=0)")
+        symbol = syms[0]
         df = df.droplevel(0)
     df, note = _downsample(df, max_candles)
     specs = [_spec(s) for s in indicators]
@@ -121,6 +166,8 @@ def plot_ohlcv(df: pd.DataFrame, indicators=(), *, max_candles: int = 1500,
     for ax, (n, r) in zip(axes[1 + has_vol:], panels):
         _lines(ax, x, r, n)
         ax.set_ylabel(n)
+    if gaps is not None and len(x):
+        _shade(axes, _gap_spans(gaps, symbol, x[0] - width, x[-1] + width, width / 2))
     loc = AutoDateLocator()
     axes[-1].xaxis.set_major_locator(loc)
     axes[-1].xaxis.set_major_formatter(ConciseDateFormatter(loc))
