@@ -113,6 +113,8 @@ def test_read_as_of_a_timestamp_and_lake_at_a_timestamp(tmp_path, builder):
     t = lake.silver.um_klines_1h
     assert len(t.read("BTCUSDT", as_of=between)) == 24 and len(t.read("BTCUSDT")) == 48
     assert len(lake.at(between).silver.um_klines_1h["BTCUSDT"]) == 24
+    before_any = lake.silver.um_klines_1h.history()["timestamp"].min() - pd.Timedelta(seconds=1)
+    assert lake.at(before_any).silver.tables == [] and lake.at(before_any).versions() == {}
     assert len(lake.at({"silver.um_klines_1h": 1}).silver.um_klines_1h["BTCUSDT"]) == 24
     with pytest.raises(ValueError, match="version"):
         t.read(version=999)

@@ -87,7 +87,12 @@ class Bronze:
             return self.storage.open_table(MANIFEST_REL, version=self.pinned)
         t = self.storage.open_table(MANIFEST_REL)
         if self.pinned is not None:
-            t.load_as_version(self.pinned)
+            when = pd.Timestamp(self.pinned)
+            when = (when.tz_localize("UTC") if when.tz is None else when.tz_convert("UTC")).to_pydatetime()
+            created = t.metadata().created_time
+            if created is not None and when.timestamp() * 1000 < created:
+                return None                               # the manifest did not exist yet
+            t.load_as_version(when)
         return t
 
     @property
