@@ -54,6 +54,17 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def interleaved(fns, repeat: int) -> list[float]:
+    """Median seconds of each function, run in turns (a busy machine drifts between blocks)."""
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
 def floor_one(path: Path) -> int:
     with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as z:
         data = z.read(z.namelist()[0])
@@ -111,11 +122,9 @@ def bench_ingest(tmp: Path, n_symbols: int, days: int, repeat: int) -> None:
                 "month", pa.array(["2024-04"] * t.num_rows))
             write_deltalake(d, data, mode="overwrite", predicate=f"symbol = '{s}' AND month = '2024-04'",
                             partition_by=["symbol", "month"])
-    t_plain, _ = timed(plain, repeat)
-    t_delta, _ = timed(delta, repeat)
-    t_data, _ = timed(delta_data_only, repeat)
+    t_plain, t_data, t_delta = interleaved([plain, delta_data_only, delta], max(repeat, 5))
     print(f"\n## 1. Ingest: {len(files)} daily files, {rows:,} rows, {n_symbols} symbols x {days} days "
-          f"(1m), {workers} threads, median of {repeat}\n")
+          f"(1m), {workers} threads, median of {repeat} (silver writes: {max(repeat, 5)}, interleaved)\n")
     print("| step | seconds | rows/s | ratio |")
     print("|---|---|---|---|")
     print(f"| floor: unzip + read_csv ({workers} threads) | {t_floor:.3f} | {rows / t_floor:,.0f} | 1.00x |")
