@@ -80,7 +80,7 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     file_rows, written = [], 0
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
     pending = None   # the previous symbol's commits, overlapping this symbol's fetches
-    note = (f"ingest {req.table} {req.start or '…'}..{req.end or 'today'} "
+    note = (f"ingest {req.table} {req.start or 'first file'}..{req.end or 'today'} "
             f"{uuid.uuid4().hex[:8]} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
     def finish(job):

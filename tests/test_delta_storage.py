@@ -176,3 +176,22 @@ def test_a_stale_in_silver_mark_does_not_overwrite_a_newer_file_row(tmp_path):
     assert row["sha256"] == "new" and not row["in_silver"]
     b.bronze.upsert([{**base, "sha256": "new", "in_silver": True}])           # a matching mark applies
     assert bool(cl.Lake(str(tmp_path / "lake")).bronze.files().iloc[0]["in_silver"])
+
+
+def test_an_s3_lake_is_read_by_deltalake_and_duckdb_without_cryptolake(s3_lake, tmp_path):
+    root = tmp_path / "archive"
+    root.mkdir()
+    b = ArchiveBuilder(root.as_uri())
+    keys = [b.klines("um", s, "1h", "2024-03-01") for s in ("BTCUSDT", "ETHUSDT")]
+    lake = cl.Lake(s3_lake.url, storage_options=s3_lake.storage_options, archive=cl.BinanceArchive(root.as_uri()))
+    assert lake.ingest("um", "klines", interval="1h", progress=False, today=TODAY).ok
+    so = delta_options(s3_lake.storage_options, "s3")          # what a user passes to deltalake directly
+    d = DeltaTable(f"{s3_lake.url}/silver/um_klines_1h", storage_options=so)
+    got = d.to_pandas().sort_values(["symbol", "open_time"], ignore_index=True)
+    want = pd.concat([b.frame(k) for k in keys], ignore_index=True)
+    assert got["close"].tolist() == want["close"].tolist()
+    con = duckdb.connect()
+    con.register("k", d.to_pyarrow_dataset())
+    assert con.execute("select count(*) from k where symbol = 'ETHUSDT'").fetchone()[0] == 24
+    m = DeltaTable(f"{s3_lake.url}/bronze/_manifest", storage_options=so).to_pandas()
+    assert sorted(m["key"]) == sorted(k.key for k in keys)
