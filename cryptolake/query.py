@@ -158,7 +158,9 @@ class Table:
         log = log[log["rows"] > 0]
         cat = catalog.read(self.storage, self.layer, self.name).set_index(["symbol", "month"])
         cat = cat.reindex(log.index)
-        ok = (cat["rows"] == log["rows"]).fillna(False).to_numpy(bool)
+        ok = (cat["rows"] == log["rows"]).fillna(False).to_numpy(bool).copy()
+        # a catalog row written after the version read describes newer data: recompute it
+        ok &= ~(cat["written_version"] > d.version()).fillna(False).to_numpy(bool)
         out = cat[cols[2:]].copy()
         bad = log.index[~ok]
         if len(bad):

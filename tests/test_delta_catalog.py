@@ -159,3 +159,17 @@ def test_catalog_latest_row_wins_and_optimize_keeps_only_it(tmp_path):
     lake.optimize()
     raw = DeltaTable(lake.storage.table_uri(catalog.CATALOG_REL)).to_pandas()
     assert raw["off_grid"].tolist() == [4]
+
+
+def test_partition_stats_of_an_old_version_describe_that_version(tmp_path):
+    lake = cl.Lake(str(tmp_path / "lake"))
+    silver.write_partitions(lake.storage, "silver", "um_klines_1h", SCH, "open_time", "1h",
+                            {("AAA", "2024-01"): month_bars(1, "2024-01", zero_volume=3)})
+    v = lake.silver.um_klines_1h.version
+    silver.write_partitions(lake.storage, "silver", "um_klines_1h", SCH, "open_time", "1h",
+                            {("AAA", "2024-01"): month_bars(1, "2024-01", zero_volume=9)})
+    t = lake.silver.um_klines_1h
+    assert t.partition_stats()["zero_volume"].tolist() == [9]
+    assert t.partition_stats(version=v)["zero_volume"].tolist() == [3]
+    assert lake.at(lake.versions()).silver.um_klines_1h.partition_stats()["zero_volume"].tolist() == [9]
+    assert t.partition_stats()["zero_volume"].tolist() == [9]          # the old read repaired nothing
