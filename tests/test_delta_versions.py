@@ -3,6 +3,7 @@ lake.versions(), lake.at(...) (read-only), on a local lake and on S3 (moto in it
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import numpy as np
@@ -132,3 +133,8 @@ def test_lake_at_a_run_record(tmp_path, builder):
     builder.klines("um", "BTCUSDT", "1h", "2024-05-02", seed=1)
     ingest(lake)
     assert len(lake.at(record).silver.um_klines_1h["BTCUSDT"]) == 24
+    path = tmp_path / "lake" / "_runs" / "daily" / "t0" / "record.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record))
+    assert len(lake.at(str(path)).silver.um_klines_1h["BTCUSDT"]) == 24
+    assert len(lake.silver.um_klines_1h["BTCUSDT"]) == 48
