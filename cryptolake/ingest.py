@@ -173,7 +173,7 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     file_rows, written = [], 0
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
     pending = None   # the previous symbol's commits, overlapping this symbol's fetches
-    note = (f"ingest {req.table} {req.start or '…'}..{req.end or 'today'} "
+    note = (f"ingest {req.table} {req.start or 'first file'}..{req.end or 'today'} "
             f"{uuid.uuid4().hex[:8]} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
     def finish(job):
@@ -227,7 +227,7 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
         finally:
             if pending is not None:
                 finish(pending)
-            bronze.save([req.table], note=note)      # holes of symbols with nothing to fetch
+            bronze.save([req.table], note=note)      # last marks, and holes of symbols with no files
     bar.close()
     report.files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     report.rows = {req.table: written}
@@ -265,14 +265,17 @@ def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, not
                   merge: str = "archive_first", found: list | None = None) -> int:
     """Commit one symbol's work: (1) its new manifest rows, (2) ONE silver commit replacing
     every month partition they touch (or an earlier run left unfinished), rebuilt from all of
-    that month's stored bronze files, (3) the catalog counts, (4) the rows marked in silver.
+    that month's stored bronze files, (3) the catalog counts, (4) the rows marked in silver
+    (committed with the next symbol's manifest rows, or by the caller's final `save`).
 
     New files reach the manifest before silver reads it, and the silver snapshot is taken
     before the manifest is re-read, so a concurrent writer's files are either seen here or
     make our commit conflict and be redone on fresh state. Returns rows written."""
     table = req.table
     sch, tcol = schema.silver_schema(req.market, req.data_type), schema.time_column(req.data_type)
-    bronze.upsert([o.row for o in outcomes if o.row is not None], note=note)
+    # one MERGE: this symbol's new files + the previous symbol's "in silver" marks
+    bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
+    bronze.save([table], note=note)
     fresh = {o.remote.key.key: (o.row["sha256"], o.table) for o in outcomes if o.table is not None}
     fed: list[dict] = []
     seen: list[dict] = []
@@ -293,8 +296,8 @@ def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, not
         conflicts.record(storage, rows, merge)
         if found is not None:
             found.extend(rows)
-    if fed:
-        bronze.upsert([{**r, "in_silver": True} for r in fed], note=note)
+    if fed:      # committed with the next symbol's rows, or at the end of the run
+        bronze.upsert([{**r, "in_silver": True} for r in fed], write=False)
     return written
 
 
@@ -357,6 +360,7 @@ def rebuild_table(lake, table: str, progress: bool = True) -> int:
                            disable=not progress):
             written += commit_symbol(pool, lake.storage, lake.bronze, req, symbol, [],
                                      note=f"rebuild {table} from bronze")
+    lake.bronze.save([table], note=f"rebuild {table} from bronze")
     return written
 
 

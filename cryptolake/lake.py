@@ -190,6 +190,9 @@ class Lake:
         'silver.um_klines_1m'). Returns one row per table: files added/removed."""
         self._check_writable()
         out = []
+        if table is None:
+            from .layers import catalog
+            catalog.compact(self.storage)              # keep each partition's current row only
         for rel in self._tables(table):
             d = self.storage.open_table(rel)
             m = self.storage.commit(lambda d=d: d.optimize.compact(), f"optimize {rel}")

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from . import layout, schema
+from . import schema
 from .layers import silver
 from .layers.bronze import MANIFEST_REL, MANIFEST_SCHEMA, legacy_manifests
 

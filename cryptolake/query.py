@@ -111,7 +111,11 @@ class Table:
             if want is None or isinstance(want, (int, np.integer)):
                 return self.storage.open_table(self._rel, None if want is None else int(want))
             d = self.storage.open_table(self._rel)
-            d.load_as_version(_as_instant(want))
+            when = _as_instant(want)
+            created = d.metadata().created_time
+            if created is not None and when.timestamp() * 1000 < created:
+                raise ValueError(f"{self.layer}.{self.name} did not exist yet at {when:%Y-%m-%d %H:%M:%S} UTC")
+            d.load_as_version(when)
             return d
         except Exception as e:
             if type(e).__name__ in ("TableNotFoundError", "DeltaError", "OSError", "ValueError"):
@@ -184,7 +188,9 @@ class Table:
         log = log[log["rows"] > 0]
         cat = catalog.read(self.storage, self.layer, self.name).set_index(["symbol", "month"])
         cat = cat.reindex(log.index)
-        ok = (cat["rows"] == log["rows"]).fillna(False).to_numpy(bool)
+        ok = (cat["rows"] == log["rows"]).fillna(False).to_numpy(bool).copy()
+        # a catalog row written after the version read describes newer data: recompute it
+        ok &= ~(cat["written_version"] > d.version()).fillna(False).to_numpy(bool)
         out = cat[cols[2:]].copy()
         bad = log.index[~ok]
         if len(bad):
@@ -412,6 +418,11 @@ class Layer:
                 continue
             if isinstance(self.pins, dict) and name not in self.pins:
                 continue
+            if self.pins is not None and not isinstance(self.pins, dict):   # pinned at a time:
+                try:                                                         # only tables that existed
+                    Table(self.storage, self.layer, name, pin=self.pins).version
+                except ValueError:
+                    continue
             names.append(name)
         return sorted(names)
 

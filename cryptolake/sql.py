@@ -10,6 +10,8 @@ statements run: a query cannot read or write files, attach databases or install 
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 _ALLOWED = ("SELECT", "EXPLAIN")
@@ -20,24 +22,33 @@ def _names(lake) -> list[str]:
     return names + ["bronze.files", "silver.conflicts"]
 
 
-def connect(lake):
-    """A locked DuckDB connection with every table of `lake` registered (see module doc)."""
+_REF = re.compile(r'\b(silver|gold|bronze)\s*\.\s*"?(\w+)"?', re.I)
+
+
+def connect(lake, query: str | None = None):
+    """A locked DuckDB connection with the tables of `lake` registered (see module doc): only
+    those `query` names when given (each registration opens a Delta table)."""
     import duckdb
     con = duckdb.connect(":memory:")
+    wanted = None if query is None else {(a.lower(), b) for a, b in _REF.findall(query)}
     for layer in (lake.silver, lake.gold, None):
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer.layer if layer else 'bronze'}")
     for layer in (lake.silver, lake.gold):
         for name in layer.tables:
+            if wanted is not None and (layer.layer, name) not in wanted:
+                continue
             handle = f"__{layer.layer}_{name}"
             con.register(handle, layer[name].dataset())
             con.execute(f'CREATE VIEW {layer.layer}."{name}" AS SELECT * FROM "{handle}"')
-    con.register("__bronze_files", lake.bronze.arrow())
-    con.execute('CREATE VIEW bronze.files AS SELECT * FROM "__bronze_files"')
-    from .layers import conflicts
-    found = conflicts.dataset(lake.storage) if lake._pins is None else None
-    if found is not None:                 # archive/REST disagreements (see layers/conflicts.py)
-        con.register("__silver_conflicts", found)
-        con.execute('CREATE VIEW silver.conflicts AS SELECT * FROM "__silver_conflicts"')
+    if wanted is None or ("bronze", "files") in wanted:
+        con.register("__bronze_files", lake.bronze.arrow())
+        con.execute('CREATE VIEW bronze.files AS SELECT * FROM "__bronze_files"')
+    if wanted is None or ("silver", "conflicts") in wanted:
+        from .layers import conflicts
+        found = conflicts.dataset(lake.storage) if lake._pins is None else None
+        if found is not None:             # archive/REST disagreements (see layers/conflicts.py)
+            con.register("__silver_conflicts", found)
+            con.execute('CREATE VIEW silver.conflicts AS SELECT * FROM "__silver_conflicts"')
     con.execute("SET enable_external_access=false")
     con.execute("SET lock_configuration=true")
     return con
@@ -50,7 +61,7 @@ def run_sql(lake, query: str) -> pd.DataFrame:
     if not isinstance(query, str) or not query.strip():
         raise ValueError("lake.sql() needs a SQL query string, e.g. "
                          "\"SELECT symbol, count(*) FROM silver.um_klines_1m GROUP BY 1\"")
-    con = connect(lake)
+    con = connect(lake, query)
     try:
         try:
             stmts = con.extract_statements(query)

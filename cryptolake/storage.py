@@ -25,7 +25,10 @@ _log = logging.getLogger("cryptolake.storage")
 
 DELTA_PROTOCOLS = ("file", "local", "s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 CHECKPOINT_INTERVAL = 100          # a checkpoint every 100 commits keeps opening a table fast
-TABLE_CONFIG = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL)}
+# Commit files are kept (no expired-log cleanup): `lake.at(...)` must reach old versions for
+# as long as `lake.vacuum` keeps their data files, not only the 30 days Delta keeps by default.
+TABLE_CONFIG = {"delta.checkpointInterval": str(CHECKPOINT_INTERVAL),
+                "delta.enableExpiredLogCleanup": "false"}
 COMMIT_ATTEMPTS = 8
 
 

@@ -144,3 +144,32 @@ def test_partition_stats_of_an_empty_table_is_empty(tmp_path):
     s = lake.silver.um_klines_1h.partition_stats()
     assert s.empty and list(s.columns) == catalog.STATS_COLUMNS
     assert lake.silver.um_klines_1h.symbols == []
+
+
+def test_catalog_latest_row_wins_and_optimize_keeps_only_it(tmp_path):
+    lake = cl.Lake(str(tmp_path / "lake"))
+    for off in (0, 2, 4):                                    # the same partition rewritten 3 times
+        silver.write_partitions(lake.storage, "silver", "um_klines_1h", SCH, "open_time", "1h",
+                                {("AAA", "2024-01"): month_bars(1, "2024-01", off_grid=off)})
+    from deltalake import DeltaTable
+    raw = DeltaTable(lake.storage.table_uri(catalog.CATALOG_REL)).to_pandas()
+    assert len(raw) == 3
+    assert catalog.read(lake.storage, "silver", "um_klines_1h")["off_grid"].tolist() == [4]
+    assert lake.silver.um_klines_1h.partition_stats()["off_grid"].tolist() == [4]
+    lake.optimize()
+    raw = DeltaTable(lake.storage.table_uri(catalog.CATALOG_REL)).to_pandas()
+    assert raw["off_grid"].tolist() == [4]
+
+
+def test_partition_stats_of_an_old_version_describe_that_version(tmp_path):
+    lake = cl.Lake(str(tmp_path / "lake"))
+    silver.write_partitions(lake.storage, "silver", "um_klines_1h", SCH, "open_time", "1h",
+                            {("AAA", "2024-01"): month_bars(1, "2024-01", zero_volume=3)})
+    v = lake.silver.um_klines_1h.version
+    silver.write_partitions(lake.storage, "silver", "um_klines_1h", SCH, "open_time", "1h",
+                            {("AAA", "2024-01"): month_bars(1, "2024-01", zero_volume=9)})
+    t = lake.silver.um_klines_1h
+    assert t.partition_stats()["zero_volume"].tolist() == [9]
+    assert t.partition_stats(version=v)["zero_volume"].tolist() == [3]
+    assert lake.at(lake.versions()).silver.um_klines_1h.partition_stats()["zero_volume"].tolist() == [9]
+    assert t.partition_stats()["zero_volume"].tolist() == [9]          # the old read repaired nothing

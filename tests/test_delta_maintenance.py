@@ -106,4 +106,8 @@ def test_tables_checkpoint_every_100_commits(tmp_path):
     log = tmp_path / "lake" / "silver" / "um_klines_1h" / "_delta_log"
     assert list(log.glob("*.checkpoint.parquet")), sorted(p.name for p in log.iterdir())[-5:]
     assert lake.silver.um_klines_1h.version == 101
+    assert (log / f"{0:020d}.json").exists()               # old commits stay: lake.at() reaches them
+    from deltalake import DeltaTable
+    cfg = DeltaTable(lake.storage.table_uri("silver/um_klines_1h")).metadata().configuration
+    assert cfg["delta.checkpointInterval"] == "100" and cfg["delta.enableExpiredLogCleanup"] == "false"
     assert lake.silver.um_klines_1h.partition_stats()["rows"].tolist() == [1]

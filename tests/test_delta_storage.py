@@ -157,3 +157,41 @@ def test_manifest_accepts_any_status_string(tmp_path):
     files = again.bronze.files(status="missing")
     assert files["key"].tolist() == [row["key"]] and files["bytes"].isna().all()
     assert again.bronze.verify()["status"].tolist() == ["not_published"]   # the archive lacks it
+
+
+def test_a_stale_in_silver_mark_does_not_overwrite_a_newer_file_row(tmp_path):
+    """Writer A marks its file in silver late (with its next MERGE); writer B stored a
+    republished version of that key meanwhile. B's row (new sha256, not in silver) must stay,
+    so the next ingest rebuilds the month from the new bytes."""
+    base = {"key": "data/futures/um/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-05-02.zip", "table": "um_klines_1h",
+            "market": "um", "data_type": "klines", "symbol": "BTCUSDT", "interval": "1h", "cadence": "daily",
+            "period": "2024-05-02", "month": "2024-05", "bytes": 10, "upstream_size": 10, "etag": None,
+            "last_modified": None, "fetched_at": None, "status": "stored", "reason": ""}
+    a = cl.Lake(str(tmp_path / "lake"))
+    a.bronze.upsert([{**base, "sha256": "old", "in_silver": False}])
+    b = cl.Lake(str(tmp_path / "lake"))
+    b.bronze.upsert([{**base, "sha256": "new", "in_silver": False}])          # B: republished bytes
+    a.bronze.upsert([{**base, "sha256": "old", "in_silver": True}])           # A: its late mark
+    row = cl.Lake(str(tmp_path / "lake")).bronze.files().iloc[0]
+    assert row["sha256"] == "new" and not row["in_silver"]
+    b.bronze.upsert([{**base, "sha256": "new", "in_silver": True}])           # a matching mark applies
+    assert bool(cl.Lake(str(tmp_path / "lake")).bronze.files().iloc[0]["in_silver"])
+
+
+def test_an_s3_lake_is_read_by_deltalake_and_duckdb_without_cryptolake(s3_lake, tmp_path):
+    root = tmp_path / "archive"
+    root.mkdir()
+    b = ArchiveBuilder(root.as_uri())
+    keys = [b.klines("um", s, "1h", "2024-03-01") for s in ("BTCUSDT", "ETHUSDT")]
+    lake = cl.Lake(s3_lake.url, storage_options=s3_lake.storage_options, archive=cl.BinanceArchive(root.as_uri()))
+    assert lake.ingest("um", "klines", interval="1h", progress=False, today=TODAY).ok
+    so = delta_options(s3_lake.storage_options, "s3")          # what a user passes to deltalake directly
+    d = DeltaTable(f"{s3_lake.url}/silver/um_klines_1h", storage_options=so)
+    got = d.to_pandas().sort_values(["symbol", "open_time"], ignore_index=True)
+    want = pd.concat([b.frame(k) for k in keys], ignore_index=True)
+    assert got["close"].tolist() == want["close"].tolist()
+    con = duckdb.connect()
+    con.register("k", d.to_pyarrow_dataset())
+    assert con.execute("select count(*) from k where symbol = 'ETHUSDT'").fetchone()[0] == 24
+    m = DeltaTable(f"{s3_lake.url}/bronze/_manifest", storage_options=so).to_pandas()
+    assert sorted(m["key"]) == sorted(k.key for k in keys)

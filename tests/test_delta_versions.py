@@ -3,6 +3,7 @@ lake.versions(), lake.at(...) (read-only), on a local lake and on S3 (moto in it
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import numpy as np
@@ -113,6 +114,8 @@ def test_read_as_of_a_timestamp_and_lake_at_a_timestamp(tmp_path, builder):
     t = lake.silver.um_klines_1h
     assert len(t.read("BTCUSDT", as_of=between)) == 24 and len(t.read("BTCUSDT")) == 48
     assert len(lake.at(between).silver.um_klines_1h["BTCUSDT"]) == 24
+    before_any = lake.silver.um_klines_1h.history()["timestamp"].min() - pd.Timedelta(seconds=1)
+    assert lake.at(before_any).silver.tables == [] and lake.at(before_any).versions() == {}
     assert len(lake.at({"silver.um_klines_1h": 1}).silver.um_klines_1h["BTCUSDT"]) == 24
     with pytest.raises(ValueError, match="version"):
         t.read(version=999)
@@ -130,3 +133,8 @@ def test_lake_at_a_run_record(tmp_path, builder):
     builder.klines("um", "BTCUSDT", "1h", "2024-05-02", seed=1)
     ingest(lake)
     assert len(lake.at(record).silver.um_klines_1h["BTCUSDT"]) == 24
+    path = tmp_path / "lake" / "_runs" / "daily" / "t0" / "record.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(record))
+    assert len(lake.at(str(path)).silver.um_klines_1h["BTCUSDT"]) == 24
+    assert len(lake.silver.um_klines_1h["BTCUSDT"]) == 48

@@ -38,6 +38,9 @@ MANIFEST_SCHEMA = pa.schema([
     (c, {"string": pa.string(), "Int64": pa.int64(), "boolean": pa.bool_(),
          "datetime64[us, UTC]": pa.timestamp("us", tz="UTC")}[t]) for c, t in MANIFEST_COLUMNS.items()])
 MANIFEST_REL = layout.MANIFEST_DIR
+# An "in silver" mark (in_silver = true) applies only to the same bytes it was made for: a
+# writer that stored a republished file meanwhile (another sha256, in_silver false) keeps its row.
+_NOT_STALE = "s.in_silver = false OR s.sha256 IS NULL OR t.sha256 IS NULL OR t.sha256 = s.sha256"
 
 
 def _empty_manifest() -> pd.DataFrame:
@@ -93,7 +96,12 @@ class Bronze:
             return self.storage.open_table(MANIFEST_REL, version=self.pinned)
         t = self.storage.open_table(MANIFEST_REL)
         if self.pinned is not None:
-            t.load_as_version(self.pinned)
+            when = pd.Timestamp(self.pinned)
+            when = (when.tz_localize("UTC") if when.tz is None else when.tz_convert("UTC")).to_pydatetime()
+            created = t.metadata().created_time
+            if created is not None and when.timestamp() * 1000 < created:
+                return None                               # the manifest did not exist yet
+            t.load_as_version(when)
         return t
 
     @property
@@ -150,7 +158,7 @@ class Bronze:
             t = self.storage.open_table(MANIFEST_REL)
             (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
                      target_alias="t", commit_properties=props)
-             .when_matched_update_all().when_not_matched_insert_all().execute())
+             .when_matched_update_all(predicate=_NOT_STALE).when_not_matched_insert_all().execute())
         self.storage.commit(merge, f"bronze manifest upsert of {len(rows)} rows")
 
     # ------------------------------------------------------------ manifest rows
