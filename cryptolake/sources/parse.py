@@ -40,7 +40,7 @@ from cryptolake import schema
 from cryptolake.layout import ArchiveKey
 
 __all__ = ["ParseError", "read_zip", "parse_csv", "parse_file", "archive_columns",
-           "dedupe_sort", "US_THRESHOLD", "PARSEABLE"]
+           "dedupe_sort", "iter_parse", "sha256_stream", "US_THRESHOLD", "PARSEABLE"]
 
 US_THRESHOLD = 10**14
 """Epoch values at or above this are microseconds, below it milliseconds (10**14 ms is year 5138;
@@ -375,3 +375,12 @@ def parse_file(data: bytes, key: ArchiveKey) -> pa.Table:
         return parse_csv(read_zip(data), key.market, key.data_type, source, key.symbol)
     except ParseError as exc:
         raise ParseError(f"{key.key}: {exc}") from exc
+
+
+def __getattr__(name: str):
+    """``iter_parse``, ``ParseStream`` and ``sha256_stream`` live in
+    :mod:`cryptolake.sources.stream`; importing them from here works too."""
+    if name in ("iter_parse", "ParseStream", "sha256_stream", "IdRuns"):
+        from cryptolake.sources import stream
+        return getattr(stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
