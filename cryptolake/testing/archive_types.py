@@ -45,6 +45,9 @@ def _setup(market: str, data_type: str, symbol: str, period: str, cadence: str |
     if cadence[0] not in allowed:
         have = " and ".join({"d": "daily", "m": "monthly"}[c] for c in allowed)
         raise ValueError(f"{market} {data_type} has only {have} files, not {cadence}")
+    if len(period) != (10 if cadence == "daily" else 7):
+        raise ValueError(f"a {cadence} {data_type} file needs a period like "
+                         f"{'2024-01-31' if cadence == 'daily' else '2024-01'}, got {period!r}")
     key = ArchiveKey(market, cadence, data_type, symbol, None, period)
     first_day, start_ms, end_ms = _period_bounds(cadence, period)
     return key, first_day, start_ms * 1000, end_ms * 1000
@@ -75,7 +78,8 @@ def _render_times(t_us: np.ndarray, unit: str) -> list[str]:
 
 
 def _date_strings(t_us: np.ndarray) -> list[str]:
-    return [str(v) for v in t_us.astype("datetime64[us]").astype("datetime64[s]")
+    """``YYYY-MM-DD HH:MM:SS`` (UTC, naive, as the archive writes them)."""
+    return [v.replace("T", " ") for v in t_us.astype("datetime64[us]").astype("datetime64[s]")
             .astype(str).tolist()]
 
 
@@ -340,7 +344,7 @@ def render_liquidation_snapshot(market: str, symbol: str, day: str, *, rows: int
     key, _, s_us, e_us = _setup(market, "liquidationSnapshot", symbol, day, "daily")
     rng = _rng(seed, market, "liquidationSnapshot", symbol, day)
     t = _times(rng, s_us, e_us, rows, "ms")
-    for i in rng.choice(np.arange(1, rows), min(same_instant, rows - 1), replace=False):
+    for i in np.sort(rng.choice(np.arange(1, rows), min(same_instant, rows - 1), replace=False)):
         t[i] = t[i - 1]
     t = np.sort(t)
     side = np.where(rng.uniform(0, 1, rows) < 0.5, "BUY", "SELL")
