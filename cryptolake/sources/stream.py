@@ -186,9 +186,11 @@ class ParseStream:
             return
         header = has_header(first, plan.columns, plan.where)
         body = head[len(first) + 1:] if header else head
-        lines = max(body.count(b"\n"), 1)
-        row_bytes = max(len(body) // lines, 16)
-        block = int(min(max(row_bytes * self.batch_rows, 1 << 16), _MAX_BLOCK))
+        lines = body.split(b"\n")
+        row_bytes = max(len(body) // max(len(lines) - 1, 1), 16)
+        longest = max(len(x) for x in lines) + 1
+        # about batch_rows rows per block, never so small that a row could straddle two
+        block = int(min(max(row_bytes * self.batch_rows, 8 * longest, 4096), _MAX_BLOCK))
         ropts = pacsv.ReadOptions(column_names=list(plan.columns), skip_rows=1 if header else 0,
                                   use_threads=True, block_size=block)
         reader = pacsv.open_csv(_Prefixed(head, member), read_options=ropts,
