@@ -66,6 +66,7 @@ _DATE_COLUMNS = {"metrics": ("create_time",), "bookDepth": ("timestamp",)}
 _NULLABLE = {"metrics": frozenset(METRICS_COLUMNS[2:])}
 _TRUE, _FALSE = ["true", "True", "TRUE"], ["false", "False", "FALSE"]
 
+_THREADED_FROM = 32 << 20     # CSVs above this parse on pyarrow's threads (ingest's pool covers the rest)
 _SOURCE_BY_CADENCE = {"monthly": "archive_monthly", "daily": "archive_daily"}
 
 
@@ -314,16 +315,20 @@ def dedupe_sort(table: pa.Table, data_type: str) -> tuple[pa.Table, int]:
     sort_cols = kc if keys[0] == tcol else [_codes(table.column(tcol)), *kc]
     if _strictly_increasing(sort_cols) and (sort_cols is kc or _strictly_increasing(kc)):
         return table, 0
-    by_key = np.lexsort(kc[::-1])                   # stable: file order within a key
+    # stable sorts keep file order within a key (timsort: near-linear on nearly sorted ids)
+    by_key = np.argsort(kc[0], kind="stable") if len(kc) == 1 else np.lexsort(kc[::-1])
     first = np.ones(n, dtype=bool)
     same = np.ones(n - 1, dtype=bool)
     for c in kc:
         s = c[by_key]
         same &= s[1:] == s[:-1]
     first[1:] = ~same
-    keep = np.sort(by_key[first])
-    order = keep[np.lexsort([c[keep] for c in sort_cols[::-1]])]
-    return table.take(pa.array(order)), n - len(keep)
+    order = by_key[first]                           # first row of each key, in key order
+    if sort_cols is not kc:                         # time leads the sort: reorder if needed
+        t = sort_cols[0][order]
+        if not bool(np.all(t[1:] >= t[:-1])):
+            order = order[np.lexsort([c[order] for c in sort_cols[::-1]])]
+    return table.take(pa.array(order)), n - len(order)
 
 
 # ---------------------------------------------------------------- entry points
@@ -346,8 +351,10 @@ def parse_csv(csv: bytes, market: str, data_type: str, source: str,
     header = has_header(_first_line(csv), plan.columns, plan.where) if csv.strip() else False
     if not csv.strip() or (header and not csv[len(_first_line(csv)) + 1:].strip()):
         return plan.target.empty_table()
+    big = len(csv) > _THREADED_FROM             # one big file: let pyarrow split it in blocks
     ropts = pacsv.ReadOptions(column_names=list(plan.columns), skip_rows=1 if header else 0,
-                              use_threads=False, block_size=max(1 << 20, len(csv) + 1))
+                              use_threads=big,
+                              block_size=8 << 20 if big else max(1 << 20, len(csv) + 1))
     try:
         raw = pacsv.read_csv(pa.BufferReader(csv), read_options=ropts,
                              convert_options=plan.convert)

@@ -77,7 +77,8 @@ class IdRuns:
         """Add ids (any order, repeats allowed)."""
         if not len(ids):
             return
-        u = np.unique(ids)
+        u = np.sort(np.asarray(ids, dtype=np.int64), kind="stable")     # timsort: ids come nearly sorted
+        u = u[np.r_[True, u[1:] != u[:-1]]]
         brk = np.flatnonzero(np.diff(u) != 1) + 1
         starts = np.concatenate([self.starts, u[np.r_[0, brk]]])
         ends = np.concatenate([self.ends, u[np.r_[brk - 1, len(u) - 1]]])
