@@ -11,7 +11,7 @@
        iter_parse   the same through the streaming path
    and prints each as a ratio of the floor's speed (target >= 0.8).
 
-Usage: python benchmarks/bench_parse.py [--rows 20000000] [--day-rows 3000000] [--batch-rows 1000000]
+Usage: python benchmarks/bench_parse.py [--rows 20000000] [--day-rows 3000000] [--batch-rows 250000,1000000]
 """
 from __future__ import annotations
 
@@ -124,7 +124,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=20_000_000)
     ap.add_argument("--day-rows", type=int, default=3_000_000)
-    ap.add_argument("--batch-rows", type=int, default=1_000_000)
+    ap.add_argument("--batch-rows", default="250000,1000000",
+                    help="comma-separated batch sizes; one child process each")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--child", nargs=3, metavar=("PATH", "KEY", "BATCH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -142,18 +143,19 @@ def main() -> None:
         print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f}s")
         kj = json.dumps({"market": key.market, "cadence": key.cadence, "data_type": key.data_type,
                          "symbol": key.symbol, "interval": key.interval, "period": key.period})
-        res = subprocess.run([sys.executable, __file__, "--child", str(big), kj, str(args.batch_rows)],
-                             capture_output=True, text=True, check=True,
-                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-        r = json.loads(res.stdout.strip().splitlines()[-1])
         zip_mb, csv_mb = big.stat().st_size / 2**20, csv_bytes / 2**20
-        print(f"iter_parse {key.filename}: zip {zip_mb:,.0f} MiB, CSV {csv_mb:,.0f} MiB, "
-              f"{r['rows_read']:,} rows read, {r['rows']:,} kept, {r['duplicates']:,} duplicates, "
-              f"{r['batches']} batches of ~{args.batch_rows:,}")
-        print(f"  peak RSS {r['peak_mb']:,.0f} MiB (after imports {r['base_mb']:,.0f} MiB; "
-              f"parse's share {r['peak_mb'] - r['base_mb']:,.0f} MiB) = "
-              f"{r['peak_mb'] / csv_mb:.3f} x CSV size, {(r['peak_mb'] - r['base_mb']) / csv_mb:.3f} x CSV "
-              f"for the parse alone; {r['rows_read'] / r['seconds']:,.0f} rows/s ({r['seconds']:.1f}s)")
+        print(f"{key.filename}: zip {zip_mb:,.0f} MiB, CSV {csv_mb:,.0f} MiB")
+        for batch in [int(b) for b in args.batch_rows.split(",")]:
+            res = subprocess.run([sys.executable, __file__, "--child", str(big), kj, str(batch)],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            share = r["peak_mb"] - r["base_mb"]
+            print(f"  iter_parse batch_rows={batch:,}: {r['rows_read']:,} rows read, {r['rows']:,} kept, "
+                  f"{r['duplicates']:,} duplicates, {r['batches']} batches; peak RSS {r['peak_mb']:,.0f} MiB "
+                  f"(after imports {r['base_mb']:,.0f} MiB, parse's share {share:,.0f} MiB = "
+                  f"{share / csv_mb:.3f} x CSV size); {r['rows_read'] / r['seconds']:,.0f} rows/s "
+                  f"({r['seconds']:.1f}s)")
         big.unlink()
 
         # ---- 2. one day of a few million rows: parse vs floor
@@ -167,7 +169,7 @@ def main() -> None:
             return pacsv.read_csv(io.BytesIO(raw)).num_rows
 
         def streamed():
-            return sum(t.num_rows for t in iter_parse(data, dkey, batch_rows=args.batch_rows))
+            return sum(t.num_rows for t in iter_parse(data, dkey))
 
         tf, nf = timed(floor, args.repeat)
         tp, tbl = timed(lambda: parse_file(data, dkey), args.repeat)
