@@ -248,7 +248,9 @@ def iter_parse(data_or_fileobj, key: ArchiveKey, batch_rows: int = 250_000) -> P
     Every table has ``schema.silver_schema(key.market, key.data_type)``; together they hold
     exactly the rows ``parse_file`` returns (the same dedup on the natural key, first row in
     file order wins). Read ``.duplicates`` / ``.out_of_order`` on the returned
-    :class:`ParseStream` after iterating. Raises ParseError (naming the file) as it goes.
+    :class:`ParseStream` after iterating. Raises ParseError (naming the file) as it goes,
+    possibly after some tables were yielded: a writer must treat a file that fails part-way
+    as failed as a whole (write nothing of it, or roll back).
     """
     return ParseStream(data_or_fileobj, key, batch_rows)
 
