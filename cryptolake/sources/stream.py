@@ -24,6 +24,7 @@ destination while hashing it, in fixed-size chunks.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import os
@@ -46,6 +47,20 @@ STREAMED_TYPES = ("aggTrades", "trades", "bookTicker")
 """Types read batch by batch (their single integer key increases through a file)."""
 
 _HEAD_BYTES = 1 << 16
+_POOL = pa.default_memory_pool()
+try:                                                   # glibc: hand freed heap pages back
+    _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):                      # not glibc (macOS, musl): skip
+    _TRIM = None
+
+
+def _release_memory() -> None:
+    """Return freed memory to the OS between batches. Without it RSS creeps up with the file
+    (retained allocator pages, glibc's heap fragmentation from numpy's per-batch arrays), so
+    peak memory would not stay bounded by the batch."""
+    _POOL.release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
 _MAX_BLOCK = 256 << 20
 
 
@@ -218,6 +233,8 @@ class ParseStream:
                 self.out_of_order += int((ids < hi).sum())
             seen.add(ids)
             yield self._emit(t)
+            del t
+            _release_memory()
 
 
 def _data_rows(csv: bytes, plan) -> int:
