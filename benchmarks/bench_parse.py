@@ -2,9 +2,10 @@
 
 1. Peak RSS. Writes one um aggTrades day of ``--rows`` rows (default 20,000,000; one row in
    1,000 doubled, like the archive's duplicates) straight into a deflated zip, then runs
-   ``iter_parse`` over it in a fresh child process and prints the zip size, the CSV size,
-   the child's peak RSS (and its RSS after imports, so the parse's own share is visible),
-   rows/s and the duplicates it dropped.
+   ``iter_parse`` over it in a fresh child process per batch size and prints the zip size,
+   the CSV size, the child's peak RSS (and its RSS after imports, so the parse's own share is
+   visible), rows/s and the duplicates it dropped. The same for a file a tenth the size: the
+   peak should follow the batch size, not the file size.
 2. Speed. For one day of ``--day-rows`` aggTrades rows (default 3,000,000) times
        floor        zipfile read + pyarrow.csv.read_csv (type inference, nothing else)
        parse_file   zip bytes -> deduplicated, sorted silver table
@@ -136,27 +137,28 @@ def main() -> None:
     from cryptolake.sources.stream import iter_parse
 
     with tempfile.TemporaryDirectory() as tmp:
-        # ---- 1. peak memory on a big file
-        big = Path(tmp) / "big.zip"
-        t0 = time.perf_counter()
-        key, csv_bytes = write_agg_trades_zip(big, args.rows)
-        print(f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f}s")
-        kj = json.dumps({"market": key.market, "cadence": key.cadence, "data_type": key.data_type,
-                         "symbol": key.symbol, "interval": key.interval, "period": key.period})
-        zip_mb, csv_mb = big.stat().st_size / 2**20, csv_bytes / 2**20
-        print(f"{key.filename}: zip {zip_mb:,.0f} MiB, CSV {csv_mb:,.0f} MiB")
-        for batch in [int(b) for b in args.batch_rows.split(",")]:
-            res = subprocess.run([sys.executable, __file__, "--child", str(big), kj, str(batch)],
-                                 capture_output=True, text=True, check=True,
-                                 env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-            r = json.loads(res.stdout.strip().splitlines()[-1])
-            share = r["peak_mb"] - r["base_mb"]
-            print(f"  iter_parse batch_rows={batch:,}: {r['rows_read']:,} rows read, {r['rows']:,} kept, "
-                  f"{r['duplicates']:,} duplicates, {r['batches']} batches; peak RSS {r['peak_mb']:,.0f} MiB "
-                  f"(after imports {r['base_mb']:,.0f} MiB, parse's share {share:,.0f} MiB = "
-                  f"{share / csv_mb:.3f} x CSV size); {r['rows_read'] / r['seconds']:,.0f} rows/s "
-                  f"({r['seconds']:.1f}s)")
-        big.unlink()
+        # ---- 1. peak memory: the big file, and a file a tenth its size (same batch sizes)
+        for rows in (args.rows // 10, args.rows):
+            path = Path(tmp) / f"agg-{rows}.zip"
+            t0 = time.perf_counter()
+            key, csv_bytes = write_agg_trades_zip(path, rows)
+            zip_mb, csv_mb = path.stat().st_size / 2**20, csv_bytes / 2**20
+            print(f"{rows:,} rows ({key.filename}, generated in {time.perf_counter() - t0:.0f}s): "
+                  f"zip {zip_mb:,.0f} MiB, CSV {csv_mb:,.0f} MiB")
+            kj = json.dumps({"market": key.market, "cadence": key.cadence, "data_type": key.data_type,
+                             "symbol": key.symbol, "interval": key.interval, "period": key.period})
+            for batch in [int(b) for b in args.batch_rows.split(",")]:
+                res = subprocess.run([sys.executable, __file__, "--child", str(path), kj, str(batch)],
+                                     capture_output=True, text=True, check=True,
+                                     env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                r = json.loads(res.stdout.strip().splitlines()[-1])
+                share = r["peak_mb"] - r["base_mb"]
+                print(f"  iter_parse batch_rows={batch:,}: {r['rows_read']:,} rows read, {r['rows']:,} kept, "
+                      f"{r['duplicates']:,} duplicates, {r['batches']} batches; peak RSS {r['peak_mb']:,.0f} MiB "
+                      f"(after imports {r['base_mb']:,.0f} MiB, parse's share {share:,.0f} MiB = "
+                      f"{share / csv_mb:.3f} x CSV size); {r['rows_read'] / r['seconds']:,.0f} rows/s "
+                      f"({r['seconds']:.1f}s)")
+            path.unlink()
 
         # ---- 2. one day of a few million rows: parse vs floor
         day = Path(tmp) / "day.zip"
