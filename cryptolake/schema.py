@@ -93,17 +93,108 @@ FUNDING_SCHEMA = pa.schema([
 ])
 
 
+_B = pa.bool_()
+_I = pa.int64()
+_S = pa.string()
+
+
+def agg_trades_schema(market: str) -> pa.Schema:
+    """aggTrades: the futures header's names; spot adds ``is_best_match`` (its 8th column)."""
+    fields = [("agg_trade_id", _I), ("price", _F), ("quantity", _F), ("first_trade_id", _I),
+              ("last_trade_id", _I), ("transact_time", TS), ("is_buyer_maker", _B)]
+    if market == "spot":
+        fields.append(("is_best_match", _B))
+    return pa.schema(fields + [("source", _S)])
+
+
+def trades_schema(market: str) -> pa.Schema:
+    """trades: spot adds ``is_best_match``; COIN-M has ``base_qty`` (coin) where the others
+    have ``quote_qty``, and its ``qty`` is in contracts."""
+    value = ("base_qty", _F) if market == "cm" else ("quote_qty", _F)
+    fields = [("id", _I), ("price", _F), ("qty", _F), value, ("time", TS), ("is_buyer_maker", _B)]
+    if market == "spot":
+        fields.append(("is_best_match", _B))
+    return pa.schema(fields + [("source", _S)])
+
+
+# metrics' own `symbol` column is not kept: every silver table is partitioned by `symbol`.
+# Its ratio columns are null where the archive wrote an empty string.
+METRICS_SCHEMA = pa.schema([
+    ("create_time", TS), ("sum_open_interest", _F), ("sum_open_interest_value", _F),
+    ("count_toptrader_long_short_ratio", _F), ("sum_toptrader_long_short_ratio", _F),
+    ("count_long_short_ratio", _F), ("sum_taker_long_short_vol_ratio", _F), ("source", _S),
+])
+BOOK_DEPTH_SCHEMA = pa.schema([
+    ("timestamp", TS), ("percentage", _F), ("depth", _F), ("notional", _F), ("source", _S),
+])
+BOOK_TICKER_SCHEMA = pa.schema([
+    ("update_id", _I), ("best_bid_price", _F), ("best_bid_qty", _F), ("best_ask_price", _F),
+    ("best_ask_qty", _F), ("transaction_time", TS), ("event_time", TS), ("source", _S),
+])
+LIQUIDATION_SNAPSHOT_SCHEMA = pa.schema([
+    ("time", TS), ("side", _S), ("order_type", _S), ("time_in_force", _S),
+    ("original_quantity", _F), ("price", _F), ("average_price", _F), ("order_status", _S),
+    ("last_fill_quantity", _F), ("accumulated_fill_quantity", _F), ("source", _S),
+])
+_FIXED_SCHEMAS = {"fundingRate": FUNDING_SCHEMA, "metrics": METRICS_SCHEMA,
+                  "bookDepth": BOOK_DEPTH_SCHEMA, "bookTicker": BOOK_TICKER_SCHEMA,
+                  "liquidationSnapshot": LIQUIDATION_SNAPSHOT_SCHEMA}
+
+
 def silver_schema(market: str, data_type: str) -> pa.Schema:
+    """The silver Arrow schema of ``(market, data_type)``; every time column is
+    ``timestamp[us, UTC]`` and every table ends with ``source``."""
+    if market not in MARKETS:
+        raise ValueError(f"unknown market {market!r}; allowed: {', '.join(MARKETS)}")
+    if data_type not in ALL_DATA_TYPES:
+        raise ValueError(f"unknown data type {data_type!r}; allowed: {', '.join(ALL_DATA_TYPES)}")
+    if data_type not in DATA_TYPES[market]:
+        raise ValueError(f"market {market!r} has no {data_type!r}; "
+                         f"{market} has: {', '.join(DATA_TYPES[market])}")
     if data_type in KLINE_TYPES:
         return kline_schema(market)
-    if data_type == "fundingRate":
-        return FUNDING_SCHEMA
-    raise NotImplementedError(f"silver has no schema for {data_type!r} yet (ingestible: {INGESTIBLE})")
+    if data_type == "aggTrades":
+        return agg_trades_schema(market)
+    if data_type == "trades":
+        return trades_schema(market)
+    return _FIXED_SCHEMAS[data_type]
+
+
+_TIME_COLUMNS = {"fundingRate": "funding_time", "aggTrades": "transact_time", "trades": "time",
+                 "metrics": "create_time", "bookDepth": "timestamp",
+                 "bookTicker": "transaction_time", "liquidationSnapshot": "time"}
 
 
 def time_column(data_type: str) -> str:
-    """The column a table is indexed, deduplicated and sorted by."""
-    return "funding_time" if data_type == "fundingRate" else "open_time"
+    """The column a table is indexed and sorted by (``open_time`` for kline-class tables)."""
+    if data_type in KLINE_TYPES:
+        return "open_time"
+    try:
+        return _TIME_COLUMNS[data_type]
+    except KeyError:
+        raise ValueError(f"unknown data type {data_type!r}; allowed: {', '.join(ALL_DATA_TYPES)}") from None
+
+
+_NATURAL_KEYS = {
+    "aggTrades": ("agg_trade_id",), "trades": ("id",), "bookTicker": ("update_id",),
+    "fundingRate": ("funding_time",), "metrics": ("create_time",),
+    "bookDepth": ("timestamp", "percentage"),
+    # no id: a liquidation is the whole row (doubled rows are exact copies)
+    "liquidationSnapshot": tuple(n for n in LIQUIDATION_SNAPSHOT_SCHEMA.names if n != "source"),
+}
+
+
+def natural_key(data_type: str) -> tuple[str, ...]:
+    """The columns that identify one row of a symbol's table: rows sharing them are duplicates
+    (the first in file order is kept). An id where the archive has one, else the time plus
+    the fields that tell rows of one instant apart. Rows are sorted by
+    ``(time_column, *natural_key)``."""
+    if data_type in KLINE_TYPES:
+        return ("open_time",)
+    try:
+        return _NATURAL_KEYS[data_type]
+    except KeyError:
+        raise ValueError(f"unknown data type {data_type!r}; allowed: {', '.join(ALL_DATA_TYPES)}") from None
 
 
 # ---------------------------------------------------------------- request validation

@@ -55,13 +55,21 @@ _HEADER_MONTHLY_FROM = dt.date(2022, 1, 1)
 
 
 # ---------------------------------------------------------------- small pure helpers
+_ALWAYS_HEADED = ("fundingRate", "metrics", "bookDepth", "bookTicker", "liquidationSnapshot")
+_TRADES_HEADER_MONTHLY_FROM = dt.date(2022, 8, 1)    # monthly trade files made after 2022-08-11
+
+
 def realistic_header(market: str, data_type: str, cadence: str, first_day: dt.date) -> bool:
-    """Whether Binance heads such a file with column names: spot never; funding always;
-    futures klines from 2022-08-11 (daily) / 2022-01 (monthly)."""
-    if data_type == "fundingRate":
+    """Whether Binance heads such a file with column names: spot never; funding, metrics,
+    bookDepth, bookTicker and liquidationSnapshot always; futures klines from 2022-08-11
+    (daily) / 2022-01 (monthly); futures aggTrades/trades from 2022-08-11 (daily) / 2022-08
+    (monthly)."""
+    if data_type in _ALWAYS_HEADED:
         return True
     if market == "spot":
         return False
+    if data_type in ("aggTrades", "trades"):
+        return first_day >= (_HEADER_DAILY_FROM if cadence == "daily" else _TRADES_HEADER_MONTHLY_FROM)
     return first_day >= (_HEADER_DAILY_FROM if cadence == "daily" else _HEADER_MONTHLY_FROM)
 
 
@@ -438,6 +446,49 @@ class ArchiveBuilder:
                            jitter_ms=jitter_ms, header=header, missing=missing,
                            duplicates=duplicates, shuffle=shuffle, seed=seed)
         return self.write(f, checksum)
+
+    # -- the other data types (renderers in cryptolake.testing.archive_types)
+    def agg_trades(self, market: str, symbol: str, period: str, cadence: str | None = None, *,
+                   checksum: str = "good", **kw) -> ArchiveKey:
+        """Write an aggTrades file (``period`` daily or monthly). Keywords: ``rows``, ``header``
+        / ``unit`` (None = realistic), ``duplicates`` (int or "all"), ``shuffle``,
+        ``interleave`` (rows moved far earlier), ``seed``, ``first_id``."""
+        from cryptolake.testing.archive_types import render_agg_trades
+        return self.write(render_agg_trades(market, symbol, period, cadence, **kw), checksum)
+
+    def trades(self, market: str, symbol: str, period: str, cadence: str | None = None, *,
+               checksum: str = "good", **kw) -> ArchiveKey:
+        """Write a trades file; keywords as :meth:`agg_trades`."""
+        from cryptolake.testing.archive_types import render_trades
+        return self.write(render_trades(market, symbol, period, cadence, **kw), checksum)
+
+    def metrics(self, market: str, symbol: str, day: str, *, checksum: str = "good",
+                **kw) -> ArchiveKey:
+        """Write a daily metrics file. Keywords: ``missing`` / ``empty`` (slot indices),
+        ``long_decimals``, ``shift``, ``duplicates``, ``shuffle``, ``header``, ``seed``."""
+        from cryptolake.testing.archive_types import render_metrics
+        return self.write(render_metrics(market, symbol, day, **kw), checksum)
+
+    def book_depth(self, market: str, symbol: str, day: str, *, checksum: str = "good",
+                   **kw) -> ArchiveKey:
+        """Write a daily bookDepth file. Keywords: ``snapshots``, ``duplicates``,
+        ``shuffle``, ``header``, ``seed``."""
+        from cryptolake.testing.archive_types import render_book_depth
+        return self.write(render_book_depth(market, symbol, day, **kw), checksum)
+
+    def book_ticker(self, market: str, symbol: str, period: str, cadence: str | None = None, *,
+                    checksum: str = "good", **kw) -> ArchiveKey:
+        """Write a bookTicker file. Keywords: ``rows``, ``duplicates``, ``shuffle``,
+        ``header``, ``seed``."""
+        from cryptolake.testing.archive_types import render_book_ticker
+        return self.write(render_book_ticker(market, symbol, period, cadence, **kw), checksum)
+
+    def liquidation_snapshot(self, market: str, symbol: str, day: str, *,
+                             checksum: str = "good", **kw) -> ArchiveKey:
+        """Write a daily liquidationSnapshot file (COIN-M only). Keywords: ``rows``,
+        ``same_instant``, ``duplicates``, ``shuffle``, ``header``, ``seed``."""
+        from cryptolake.testing.archive_types import render_liquidation_snapshot
+        return self.write(render_liquidation_snapshot(market, symbol, day, **kw), checksum)
 
     def raw(self, key: ArchiveKey, csv: bytes, *, checksum: str = "good",
             member: str | None = None) -> ArchiveKey:

@@ -78,10 +78,30 @@ def test_real_um_funding_rate(real_archive_dir, real_archive_keys):
     assert ((df.funding_time - grid).abs() < pd.Timedelta(milliseconds=50)).all()   # jitter up to 13 ms
 
 
-def test_real_agg_trades_not_parseable_yet(real_archive_dir, real_archive_keys):
+def test_real_cm_agg_trades(real_archive_dir, real_archive_keys):
+    """The real COIN-M aggTrades day: header, lower-case booleans, ms times, id order."""
     (k,) = [k for k in real_archive_keys if "/aggTrades/" in k]
-    with pytest.raises(ParseError, match="aggTrades"):
-        parse_file((real_archive_dir / k).read_bytes(), parse_archive_key(k))
+    key = parse_archive_key(k)
+    data = (real_archive_dir / k).read_bytes()
+    t = parse_file(data, key)
+    assert t.schema == schema.silver_schema("cm", "aggTrades")
+    raw = _rows(data)
+    assert raw[0] == ["agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
+                      "transact_time", "is_buyer_maker"]
+    body = raw[1:]
+    assert t.num_rows == len({int(r[0]) for r in body}) == 105_280
+    df = t.to_pandas()
+    ids = sorted(body, key=lambda r: (int(r[5]), int(r[0])))
+    for i in (0, 1, 2, 5000, len(ids) - 1):
+        r, row = df.iloc[i], ids[i]
+        assert r.agg_trade_id == int(row[0]) and r.price == float(row[1])
+        assert r.quantity == float(row[2])
+        assert (r.first_trade_id, r.last_trade_id) == (int(row[3]), int(row[4]))
+        assert r.transact_time.value // 1000 == int(row[5]) * 1000
+        assert r.is_buyer_maker == {"true": True, "false": False}[row[6]]
+    assert df.transact_time.min() >= pd.Timestamp("2026-05-08", tz="UTC")
+    assert df.transact_time.max() < pd.Timestamp("2026-05-09", tz="UTC")
+    assert (df.source == "archive_daily").all()
 
 
 # ---------------------------------------------------------------- generated files
@@ -291,8 +311,10 @@ def test_bad_arguments():
         parse_csv(b"", "eu", "klines", "rest")
     with pytest.raises(ParseError, match="unknown source"):
         parse_csv(b"", "um", "klines", "s3")
-    with pytest.raises(ParseError, match="cannot parse data type 'metrics'"):
-        parse_csv(b"", "um", "metrics", "rest")
+    with pytest.raises(ParseError, match="market 'spot' has no 'metrics'"):
+        parse_csv(b"", "spot", "metrics", "rest")
+    with pytest.raises(ParseError, match="cannot parse data type 'EOHSummary'"):
+        parse_csv(b"", "um", "EOHSummary", "rest")
 
 
 def test_parse_error_names_the_file():
