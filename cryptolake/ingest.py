@@ -326,7 +326,7 @@ def _load_months(pool, bronze: Bronze, feeds, fresh, tcol, sch, req, merge="arch
     for month, items in sorted(parts.items()):
         tables = [t for _, t in items]
         fetched = [r["fetched_at"] for r, _ in items]
-        merged = silver.merge(tables, tcol, sch, merge, fetched, found)
+        merged = silver.merge(tables, tcol, sch, merge, fetched, found, schema.natural_key(req.data_type))
         if merge in ("archive_first", "fail"):
             merged = _drop_superseded_rest(merged, [r for r, _ in items], tcol)
         out[month] = merged
@@ -366,7 +366,7 @@ def rebuild_table(lake, table: str, progress: bool = True) -> int:
 
 def _gaps(lake, req, syms) -> pd.DataFrame:
     """The gaps of the ingested symbols inside the asked range, as `Table.gaps` sees them."""
-    if not syms:
-        return IngestReport(req.table).gaps
+    if not syms or (req.data_type not in schema.KLINE_TYPES and req.data_type != "fundingRate"):
+        return IngestReport(req.table).gaps      # trades, metrics, ...: no bar grid to miss
     from .query import Table     # the table may hold no rows at all: gaps come from the spans
     return Table(lake.storage, "silver", req.table, lake._file_spans).gaps(syms, req.start, req.end)

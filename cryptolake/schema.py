@@ -28,8 +28,7 @@ DATA_TYPES: dict[str, dict[str, str]] = {
 }
 ALL_DATA_TYPES = tuple(dict.fromkeys(t for types in DATA_TYPES.values() for t in types))
 KLINE_TYPES = ("klines", "markPriceKlines", "indexPriceKlines", "premiumIndexKlines")
-# The types that ingest parses into silver today; the others are listed and fetched later.
-INGESTIBLE = KLINE_TYPES + ("fundingRate",)
+INGESTIBLE = ALL_DATA_TYPES          # every type the archive publishes parses into silver
 
 INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
              "1d", "3d", "1w", "1mo")

@@ -51,15 +51,18 @@ def source_ranks(strategy: str) -> dict[str, int]:
 
 
 def merge(tables: list[pa.Table], time_col: str, schema: pa.Schema, strategy: str = "archive_first",
-          fetched: list | None = None, conflicts: list | None = None) -> pa.Table:
+          fetched: list | None = None, conflicts: list | None = None,
+          key: tuple[str, ...] | None = None) -> pa.Table:
     """Concatenate, keep one row per instant, sort by time.
 
     Which row wins where sources share an instant: `archive_first` (archive_monthly >
     archive_daily > rest), `rest_first` (rest first), `latest` (the most recently fetched file,
     `fetched[i]` being when `tables[i]` was fetched), `fail` (as archive_first, and raise
     `MergeConflict` if archive and REST rows differ). Rows that archive and REST disagree on are
-    appended to `conflicts` as dicts (key, column, archive_value, rest_value).
+    appended to `conflicts` as dicts (key, column, archive_value, rest_value). `key`: the
+    columns that identify a row (`schema.natural_key`; default the time column alone).
     """
+    cols = [time_col] + [c for c in (key or ()) if c != time_col]
     keep_idx = [i for i, t in enumerate(tables) if t.num_rows]
     tables = [tables[i] for i in keep_idx]
     if not tables:
@@ -75,15 +78,20 @@ def merge(tables: list[pa.Table], time_col: str, schema: pa.Schema, strategy: st
     else:
         ranks = source_ranks(strategy)
         prio = pc.index_in(t["source"], value_set=pa.array(sorted(ranks, key=ranks.get)))
-    order = pc.sort_indices(t.append_column("_p", prio), [(time_col, "ascending"), ("_p", "ascending")])
+    order = pc.sort_indices(t.append_column("_p", prio),
+                            [(c, "ascending") for c in cols] + [("_p", "ascending")])
     t = t.take(order)
     times = t[time_col].to_numpy()
+    same = np.ones(max(len(times) - 1, 0), dtype=bool)
+    for c in cols:
+        v = times if c == time_col else t[c].to_numpy(zero_copy_only=False)
+        same &= v[1:] == v[:-1]
     keep = np.ones(len(times), dtype=bool)
-    keep[1:] = times[1:] != times[:-1]
+    keep[1:] = ~same
     if keep.all():
         return t
     if conflicts is not None or strategy == "fail":
-        found = _conflicts(t, times, keep, time_col)
+        found = _conflicts(t, times, keep, cols)
         if conflicts is not None:
             conflicts.extend(found)
         if strategy == "fail" and found:
@@ -91,12 +99,12 @@ def merge(tables: list[pa.Table], time_col: str, schema: pa.Schema, strategy: st
     return t.filter(pa.array(keep))
 
 
-def _conflicts(t: pa.Table, times: np.ndarray, keep: np.ndarray, time_col: str) -> list[dict]:
+def _conflicts(t: pa.Table, times: np.ndarray, keep: np.ndarray, key_cols: list[str]) -> list[dict]:
     """Archive and REST rows on the same instant whose values differ, column by column."""
     src = t["source"].to_numpy(zero_copy_only=False)
     winners = np.flatnonzero(keep)
     group = np.cumsum(keep) - 1                      # which kept row each row shares its instant with
-    cols = [c for c in t.column_names if c not in (time_col, "source")]
+    cols = [c for c in t.column_names if c not in (*key_cols, "source")]
     data = {c: t[c].to_numpy(zero_copy_only=False) for c in cols}
     out = []
     for i in np.flatnonzero(~keep):
