@@ -154,8 +154,15 @@ class Storage:
         return text
 
     def is_delta(self, rel: str) -> bool:
-        """True when a Delta table lives at `rel` (its `_delta_log` has a commit)."""
-        return bool(self.ls(f"{rel}/_delta_log"))
+        """True when a Delta table lives at `rel` (its `_delta_log` has a commit). One HEAD of
+        the first commit (kept: no expired-log cleanup), else one listing."""
+        log = f"{rel}/_delta_log"
+        try:
+            if self.fs.exists(self.path(f"{log}/{0:020d}.json")):
+                return True
+        except OSError:
+            pass
+        return any(p.rstrip("/").endswith((".json", ".checkpoint.parquet")) for p in self.ls(log))
 
     def open_table(self, rel: str, version: int | None = None):
         """`deltalake.DeltaTable` at `rel` (optionally at `version`); errors are scrubbed."""
