@@ -223,7 +223,7 @@ def test_funding_without_jitter_and_other_interval():
     assert (df.funding_interval_hours == 4).all()
 
 
-PAIRS = [(m, d) for m in schema.MARKETS for d in schema.INGESTIBLE if d in schema.DATA_TYPES[m]]
+PAIRS = [(m, d) for m in schema.MARKETS for d in (*schema.KLINE_TYPES, "fundingRate") if d in schema.DATA_TYPES[m]]
 
 
 @pytest.mark.parametrize("market,data_type", PAIRS)
