@@ -73,7 +73,10 @@ def test_partition_stats_symbols_and_reprs_open_no_data_file(big_lake):
         stats = t.partition_stats()
         syms = t.symbols
         text, page = repr(t), t._repr_html_()
+        cov = t.coverage().set_index("symbol")
     assert c.count == 0, c.opened[:5]
+    assert len(cov) == 100 and cov.loc["SYM007", "off_grid"] == 5 and (cov["missing"] == 0).all()
+    assert cov.loc["SYM042", "zero_volume"] == 12 and cov.loc["SYM000", "expected"] == 91 * 24
     assert syms == [f"SYM{i:03d}" for i in range(100)]
     assert "100 symbols" in text and "300 partitions" in page
     assert len(stats) == 300 and list(stats.columns) == catalog.STATS_COLUMNS
