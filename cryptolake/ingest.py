@@ -366,7 +366,7 @@ def rebuild_table(lake, table: str, progress: bool = True) -> int:
 
 def _gaps(lake, req, syms) -> pd.DataFrame:
     """The gaps of the ingested symbols inside the asked range, as `Table.gaps` sees them."""
-    if not syms or (req.data_type not in schema.KLINE_TYPES and req.data_type != "fundingRate"):
-        return IngestReport(req.table).gaps      # trades, metrics, ...: no bar grid to miss
+    if not syms:
+        return IngestReport(req.table).gaps
     from .query import Table     # the table may hold no rows at all: gaps come from the spans
     return Table(lake.storage, "silver", req.table, lake._file_spans).gaps(syms, req.start, req.end)

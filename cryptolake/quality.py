@@ -391,3 +391,37 @@ def funding_coverage(times: dict, hours: dict, spans: dict[str, list[Span]]) -> 
                     _ts(t[0]) if len(t) else pd.NaT, _ts(t[-1]) if len(t) else pd.NaT,
                     len(t), len(t) + m, m, 0, 0))
     return _coverage_frame(out)
+
+
+# ---------------------------------------------------------------- event tables (no bar grid)
+def covered_day_starts(spans: list[Span]) -> np.ndarray:
+    """µs starts of the days usable files cover (trades, metrics, …: events have no grid, so
+    their completeness is counted in days of data)."""
+    days = set()
+    for s in spans:
+        if s.usable:
+            days.update(range(s.first // _DAY_US, s.last // _DAY_US + 1))
+    return np.array(sorted(days), np.int64) * _DAY_US
+
+
+def event_gaps(spans: dict[str, list[Span]], lo_us, hi_us, relisting: int = RELISTING_DAYS) -> pd.DataFrame:
+    """Gaps of an event table: runs of days inside the listed span that no usable file covers
+    (`start`/`end` are the first and last such day, `missing` counts days)."""
+    times = {sym: covered_day_starts(v) for sym, v in spans.items()}
+    return table_gaps("1d", times, spans, lo_us, hi_us, None, relisting)
+
+
+def event_coverage(stats: pd.DataFrame, spans: dict[str, list[Span]]) -> pd.DataFrame:
+    """`coverage` of an event table: rows, first and last from the partition stats; expected
+    and missing count days (days in the listed span, and those no usable file covers)."""
+    days = pd.DataFrame([{"symbol": sym, "rows": len(d), "on_grid": len(d), "off_grid": 0,
+                          "zero_volume": 0, "first": int(d[0]), "last": int(d[-1])}
+                         for sym, v in spans.items() if len(d := covered_day_starts(v))])
+    cov = coverage("1d", days, spans)
+    if len(stats):
+        agg = stats.groupby("symbol").agg(rows=("rows", "sum"), first=("first", "min"), last=("last", "max"))
+        for c in ("rows", "first", "last"):
+            mapped = cov["symbol"].map(agg[c])
+            cov[c] = mapped.fillna(0).astype("int64") if c == "rows" else \
+                pd.to_datetime(mapped, unit="us", utc=True).dt.as_unit("us")
+    return cov

@@ -331,18 +331,20 @@ class Table:
         part of the symbol's listed life — bars before its first archive file or after its last
         are not expected), `first`/`last` bar, `rows`, `expected` (grid points in the listed
         span), `missing` (expected bars absent: the sum of `gaps()`'s non-halt runs), `off_grid`
-        (rows off the interval's grid: counted, never gaps) and `zero_volume` bars."""
+        (rows off the interval's grid: counted, never gaps) and `zero_volume` bars. Event
+        tables (trades, metrics, …) have no bar grid: their `expected`/`missing` count days of
+        data (days in the listed span / days no usable file covers)."""
         from . import quality
         if not self.symbols:
             return quality._coverage_frame([])
         if self.data_type == "fundingRate":
             times, extra = self._times(None, None, None, ("funding_interval_hours",))
             return quality.funding_coverage(times, extra["funding_interval_hours"], self._spans_now())
-        if not self.interval:
-            raise ValueError(f"coverage() needs a bar interval; {self.name} has none")
         stats = self.partition_stats()            # metadata only: no data file is read
         for c in ("first", "last"):
             stats[c] = stats[c].astype("datetime64[us, UTC]").astype("int64")
+        if not self.interval:                     # trades, metrics, ...: counted in days
+            return quality.event_coverage(stats, self._spans_now())
         return quality.coverage(self.interval, stats, self._spans_now())
 
     def gaps(self, symbols=None, start=None, end=None) -> pd.DataFrame:
@@ -366,8 +368,8 @@ class Table:
         if self.data_type == "fundingRate":
             times, extra = self._times(present, s, e, ("funding_interval_hours",)) if present else ({}, {"funding_interval_hours": {}})
             return quality.funding_gaps(times, extra["funding_interval_hours"], spans, lo, hi)
-        if not self.interval:
-            raise ValueError(f"gaps() needs a bar interval; {self.name} has none")
+        if not self.interval:       # event tables: days no usable file covers
+            return quality.event_gaps(spans, lo, hi, quality.relisting_days(self.market, self.data_type, None))
         times = self._times(present, s, e)[0] if present else {}
         flat = None
         if self.data_type == "klines" and self.market in quality.HALT_MARKETS and present \

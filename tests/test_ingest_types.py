@@ -48,3 +48,20 @@ def test_each_type_lands_exactly(tmp_path, market, data_type, method, period, ta
         pd.testing.assert_series_equal(got[col], want[col], check_names=False, check_dtype=False)
     again = lake.ingest(market, data_type, symbol, start=period, end=period, progress=False, today=TODAY)
     assert set(again.files["status"]) == {"unchanged"} and len(lake.silver[table].read(symbol)) == len(want)
+
+
+def test_event_tables_count_missing_days(tmp_path):
+    b = ArchiveBuilder((tmp_path / "archive").as_uri())
+    for day in ("2024-03-01", "2024-03-02", "2024-03-05"):           # 03-03, 03-04 never published
+        b.agg_trades("um", "BTCUSDT", day)
+    lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(b.url))
+    report = lake.ingest("um", "aggTrades", "BTCUSDT", start="2024-03-01", end="2024-03-05",
+                         progress=False, today=TODAY)
+    t = lake.silver.um_agg_trades
+    want = [("BTCUSDT", pd.Timestamp("2024-03-03", tz="UTC"), pd.Timestamp("2024-03-04", tz="UTC"), 2,
+             "missing_file")]
+    got = list(t.gaps()[["symbol", "start", "end", "missing", "cause"]].itertuples(index=False, name=None))
+    assert got == want == list(report.gaps[["symbol", "start", "end", "missing", "cause"]]
+                               .itertuples(index=False, name=None))
+    cov = t.coverage().iloc[0]
+    assert (cov["expected"], cov["missing"]) == (5, 2) and cov["rows"] == len(t.read("BTCUSDT"))
