@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
+from ._sums import all_finite, finite_sum  # noqa: F401
 
 NAN = np.nan
 
@@ -80,15 +81,6 @@ def _rolling_sum_mean(x, w, minp, out, mean):
                 out[i] = prev * nobs if same >= nobs else s
             else:
                 out[i] = NAN
-
-
-@jit
-def all_finite(x):
-    """True when x holds no NaN or inf (a vectorised pass)."""
-    ok = True
-    for i in range(x.shape[0]):
-        ok &= x[i] - x[i] == 0.0
-    return ok
 
 
 @jit
@@ -378,23 +370,10 @@ def hilo_scratch(w):
 
 
 # ---------------------------------------------------------------- rolling standard deviation
-@jit(inline="always")
-def _finite_sum(x, a, b):
-    """(sum, count) of the finite values of x[a:b], in order."""
-    tot = 0.0
-    cnt = 0
-    for j in range(a, b):
-        v = x[j]
-        if v - v == 0.0:
-            tot += v
-            cnt += 1
-    return tot, cnt
-
-
 @jit
 def _window_var(x, a, b, ddof):
     """Two-pass variance of the finite values of x[a:b] (divisor count - ddof)."""
-    tot, cnt = _finite_sum(x, a, b)
+    tot, cnt = finite_sum(x, a, b)
     mu = tot / cnt
     ss = 0.0
     for j in range(a, b):
@@ -427,7 +406,7 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
     for b0 in range(0, n, w):            # rebuild around the current window's mean
         b1 = min(b0 + w, n)
         lo = max(b0 - w, 0)              # the window ending at b0 - 1
-        tot, cnt = _finite_sum(x, lo, b0)
+        tot, cnt = finite_sum(x, lo, b0)
         k = tot / cnt if cnt > 0 else (x[b0] if x[b0] - x[b0] == 0.0 else 0.0)
         s1 = 0.0
         s2 = 0.0

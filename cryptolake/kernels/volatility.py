@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum
+from ._ewm import ema4, ewm_exact, ewm_step, exact_ok, span_alpha
+from ._sums import np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -30,8 +31,8 @@ def bbands(close, window, k, out):
     for i in range(close.shape[0]):
         m = mid[i]
         s = sd[i]
-        out[1, i] = m + k * s
-        out[2, i] = m - k * s
+        out[1][i] = m + k * s
+        out[2][i] = m - k * s
 
 
 @jit
@@ -113,12 +114,12 @@ def keltner(high, low, close, window, atr_window, k, original, out):
         nobs = 0
         for i in range(n):
             e, wt, nobs = ewm_step(e, wt, nobs, close[i], a)
-            out[0, i] = e if nobs >= window else NAN
+            out[0][i] = e if nobs >= window else NAN
         atr(high, low, close, atr_window, tmp)
         for i in range(n):
-            m = out[0, i]
-            out[1, i] = m + (k * tmp[i])
-            out[2, i] = m - (k * tmp[i])
+            m = out[0][i]
+            out[1][i] = m + (k * tmp[i])
+            out[2][i] = m - (k * tmp[i])
 
 
 @jit
@@ -136,18 +137,18 @@ def donchian(high, low, window, offset, out):
         for t in range(min(window, n - b0)):
             h = hh[t]
             l = ll[t]
-            out[0, b0 + t] = ((h - l) / 2.0) + l
-            out[1, b0 + t] = h
-            out[2, b0 + t] = l
+            out[0][b0 + t] = ((h - l) / 2.0) + l
+            out[1][b0 + t] = h
+            out[2][b0 + t] = l
     if not ok:                           # NaN/inf somewhere: NaN-aware rolling max/min
         rolling_max(high, window, window, out[1])
         rolling_min(low, window, window, out[2])
         for i in range(n):
-            out[0, i] = ((out[1, i] - out[2, i]) / 2.0) + out[2, i]
+            out[0][i] = ((out[1][i] - out[2][i]) / 2.0) + out[2][i]
     if offset > 0:
         for r in range(3):
             for i in range(n - 1, -1, -1):
-                out[r, i] = out[r, i - offset] if i >= offset else NAN
+                out[r][i] = out[r][i - offset] if i >= offset else NAN
 
 
 @register_warmup
@@ -156,7 +157,7 @@ def _warm():
     l = h - 1.0
     c = h - 0.5
     o = np.empty_like(c)
-    o3 = np.empty((3, c.shape[0]))
+    o3 = (np.empty_like(c), np.empty_like(c), np.empty_like(c))   # as ops passes outputs
     bbands(c, 3, 2.0, o3)
     atr(h, l, c, 3, o)
     keltner(h, l, c, 3, 2, 2.0, True, o3)

@@ -15,6 +15,9 @@ we: the contract is equality with `ta`.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 import numpy as np
@@ -53,35 +56,78 @@ def _segments(df: pd.DataFrame) -> list[tuple[int, int]]:
     return [(0, n)]
 
 
-def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params) -> np.ndarray:
+# Frames at least this long with several symbols run their symbols on all cores.
+PARALLEL_MIN_ROWS = 50_000
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 32))
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The shared worker threads (one per core). Kernels are compiled `nogil`, so symbols
+    computed on different threads run at the same time."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="cryptolake-ind")
+    return _POOL
+
+
+def _groups(segs: list[tuple[int, int]], k: int) -> list[list[tuple[int, int]]]:
+    """Split consecutive segments into at most k groups of about equal rows."""
+    total = segs[-1][1] - segs[0][0]
+    groups: list[list[tuple[int, int]]] = [[]]
+    for a, b in segs:
+        if groups[-1] and b - segs[0][0] > total * len(groups) / k and len(groups) < k:
+            groups.append([])
+        groups[-1].append((a, b))
+    return [g for g in groups if g]
+
+
+def _in_parallel(fn: Callable[[list], None], segs: list[tuple[int, int]]) -> None:
+    """fn(group) for groups of segments, on the worker threads when that pays."""
+    n = segs[-1][1] - segs[0][0] if segs else 0
+    k = _workers()
+    if len(segs) < 2 or k < 2 or n < PARALLEL_MIN_ROWS or \
+            threading.current_thread().name.startswith("cryptolake-ind"):
+        fn(segs)
+        return
+    for fut in [_pool().submit(fn, g) for g in _groups(segs, k)]:
+        fut.result()
+
+
+def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
     """Validate, pull the columns as float64 arrays and run `kernel(*cols, *params, out)` per
-    symbol segment. Returns out: shape (n,) for one output, (nout, n) otherwise."""
+    symbol segment (symbols in parallel on large frames). Returns the output array for one
+    output, else a tuple of `nout` arrays (separate 1-D arrays: no strided 2-D block, and each
+    one small enough for the allocator to reuse)."""
     validate_frame(df, need=need)
     cols = [values(df, c) for c in need]
     n = len(df)
-    out = np.empty(n) if nout == 1 else np.empty((nout, n))
+    outs = tuple([np.empty(n) for _ in range(nout)])
     segs = _segments(df)
     if len(segs) == 1:
         if n:
-            kernel(*cols, *params, out)
-        return out
-    for a, b in segs:
-        if nout == 1:
-            kernel(*[c[a:b] for c in cols], *params, out[a:b])
-        else:
-            part = np.empty((nout, b - a))
-            kernel(*[c[a:b] for c in cols], *params, part)
-            out[:, a:b] = part
-    return out
+            kernel(*cols, *params, outs[0] if nout == 1 else outs)
+        return outs[0] if nout == 1 else outs
+
+    def part(group):
+        for a, b in group:
+            sl = tuple([o[a:b] for o in outs])
+            kernel(*[c[a:b] for c in cols], *params, sl[0] if nout == 1 else sl)
+
+    _in_parallel(part, segs)
+    return outs[0] if nout == 1 else outs
 
 
 def _series(df: pd.DataFrame, arr: np.ndarray, name: str) -> pd.Series:
     return pd.Series(arr, index=df.index, name=name, copy=False)
 
 
-def _frame(df: pd.DataFrame, arr: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    # arr is (k, n) C-ordered, so arr.T is one Fortran-ordered block: no copy.
-    return pd.DataFrame(arr.T, index=df.index, columns=columns, copy=False)
+def _frame(df: pd.DataFrame, arrs: tuple, columns: list[str]) -> pd.DataFrame:
+    # one block per column, no copy
+    return pd.DataFrame(dict(zip(columns, arrs, strict=True)), index=df.index, copy=False)
 
 
 # ---------------------------------------------------------------- moving averages
