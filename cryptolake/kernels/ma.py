@@ -105,8 +105,12 @@ def wma(x, w, out):
     tot = 0.0
     wsum = 0.0
     nans = 0
+    k = 0                                # i % w, kept as a counter (no division per row)
     for i in range(n):
-        if i % w == 0 or i < w:          # rebuild the sums over the window ending at i
+        if k == w:
+            k = 0
+        k += 1
+        if k == 1 or i < w:              # rebuild the sums over the window ending at i
             lo = i - w + 1
             if lo < 0:
                 lo = 0

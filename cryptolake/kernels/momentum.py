@@ -279,6 +279,7 @@ def kama(close, window, fast, slow, out):
     fsc = 2.0 / (fast + 1)
     ssc = 2.0 / (slow + 1.0)
     first = True
+    k = NAN                              # the previous KAMA value, kept in a register
     for i in range(n):
         if i < window - 1:
             out[i] = NAN
@@ -289,14 +290,18 @@ def kama(close, window, fast, slow, out):
             num = 0.0                    # unused: the first value is the close
         dd = den[i]
         er = num / dd if dd != 0 else 0.0
-        sc = (er * (fsc - ssc) + ssc) ** 2.0
+        t = er * (fsc - ssc) + ssc
+        sc = t * t                       # (the same bits as ** 2.0)
         if sc != sc:
             out[i] = NAN
+            k = NAN
         elif first:
-            out[i] = close[i]
+            k = close[i]
+            out[i] = k
             first = False
         else:
-            out[i] = out[i - 1] + sc * (close[i] - out[i - 1])
+            k = k + sc * (close[i] - k)
+            out[i] = k
 
 
 @jit
