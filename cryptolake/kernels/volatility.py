@@ -128,13 +128,41 @@ def _atr_fast(high, low, close, window, out):
 
 @jit
 def _atr_nan(high, low, close, window, out):
-    # any input: ta's NaN-skipping true range, ta's recurrence
+    # any input: `_atr_fast` with ta's NaN-skipping true range (the same bits on finite
+    # rows, so a NaN/inf after row k leaves rows <= k as the fast pass computes them)
     n = close.shape[0]
     prev = _atr_seed(high, low, close, window, out)
-    fw = float(window)
-    for i in range(window, n):
-        prev = (prev * (window - 1) + _tr(high, low, close, i)) / fw
-        out[i] = prev
+    a = 1.0 / window
+    f = (window - 1.0) / window
+    f2 = f * f
+    f3 = f2 * f
+    f4 = f3 * f
+    i = window
+    while i + 4 <= n:
+        x1 = _tr(high, low, close, i)
+        x2 = _tr(high, low, close, i + 1)
+        x3 = _tr(high, low, close, i + 2)
+        x4 = _tr(high, low, close, i + 3)
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
+        out[i] = y1
+        out[i + 1] = y2
+        out[i + 2] = y3
+        out[i + 3] = y4
+        prev = y4
+        i += 4
+    r = n - i                            # the last partial block: the same formulas, so
+    if r > 0:                            # a prefix of the input gives a prefix of the output
+        x1 = _tr(high, low, close, i)
+        x2 = _tr(high, low, close, i + 1) if r > 1 else 0.0
+        x3 = _tr(high, low, close, i + 2) if r > 2 else 0.0
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, 0.0, a, f, f2, f3, f4)
+        out[i] = y1
+        if r > 1:
+            out[i + 1] = y2
+        if r > 2:
+            out[i + 2] = y3
+        prev = y1 if r == 1 else (y2 if r == 2 else y3)
+    return prev == prev               # a non-finite row makes every later value NaN
 
 
 @jit
@@ -144,7 +172,8 @@ def atr(high, low, close, window, out):
     (prev * (window-1) + tr) / window, here as prev * (1 - 1/window) + tr / window four rows
     at a time (`ema4`: one multiply-add on the dependency chain per four rows, a few ulp of
     ta's value), the true range computed in the same pass without branches. A NaN/inf row
-    anywhere reruns the pass with ta's NaN-skipping true range. As in ta, rows before
+    anywhere reruns the pass with ta's NaN-skipping true range (a NaN true range makes every
+    later value NaN, as in ta). As in ta, rows before
     window-1 are 0, not NaN."""
     n = close.shape[0]
     if n < window:

@@ -26,6 +26,18 @@ Where the reference is not plain `ta`:
   formula with each window summed afresh.
 - keltner with k != 2 (original version): ta fixes the bands at k=2; the reference is the
   same rolling means of tp +/- (k/2)(h - l).
+
+`TALIB` is the peer column: TA-Lib's function for each indicator (or the same formula composed
+of TA-Lib functions where it has none: vwap, keltner, donchian, tsi, cmf, force_index, eom),
+used by `benchmarks/bench_peers.py` and by tests that check agreement with TA-Lib after a
+warm-up. TA-Lib seeds EMA, RSI, ATR and ADX differently (plain means of the first window, ATR
+without row 0's true range), so the two agree only once that seed has decayed (a few thousand
+rows). Where the definitions differ (`same=False`), ours follow `ta`:
+- obv: TA-Lib leaves OBV unchanged when the close is unchanged; ta adds the volume.
+- psar: TA-Lib picks the starting trend from the first two bars; ta starts up from the close.
+- aroon: on ties TA-Lib counts the latest of equal highs/lows, ta the earliest.
+- eom (composed): TA-Lib's running SMA stays NaN after a zero-volume bar's inf/NaN term.
+- mfi agrees with ta to ~1e-14 on full windows (an earlier note called it different).
 """
 from __future__ import annotations
 
@@ -679,8 +691,7 @@ TALIB: dict[str, TalibPeer] = {
                                 _tl().MINUS_DI(a["high"], a["low"], a["close"], 14))),
     "cci": TalibPeer(lambda a: _tl().CCI(a["high"], a["low"], a["close"], 20)),
     "mfi": TalibPeer(lambda a: _tl().MFI(a["high"], a["low"], a["close"], a["volume"], 14),
-                     same=False, note="TA-Lib counts an unchanged typical price's flow on "
-                     "neither side and sums over a different window start"),
+                     note="agrees with ta to ~1e-14 once both windows are full"),
     "williams_r": TalibPeer(lambda a: _tl().WILLR(a["high"], a["low"], a["close"], 14)),
     "roc": TalibPeer(lambda a: _tl().ROC(a["close"], 12)),
     "kama": TalibPeer(lambda a: _tl().KAMA(a["close"], 10)),
@@ -691,11 +702,14 @@ TALIB: dict[str, TalibPeer] = {
     "stoch_rsi": TalibPeer(_tl_stoch_rsi, scale=100.0),
     "ultimate_oscillator": TalibPeer(lambda a: _tl().ULTOSC(a["high"], a["low"], a["close"],
                                                             7, 14, 28)),
-    "aroon": TalibPeer(_tl_aroon),
+    "aroon": TalibPeer(_tl_aroon, same=False,
+                       note="ties: TA-Lib counts the latest of equal highs/lows, ta the earliest"),
     "psar": TalibPeer(lambda a: _tl().SAR(a["high"], a["low"], 0.02, 0.2), same=False,
                       note="TA-Lib starts from a trend chosen by the first two bars' moves; ta "
                       "starts up from the close"),
     "cmf": TalibPeer(_tl_cmf, composed=True),
     "force_index": TalibPeer(_tl_force, composed=True),
-    "eom": TalibPeer(_tl_eom, composed=True),
+    "eom": TalibPeer(_tl_eom, composed=True, same=False,
+                     note="TA-Lib's running SMA stays NaN after the first zero-volume bar's "
+                     "inf/NaN term; pandas' rolling mean skips it"),
 }
