@@ -359,7 +359,8 @@ def cci(high, low, close, window, c, out):
 @jit
 def adx(high, low, close, window, out):
     """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
-    replaying ta's Wilder sums and seeding exactly, in one pass. As in ta, the warm-up rows
+    ta's Wilder sums and seeding in one pass (ta's divisions by the window as multiplies by
+    its reciprocal: within an ulp per step, and the sums contract). As in ta, the warm-up rows
     are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
     Expects finite inputs (ta drops NaN rows before seeding)."""
     n = close.shape[0]
@@ -391,33 +392,32 @@ def adx(high, low, close, window, out):
         buf[i] = dn if (dn > up and dn > 0) else 0.0
     din = np_sum(buf, 1, w)
     adxv = 0.0
+    inv = 1.0 / fw                       # ta divides by the window; a multiply is ~1 ulp off
     for p in range(w, n):                # p: output row of trs[p - w]
         if p > w:
             pc = close[p - 1]
             dm = max(high[p], pc) - min(low[p], pc)
             up = high[p] - high[p - 1]
             dn = low[p - 1] - low[p]
-            pos = up if (up > dn and up > 0) else 0.0
-            neg = dn if (dn > up and dn > 0) else 0.0
-            trs = trs - (trs / fw) + dm
-            dip = dip - (dip / fw) + pos
-            din = din - (din / fw) + neg
-        if trs != 0:
-            dpos = 100.0 * (dip / trs)
-            dneg = 100.0 * (din / trs)
-        else:
-            dpos = 0.0
-            dneg = 0.0
+            pos = up if ((up > dn) & (up > 0)) else 0.0     # & (not `and`): selects, not
+            neg = dn if ((dn > up) & (dn > 0)) else 0.0     # branches that mispredict
+            trs = trs - trs * inv + dm
+            dip = dip - dip * inv + pos
+            din = din - din * inv + neg
+        r = 100.0 / trs
+        dpos = dip * r if trs != 0 else 0.0
+        dneg = din * r if trs != 0 else 0.0
         if p > w:
             out[1][p] = dpos
             out[2][p] = dneg
         s = dpos + dneg
-        buf[p] = 100.0 * abs((dpos - dneg) / s) if s != 0 else 0.0
+        dx = 100.0 * abs((dpos - dneg) / s)
+        buf[p] = dx if s != 0 else 0.0
         if p == 2 * w - 1:
             adxv = np_sum(buf, w, w) / w
             out[0][p] = adxv
         elif p > 2 * w - 1:
-            adxv = ((adxv * (w - 1)) + buf[p]) / fw
+            adxv = ((adxv * (w - 1)) + buf[p]) * inv
             out[0][p] = adxv
 
 
