@@ -1,7 +1,8 @@
 """Momentum and trend kernels: rsi, macd, stoch, williams_r, roc, kama, cci, adx, tsi, trix,
 stoch_rsi, aroon, psar, ultimate oscillator.
 
-Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or 2-D with one row
+Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or a tuple of 1-D
+arrays or a 2-D array with one row
 per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
 Imports only numpy, numba and our own kernels.
 """
