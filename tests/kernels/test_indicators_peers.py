@@ -186,3 +186,20 @@ def test_unsorted_multiindex_is_still_rejected_by_the_fast_check():
         INDICATORS["rsi"](bad)
     with pytest.raises(ValueError, match="increasing"):
         add_indicators(bad, ["rsi", "sma"])
+
+
+def test_bbands_std_is_no_worse_than_talib_against_the_exact_two_pass_value():
+    """The accuracy contract's other half: a faster kernel may trade margin, never beyond
+    TA-Lib's own distance from the exact standard deviation."""
+    df = make_ohlcv(100_000, 16, price=60000.0, flat=(0.5, 300))
+    x = df["close"].to_numpy()
+    exact = np.lib.stride_tricks.sliding_window_view(x, 20).std(axis=1)
+    ours = INDICATORS["bbands"](df, window=20)
+    sd = ((ours["bb_upper"] - ours["bb_mid"]) / 2.0).to_numpy()[19:]
+    up, mid, _ = talib.BBANDS(x, 20, 2.0, 2.0, 0)
+    tl = ((up - mid) / 2.0)[19:]
+    scale = np.mean(exact)
+    err_ours = np.max(np.abs(sd - exact)) / scale
+    err_talib = np.max(np.abs(tl - exact)) / scale
+    assert err_ours <= err_talib, (err_ours, err_talib)
+    assert np.array_equal(sd == 0, exact == 0) or err_ours < 1e-12
