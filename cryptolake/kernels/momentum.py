@@ -2,8 +2,7 @@
 stoch_rsi, aroon, psar, ultimate oscillator.
 
 Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or a tuple of 1-D
-arrays or a 2-D array with one row
-per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
+arrays, or a 2-D array, with one row per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
 Imports only numpy, numba and our own kernels.
 """
 from __future__ import annotations

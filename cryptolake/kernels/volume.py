@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._ewm import ema4, ewm_exact, ewm_step, exact_ok, span_alpha
+from ._ewm import ewm_step
 from ._sums import np_sum
 from .rolling import gsum_step, gsum_value, rolling_mean
 
