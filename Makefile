@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernels.py
+	$(BIN)/python benchmarks/bench_peers.py --quick
 	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:

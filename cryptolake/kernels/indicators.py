@@ -3,7 +3,9 @@ momentum.py, volatility.py and volume.py). Pure numba on float64 arrays; never i
 pandas."""
 from __future__ import annotations
 
-from .ma import alpha_from_alpha, alpha_from_span, ewm_mean, np_sum, wma  # noqa: F401
+from ._ewm import alpha_from_alpha, alpha_from_span  # noqa: F401
+from ._sums import np_sum  # noqa: F401
+from .ma import ewm_mean, wma  # noqa: F401
 from .momentum import (  # noqa: F401
     adx, aroon, cci, ema_chain, kama, macd, psar, roc, rsi, stoch, stoch_rsi, trix, tsi,
     ultimate_oscillator, williams_r)

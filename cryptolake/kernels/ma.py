@@ -1,5 +1,5 @@
-"""Moving averages: pandas-exact exponential means (row by row and four rows at a time),
-numpy's pairwise sum, the weighted moving average. Rolling sums/means/max/min/std live in
+"""Moving averages: pandas' exponential mean (four rows at a time, then row by row), the
+weighted moving average (the EWM arithmetic lives in `_ewm.py`, sums in `_sums.py`). Rolling sums/means/max/min/std live in
 `rolling.py`.
 
 Every kernel reads float64 arrays and writes into a preallocated `out` of the same length.
@@ -11,73 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._ewm import alpha_from_alpha, alpha_from_span, ema4, ewm_step  # noqa: F401
 from ._jit import jit, register_warmup
+from ._sums import np_sum  # noqa: F401
 
 NAN = np.nan
-
-
-# ---------------------------------------------------------------- smoothing constants (python)
-def alpha_from_span(span: float) -> float:
-    """The alpha pandas uses for `ewm(span=span)` (via its centre of mass, bit for bit)."""
-    com = (span - 1) / 2.0
-    return 1.0 / (1.0 + com)
-
-
-def alpha_from_alpha(alpha: float) -> float:
-    """The alpha pandas uses for `ewm(alpha=alpha)` (it round-trips through the centre of mass)."""
-    com = (1.0 - alpha) / alpha
-    return 1.0 / (1.0 + com)
-
-
-# ---------------------------------------------------------------- exponential mean
-@jit(inline="always")
-def ewm_step(weighted, old_wt, nobs, cur, alpha):
-    """One row of pandas' adjust=False exponential mean; state starts at (NaN, 1.0, 0).
-    Returns the new (weighted, old_wt, nobs). +/-inf counts as missing, as in pandas."""
-    if cur - cur == 0.0:
-        nobs += 1
-        if weighted == weighted:
-            old_wt *= 1.0 - alpha
-            if weighted != cur:
-                d = old_wt + alpha
-                if d == 1.0:             # (1 - alpha) + alpha is exactly 1 for every span and
-                    weighted = old_wt * weighted + alpha * cur   # window: skip the / 1.0
-                elif alpha == 0.5:       # after a gap pandas weighs com == 1 (alpha 0.5) so
-                    weighted = old_wt * weighted + (1.0 - old_wt) * cur   # (checked bitwise)
-                else:
-                    weighted = (old_wt * weighted + alpha * cur) / d
-            old_wt = 1.0
-        else:
-            weighted = cur
-    elif weighted == weighted:
-        old_wt *= 1.0 - alpha
-    return weighted, old_wt, nobs
-
-
-@jit(inline="always")
-def ema4(y, x1, x2, x3, x4, a, f, f2, f3, f4):
-    """Four rows of y <- f*y + a*x with one multiply-add on the dependency chain per four rows
-    (the x terms are folded off the chain). Differs from the row-by-row recurrence by a few
-    ulp, which the EMA's contraction keeps from growing."""
-    b1 = a * x1
-    b2 = f * b1 + a * x2
-    b3 = f * b2 + a * x3
-    b4 = f * b3 + a * x4
-    y1 = f * y + b1
-    y2 = f2 * y + b2
-    y3 = f3 * y + b3
-    y4 = f4 * y + b4
-    if x1 == y:
-        # pandas keeps the value exactly while the input equals it (a flat market stays
-        # flat): row k is y itself when x1..xk all equal y (row k depends on x1..xk only)
-        y1 = y
-        if x2 == y:
-            y2 = y
-            if x3 == y:
-                y3 = y
-                if x4 == y:
-                    y4 = y
-    return y1, y2, y3, y4
 
 
 @jit
@@ -156,83 +94,6 @@ def ewm_mean(x, alpha, minp, out):
         out[i] = weighted if nobs >= minp else NAN
 
 
-@jit(inline="always")
-def _np_block(a, lo, n):
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[lo + i]
-        return res
-    r0 = a[lo]
-    r1 = a[lo + 1]
-    r2 = a[lo + 2]
-    r3 = a[lo + 3]
-    r4 = a[lo + 4]
-    r5 = a[lo + 5]
-    r6 = a[lo + 6]
-    r7 = a[lo + 7]
-    i = 8
-    m = n - (n % 8)
-    while i < m:
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-@jit
-def np_sum(a, lo, n):
-    """`a[lo:lo+n].sum()` with numpy's own pairwise summation order (bit for bit), so that
-    window statistics `ta` computes with `np.mean` inside `rolling.apply` are reproduced.
-    (numpy's recursion is unrolled onto an explicit stack: numba's cache cannot hold
-    recursive functions.)"""
-    if n <= 128:
-        return _np_block(a, lo, n)
-    los = np.empty(64, np.int64)
-    ns = np.empty(64, np.int64)
-    left_done = np.zeros(64, np.bool_)
-    lefts = np.empty(64)
-    sp = 0
-    los[0] = lo
-    ns[0] = n
-    while True:
-        m = ns[sp]
-        if m > 128:                      # split: push the left half
-            h = m // 2
-            h -= h % 8
-            left_done[sp] = False
-            los[sp + 1] = los[sp]
-            ns[sp + 1] = h
-            sp += 1
-            continue
-        r = _np_block(a, los[sp], m)
-        sp -= 1
-        while sp >= 0:                   # hand the result to the parent
-            if not left_done[sp]:
-                lefts[sp] = r
-                left_done[sp] = True
-                h = ns[sp] // 2
-                h -= h % 8
-                los[sp + 1] = los[sp] + h
-                ns[sp + 1] = ns[sp] - h
-                sp += 1
-                break
-            r = lefts[sp] + r
-            sp -= 1
-        if sp < 0:
-            return r
-
-
 # ---------------------------------------------------------------- weighted moving average
 @jit
 def wma(x, w, out):
@@ -244,8 +105,12 @@ def wma(x, w, out):
     tot = 0.0
     wsum = 0.0
     nans = 0
+    k = 0                                # i % w, kept as a counter (no division per row)
     for i in range(n):
-        if i % w == 0 or i < w:          # rebuild the sums over the window ending at i
+        if k == w:
+            k = 0
+        k += 1
+        if k == 1 or i < w:              # rebuild the sums over the window ending at i
             lo = i - w + 1
             if lo < 0:
                 lo = 0

@@ -1,8 +1,8 @@
 """Momentum and trend kernels: rsi, macd, stoch, williams_r, roc, kama, cci, adx, tsi, trix,
 stoch_rsi, aroon, psar, ultimate oscillator.
 
-Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or 2-D with one row
-per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
+Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or a tuple of 1-D
+arrays, or a 2-D array, with one row per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
 Imports only numpy, numba and our own kernels.
 """
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import _np_block, ewm_step, np_sum
+from ._ewm import alpha_alpha, ewm_exact, ewm_step, exact_ok, span_alpha
+from ._sums import np_block, np_sum
 from .rolling import (
     finite_from,
     hilo_block,
@@ -26,28 +27,47 @@ NAN = np.nan
 
 
 @jit(inline="always")
-def _span_alpha(span):
-    return 1.0 / (1.0 + (span - 1) / 2.0)
-
-
-@jit(inline="always")
-def _alpha_alpha(a):
-    return 1.0 / (1.0 + (1.0 - a) / a)
+def _rsi_value(up, dn):
+    # ta's own form (bit for bit: stoch_rsi's flat windows depend on equal RSI values)
+    r = 100.0 - 100.0 / (1.0 + up / dn)
+    return 100.0 if dn == 0 else r
 
 
 @jit
 def rsi(close, window, out):
     """`ta.momentum.RSIIndicator(close, window).rsi()`: Wilder smoothing as pandas
     `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
-    row's missing change counts as 0); 100 where the average loss is 0. Single pass."""
-    a = _alpha_alpha(1.0 / window)
+    row's missing change, and any change next to a NaN, counts as 0); 100 where the average
+    loss is 0. Single pass: pandas' row replayed bit for bit, branch-free (`ewm_exact`) while
+    the changes are finite, `ewm_step` around infinities."""
+    n = close.shape[0]
+    a = alpha_alpha(1.0 / window)
+    f = 1.0 - a
+    steady = exact_ok(a)
     up = NAN
     up_wt = 1.0
     dn = NAN
     dn_wt = 1.0
     nobs = 0
     prev = NAN
-    for i in range(close.shape[0]):
+    i = 0
+    while i < n:
+        if steady and i > 0 and up_wt == 1.0 and dn_wt == 1.0 and up == up and dn == dn:
+            while i < n:                 # steady state: every finite change is an observation
+                c = close[i]
+                d = c - prev
+                g = d if d > 0 else 0.0
+                l = -d if d < 0 else -0.0
+                if (g - g) + (l - l) != 0.0:
+                    break                # an infinite change: the general row below
+                prev = c
+                up = ewm_exact(up, g, f, a)
+                dn = ewm_exact(dn, l, f, a)
+                nobs += 1
+                out[i] = _rsi_value(up, dn) if nobs >= window else NAN
+                i += 1
+            if i >= n:
+                break
         c = close[i]
         d = c - prev
         g = d if d > 0 else 0.0
@@ -55,23 +75,24 @@ def rsi(close, window, out):
         up, up_wt, _ = ewm_step(up, up_wt, nobs, g, a)
         dn, dn_wt, nobs = ewm_step(dn, dn_wt, nobs, l, a)
         prev = c
-        if nobs < window:
-            out[i] = NAN
-        elif dn == 0:
-            out[i] = 100.0
-        else:
-            out[i] = 100.0 - 100.0 / (1.0 + up / dn)
+        out[i] = _rsi_value(up, dn) if nobs >= window else NAN
+        i += 1
 
 
 @jit
 def macd(close, fast, slow, signal, out):
     """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
     rows of `out` = macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass,
-    row by row with pandas' own arithmetic (bit for bit): MACD is a small difference of two
-    EMAs near the price, so a few ulp of the price can exceed 1e-9 of its own size."""
-    af = _span_alpha(fast)
-    asl = _span_alpha(slow)
-    ag = _span_alpha(signal)
+    with pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near
+    the price, so a few ulp of the price can exceed 1e-9 of its own size. Branch-free
+    (`ewm_exact`) once all three are past their warm-up and the close is finite."""
+    af = span_alpha(fast)
+    asl = span_alpha(slow)
+    ag = span_alpha(signal)
+    ff = 1.0 - af
+    fs = 1.0 - asl
+    fg = 1.0 - ag
+    steady = exact_ok(af) and exact_ok(asl) and exact_ok(ag)
     ef = NAN
     ewf = 1.0
     nf = 0
@@ -81,23 +102,42 @@ def macd(close, fast, slow, signal, out):
     eg = NAN
     ewg = 1.0
     ng = 0
-    for i in range(close.shape[0]):
+    n = close.shape[0]
+    i = 0
+    while i < n:
+        if steady and ng >= signal and ewf == 1.0 and ews == 1.0 and ewg == 1.0 \
+                and nf >= fast and ns >= slow:
+            while i < n:
+                c = close[i]
+                if c - c != 0.0:
+                    break
+                ef = ewm_exact(ef, c, ff, af)
+                es = ewm_exact(es, c, fs, asl)
+                m = ef - es
+                eg = ewm_exact(eg, m, fg, ag)
+                out[0][i] = m
+                out[1][i] = eg
+                out[2][i] = m - eg
+                i += 1
+            if i >= n:
+                break
         c = close[i]
         ef, ewf, nf = ewm_step(ef, ewf, nf, c, af)
         es, ews, ns = ewm_step(es, ews, ns, c, asl)
         m = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
         eg, ewg, ng = ewm_step(eg, ewg, ng, m, ag)
         sg = eg if ng >= signal else NAN
-        out[0, i] = m
-        out[1, i] = sg
-        out[2, i] = m - sg
+        out[0][i] = m
+        out[1][i] = sg
+        out[2][i] = m - sg
+        i += 1
 
 
 @jit
 def ema_chain(x, window, depth, out):
     """`depth` nested `x.ewm(span=window, adjust=False, min_periods=window).mean()` (depth<=3),
     the last one written to `out`: ta's `_ema` applied `depth` times (TRIX's ema3)."""
-    a = _span_alpha(window)
+    a = span_alpha(window)
     e1 = NAN
     w1 = 1.0
     n1 = 0
@@ -136,8 +176,8 @@ def trix(close, window, out):
 def tsi(close, slow, fast, out):
     """`ta.momentum.TSIIndicator(close, window_slow=slow, window_fast=fast).tsi()`: double
     EMA (spans slow then fast) of the one-row change over that of its absolute value, x100."""
-    a1 = _span_alpha(slow)
-    a2 = _span_alpha(fast)
+    a1 = span_alpha(slow)
+    a2 = span_alpha(fast)
     s1 = NAN
     w1 = 1.0
     n1 = 0
@@ -239,6 +279,7 @@ def kama(close, window, fast, slow, out):
     fsc = 2.0 / (fast + 1)
     ssc = 2.0 / (slow + 1.0)
     first = True
+    k = NAN                              # the previous KAMA value, kept in a register
     for i in range(n):
         if i < window - 1:
             out[i] = NAN
@@ -249,14 +290,18 @@ def kama(close, window, fast, slow, out):
             num = 0.0                    # unused: the first value is the close
         dd = den[i]
         er = num / dd if dd != 0 else 0.0
-        sc = (er * (fsc - ssc) + ssc) ** 2.0
+        t = er * (fsc - ssc) + ssc
+        sc = t * t                       # (the same bits as ** 2.0)
         if sc != sc:
             out[i] = NAN
+            k = NAN
         elif first:
-            out[i] = close[i]
+            k = close[i]
+            out[i] = k
             first = False
         else:
-            out[i] = out[i - 1] + sc * (close[i] - out[i - 1])
+            k = k + sc * (close[i] - k)
+            out[i] = k
 
 
 @jit
@@ -279,10 +324,10 @@ def cci(high, low, close, window, c, out):
             # four rows at once: four independent sums (each in the row-by-row order, so the
             # same bits) keep the adder busy instead of waiting on one chain
             x = tp[i - w + 1:i + 4]      # (a slice: indices from 0 need no wraparound)
-            mu0 = _np_block(x, 0, w) / w  # np_sum's own block sum (w <= 128), inlined
-            mu1 = _np_block(x, 1, w) / w
-            mu2 = _np_block(x, 2, w) / w
-            mu3 = _np_block(x, 3, w) / w
+            mu0 = np_block(x, 0, w) / w  # np_sum's own block sum (w <= 128), inlined
+            mu1 = np_block(x, 1, w) / w
+            mu2 = np_block(x, 2, w) / w
+            mu3 = np_block(x, 3, w) / w
             d0 = 0.0
             d1 = 0.0
             d2 = 0.0
@@ -314,16 +359,17 @@ def cci(high, low, close, window, c, out):
 @jit
 def adx(high, low, close, window, out):
     """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
-    replaying ta's Wilder sums and seeding exactly, in one pass. As in ta, the warm-up rows
+    ta's Wilder sums and seeding in one pass (ta's divisions by the window as multiplies by
+    its reciprocal: within an ulp per step, and the sums contract). As in ta, the warm-up rows
     are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
     Expects finite inputs (ta drops NaN rows before seeding)."""
     n = close.shape[0]
     w = window
     fw = float(w)
     for i in range(n):
-        out[0, i] = 0.0
-        out[1, i] = 0.0
-        out[2, i] = 0.0
+        out[0][i] = 0.0
+        out[1][i] = 0.0
+        out[2][i] = 0.0
     if n <= w:
         return
     buf = np.empty(n)                    # dm / pos / neg seeds and then the DI values
@@ -346,34 +392,33 @@ def adx(high, low, close, window, out):
         buf[i] = dn if (dn > up and dn > 0) else 0.0
     din = np_sum(buf, 1, w)
     adxv = 0.0
+    inv = 1.0 / fw                       # ta divides by the window; a multiply is ~1 ulp off
     for p in range(w, n):                # p: output row of trs[p - w]
         if p > w:
             pc = close[p - 1]
             dm = max(high[p], pc) - min(low[p], pc)
             up = high[p] - high[p - 1]
             dn = low[p - 1] - low[p]
-            pos = up if (up > dn and up > 0) else 0.0
-            neg = dn if (dn > up and dn > 0) else 0.0
-            trs = trs - (trs / fw) + dm
-            dip = dip - (dip / fw) + pos
-            din = din - (din / fw) + neg
-        if trs != 0:
-            dpos = 100.0 * (dip / trs)
-            dneg = 100.0 * (din / trs)
-        else:
-            dpos = 0.0
-            dneg = 0.0
+            pos = up if ((up > dn) & (up > 0)) else 0.0     # & (not `and`): selects, not
+            neg = dn if ((dn > up) & (dn > 0)) else 0.0     # branches that mispredict
+            trs = trs - trs * inv + dm
+            dip = dip - dip * inv + pos
+            din = din - din * inv + neg
+        r = 100.0 / trs
+        dpos = dip * r if trs != 0 else 0.0
+        dneg = din * r if trs != 0 else 0.0
         if p > w:
-            out[1, p] = dpos
-            out[2, p] = dneg
+            out[1][p] = dpos
+            out[2][p] = dneg
         s = dpos + dneg
-        buf[p] = 100.0 * abs((dpos - dneg) / s) if s != 0 else 0.0
+        dx = 100.0 * abs((dpos - dneg) / s)
+        buf[p] = dx if s != 0 else 0.0
         if p == 2 * w - 1:
             adxv = np_sum(buf, w, w) / w
-            out[0, p] = adxv
+            out[0][p] = adxv
         elif p > 2 * w - 1:
-            adxv = ((adxv * (w - 1)) + buf[p]) / fw
-            out[0, p] = adxv
+            adxv = ((adxv * (w - 1)) + buf[p]) * inv
+            out[0][p] = adxv
 
 
 @jit
@@ -440,9 +485,9 @@ def aroon(high, low, window, out):
                 q[(head + size) % cap] = i
                 size += 1
             if i >= span - 1 and nans == 0:
-                out[k, i] = float(q[head] - (i - span + 1)) / window * 100.0
+                out[k][i] = float(q[head] - (i - span + 1)) / window * 100.0
             else:
-                out[k, i] = NAN
+                out[k][i] = NAN
 
 
 @jit
@@ -542,7 +587,7 @@ def _warm():
     l = h - 1.0
     c = h - 0.5
     o = np.empty_like(c)
-    o3 = np.empty((3, c.shape[0]))
+    o3 = (np.empty_like(c), np.empty_like(c), np.empty_like(c))   # as ops passes outputs
     rsi(c, 2, o)
     macd(c, 2, 3, 2, o3)
     trix(c, 2, o)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
+from ._sums import all_finite, finite_sum  # noqa: F401
 
 NAN = np.nan
 
@@ -80,15 +81,6 @@ def _rolling_sum_mean(x, w, minp, out, mean):
                 out[i] = prev * nobs if same >= nobs else s
             else:
                 out[i] = NAN
-
-
-@jit
-def all_finite(x):
-    """True when x holds no NaN or inf (a vectorised pass)."""
-    ok = True
-    for i in range(x.shape[0]):
-        ok &= x[i] - x[i] == 0.0
-    return ok
 
 
 @jit
@@ -378,23 +370,10 @@ def hilo_scratch(w):
 
 
 # ---------------------------------------------------------------- rolling standard deviation
-@jit(inline="always")
-def _finite_sum(x, a, b):
-    """(sum, count) of the finite values of x[a:b], in order."""
-    tot = 0.0
-    cnt = 0
-    for j in range(a, b):
-        v = x[j]
-        if v - v == 0.0:
-            tot += v
-            cnt += 1
-    return tot, cnt
-
-
 @jit
 def _window_var(x, a, b, ddof):
     """Two-pass variance of the finite values of x[a:b] (divisor count - ddof)."""
-    tot, cnt = _finite_sum(x, a, b)
+    tot, cnt = finite_sum(x, a, b)
     mu = tot / cnt
     ss = 0.0
     for j in range(a, b):
@@ -410,12 +389,14 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
     the standard deviation near-exact.
 
     pandas' online variance drifts (up to ~1e-5 relative on long series); this keeps running
-    sums of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every w rows
-    (the sums are rebuilt then, O(n) overall), so it agrees with an exact two-pass computation
-    to ~1e-12 relative. The mean is K + sum(x - K) / n (~1e-16 relative). A window whose values
-    are all equal gives exactly that value and 0. Where the running form cancels most digits (a
-    tiny spread far from K, e.g. a near-flat stretch after a jump), that row's variance is
-    recomputed in two passes over its window. NaN/inf count as missing.
+    sums of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every
+    max(w, 256) rows (the sums are rebuilt then, O(n) overall), so it agrees with an exact
+    two-pass computation to ~1e-12 relative. The mean is K + sum(x - K) / n (~1e-16 relative).
+    A window whose values are all equal gives exactly that value and 0. Where the running form
+    cancels more than four digits (a tiny spread far from K, e.g. a near-flat stretch after a
+    jump), that row's variance is recomputed in two passes over its window. Full finite
+    windows take a loop without divisions (reciprocals of w and w - ddof). NaN/inf count as
+    missing.
     """
     n = x.shape[0]
     k = 0.0
@@ -424,10 +405,13 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
     nobs = 0
     last = -1                            # row where the current run of equal values began
     prev = NAN
-    for b0 in range(0, n, w):            # rebuild around the current window's mean
-        b1 = min(b0 + w, n)
+    invw = 1.0 / w
+    invd = 1.0 / (w - ddof) if w > ddof else NAN
+    B = max(w, 256)                      # rows between re-centrings (O(w) each)
+    for b0 in range(0, n, B):            # rebuild around the current window's mean
+        b1 = min(b0 + B, n)
         lo = max(b0 - w, 0)              # the window ending at b0 - 1
-        tot, cnt = _finite_sum(x, lo, b0)
+        tot, cnt = finite_sum(x, lo, b0)
         k = tot / cnt if cnt > 0 else (x[b0] if x[b0] - x[b0] == 0.0 else 0.0)
         s1 = 0.0
         s2 = 0.0
@@ -440,7 +424,26 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
         nobs = cnt
         clean = cnt == b0 - lo and all_finite(x[b0:b1])
         bad = False
-        for i in range(b0, b1):
+        if clean and b0 >= w and w >= minp and w > ddof:
+            # every window full and finite: no division per row (reciprocals of w and
+            # w - ddof, within an ulp of dividing) and no branch on the data
+            for i in range(b0, b1):
+                v = x[i]
+                d = v - k
+                e = x[i - w] - k
+                s1 += d - e
+                s2 += d * d - e * e
+                last = last if v == prev else i
+                prev = v
+                ss = s2 - s1 * s1 * invw
+                var = ss * invd
+                flag = ss < 1e-4 * s2
+                bad |= flag
+                sd = np.sqrt(var) if var > 0 else 0.0
+                run = i - last + 1 >= w
+                mean[i] = prev if run else k + s1 * invw
+                std[i] = 0.0 if run else (-1.0 if flag else sd)
+        for i in range(b0, b1 if not (clean and b0 >= w and w >= minp and w > ddof) else b0):
             v = x[i]
             if clean:
                 d = v - k
@@ -490,7 +493,7 @@ def rolling_mean_std(x, w, minp, ddof, mean, std):
                         var = ss / (nobs - ddof)
                         # most digits cancelled (the window sits far from the shift K, its
                         # spread tiny): mark the row (-1) for two passes after the block
-                        flag = ss < 1e-6 * s2
+                        flag = ss < 1e-4 * s2
                         bad |= flag
                         std[i] = -1.0 if flag else (np.sqrt(var) if var > 0 else 0.0)
                     else:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum
+from ._ewm import ema4, ewm_step
+from ._sums import np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -30,8 +31,41 @@ def bbands(close, window, k, out):
     for i in range(close.shape[0]):
         m = mid[i]
         s = sd[i]
-        out[1, i] = m + k * s
-        out[2, i] = m - k * s
+        out[1][i] = m + k * s
+        out[2][i] = m - k * s
+
+
+@jit(inline="always")
+def _tr(high, low, close, i):
+    # max of h-l, |h-pc|, |l-pc|, NaNs skipped (row 0 is h - l)
+    h = high[i]
+    l = low[i]
+    t = h - l
+    if i > 0:
+        pc = close[i - 1]
+        a = abs(h - pc)
+        b = abs(l - pc)
+        if t != t or (a == a and a > t):
+            t = a
+        if t != t or (b == b and b > t):
+            t = b
+    return t
+
+
+@jit(inline="always")
+def tr_max(high, low, close, i):
+    """The true range of row i >= 1 as max(h-l, |h-pc|, |l-pc|), without branches (a
+    compare-and-branch per row mispredicts about half the time inside a recurrence). NaN
+    whenever h, l or pc is (then the caller takes `_tr`, ta's NaN-skipping rule)."""
+    h = high[i]
+    l = low[i]
+    pc = close[i - 1]
+    t = h - l
+    a = abs(h - pc)
+    b = abs(l - pc)
+    m = a if a > b else b
+    r = m if m > t else t
+    return r + (t - t) + (pc - pc)
 
 
 @jit
@@ -39,39 +73,115 @@ def true_range(high, low, close, out):
     """ta's `IndicatorMixin._true_range(high, low, close.shift(1))`: max of h-l, |h-pc|,
     |l-pc|, NaNs skipped (row 0 is h - l)."""
     for i in range(close.shape[0]):
-        h = high[i]
-        l = low[i]
-        t = h - l
-        if i > 0:
-            pc = close[i - 1]
-            a = abs(h - pc)
-            b = abs(l - pc)
-            if t != t or (a == a and a > t):
-                t = a
-            if t != t or (b == b and b > t):
-                t = b
-        out[i] = t
+        out[i] = _tr(high, low, close, i)
+
+
+@jit(inline="always")
+def _atr_seed(high, low, close, window, out):
+    for i in range(window):
+        out[i] = _tr(high, low, close, i)
+    prev = np_sum(out, 0, window) / window
+    for i in range(window - 1):
+        out[i] = 0.0
+    out[window - 1] = prev
+    return prev
+
+
+@jit
+def _atr_fast(high, low, close, window, out):
+    # finite rows: branch-free true range; False when some row was not finite (its NaN
+    # true range propagates to the last value)
+    n = close.shape[0]
+    prev = _atr_seed(high, low, close, window, out)
+    a = 1.0 / window
+    f = (window - 1.0) / window
+    f2 = f * f
+    f3 = f2 * f
+    f4 = f3 * f
+    i = window
+    while i + 4 <= n:
+        x1 = tr_max(high, low, close, i)
+        x2 = tr_max(high, low, close, i + 1)
+        x3 = tr_max(high, low, close, i + 2)
+        x4 = tr_max(high, low, close, i + 3)
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
+        out[i] = y1
+        out[i + 1] = y2
+        out[i + 2] = y3
+        out[i + 3] = y4
+        prev = y4
+        i += 4
+    r = n - i                            # the last partial block: the same formulas, so
+    if r > 0:                            # a prefix of the input gives a prefix of the output
+        x1 = tr_max(high, low, close, i)
+        x2 = tr_max(high, low, close, i + 1) if r > 1 else 0.0
+        x3 = tr_max(high, low, close, i + 2) if r > 2 else 0.0
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, 0.0, a, f, f2, f3, f4)
+        out[i] = y1
+        if r > 1:
+            out[i + 1] = y2
+        if r > 2:
+            out[i + 2] = y3
+        prev = y1 if r == 1 else (y2 if r == 2 else y3)
+    return prev == prev               # a non-finite row makes every later value NaN
+
+
+@jit
+def _atr_nan(high, low, close, window, out):
+    # any input: `_atr_fast` with ta's NaN-skipping true range (the same bits on finite
+    # rows, so a NaN/inf after row k leaves rows <= k as the fast pass computes them)
+    n = close.shape[0]
+    prev = _atr_seed(high, low, close, window, out)
+    a = 1.0 / window
+    f = (window - 1.0) / window
+    f2 = f * f
+    f3 = f2 * f
+    f4 = f3 * f
+    i = window
+    while i + 4 <= n:
+        x1 = _tr(high, low, close, i)
+        x2 = _tr(high, low, close, i + 1)
+        x3 = _tr(high, low, close, i + 2)
+        x4 = _tr(high, low, close, i + 3)
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
+        out[i] = y1
+        out[i + 1] = y2
+        out[i + 2] = y3
+        out[i + 3] = y4
+        prev = y4
+        i += 4
+    r = n - i                            # the last partial block: the same formulas, so
+    if r > 0:                            # a prefix of the input gives a prefix of the output
+        x1 = _tr(high, low, close, i)
+        x2 = _tr(high, low, close, i + 1) if r > 1 else 0.0
+        x3 = _tr(high, low, close, i + 2) if r > 2 else 0.0
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, 0.0, a, f, f2, f3, f4)
+        out[i] = y1
+        if r > 1:
+            out[i + 1] = y2
+        if r > 2:
+            out[i + 2] = y3
+        prev = y1 if r == 1 else (y2 if r == 2 else y3)
+    return prev == prev               # a non-finite row makes every later value NaN
 
 
 @jit
 def atr(high, low, close, window, out):
     """`ta.volatility.AverageTrueRange(high, low, close, window).average_true_range()`:
-    seed = mean of the first `window` true ranges at row window-1, then
-    (prev * (window-1) + tr) / window. As in ta, rows before window-1 are 0, not NaN."""
+    seed = mean of the first `window` true ranges at row window-1, then ta's
+    (prev * (window-1) + tr) / window, here as prev * (1 - 1/window) + tr / window four rows
+    at a time (`ema4`: one multiply-add on the dependency chain per four rows, a few ulp of
+    ta's value), the true range computed in the same pass without branches. A NaN/inf row
+    anywhere reruns the pass with ta's NaN-skipping true range (a NaN true range makes every
+    later value NaN, as in ta). As in ta, rows before
+    window-1 are 0, not NaN."""
     n = close.shape[0]
-    true_range(high, low, close, out)
     if n < window:
         for i in range(n):
             out[i] = 0.0
         return
-    prev = np_sum(out, 0, window) / window
-    for i in range(window - 1):
-        out[i] = 0.0
-    out[window - 1] = prev
-    fw = float(window)
-    for i in range(window, n):
-        prev = (prev * (window - 1) + out[i]) / fw
-        out[i] = prev
+    if not _atr_fast(high, low, close, window, out):
+        _atr_nan(high, low, close, window, out)
 
 
 @jit
@@ -113,12 +223,12 @@ def keltner(high, low, close, window, atr_window, k, original, out):
         nobs = 0
         for i in range(n):
             e, wt, nobs = ewm_step(e, wt, nobs, close[i], a)
-            out[0, i] = e if nobs >= window else NAN
+            out[0][i] = e if nobs >= window else NAN
         atr(high, low, close, atr_window, tmp)
         for i in range(n):
-            m = out[0, i]
-            out[1, i] = m + (k * tmp[i])
-            out[2, i] = m - (k * tmp[i])
+            m = out[0][i]
+            out[1][i] = m + (k * tmp[i])
+            out[2][i] = m - (k * tmp[i])
 
 
 @jit
@@ -136,18 +246,18 @@ def donchian(high, low, window, offset, out):
         for t in range(min(window, n - b0)):
             h = hh[t]
             l = ll[t]
-            out[0, b0 + t] = ((h - l) / 2.0) + l
-            out[1, b0 + t] = h
-            out[2, b0 + t] = l
+            out[0][b0 + t] = ((h - l) / 2.0) + l
+            out[1][b0 + t] = h
+            out[2][b0 + t] = l
     if not ok:                           # NaN/inf somewhere: NaN-aware rolling max/min
         rolling_max(high, window, window, out[1])
         rolling_min(low, window, window, out[2])
         for i in range(n):
-            out[0, i] = ((out[1, i] - out[2, i]) / 2.0) + out[2, i]
+            out[0][i] = ((out[1][i] - out[2][i]) / 2.0) + out[2][i]
     if offset > 0:
         for r in range(3):
             for i in range(n - 1, -1, -1):
-                out[r, i] = out[r, i - offset] if i >= offset else NAN
+                out[r][i] = out[r][i - offset] if i >= offset else NAN
 
 
 @register_warmup
@@ -156,7 +266,7 @@ def _warm():
     l = h - 1.0
     c = h - 0.5
     o = np.empty_like(c)
-    o3 = np.empty((3, c.shape[0]))
+    o3 = (np.empty_like(c), np.empty_like(c), np.empty_like(c))   # as ops passes outputs
     bbands(c, 3, 2.0, o3)
     atr(h, l, c, 3, o)
     keltner(h, l, c, 3, 2, 2.0, True, o3)

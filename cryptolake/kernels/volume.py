@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from .ma import ewm_step, np_sum
+from ._ewm import ewm_step
+from ._sums import np_sum
 from .rolling import gsum_step, gsum_value, rolling_mean
 
 NAN = np.nan

@@ -15,6 +15,9 @@ we: the contract is equality with `ta`.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 import numpy as np
@@ -53,35 +56,150 @@ def _segments(df: pd.DataFrame) -> list[tuple[int, int]]:
     return [(0, n)]
 
 
-def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params) -> np.ndarray:
-    """Validate, pull the columns as float64 arrays and run `kernel(*cols, *params, out)` per
-    symbol segment. Returns out: shape (n,) for one output, (nout, n) otherwise."""
-    validate_frame(df, need=need)
-    cols = [values(df, c) for c in need]
-    n = len(df)
-    out = np.empty(n) if nout == 1 else np.empty((nout, n))
-    segs = _segments(df)
-    if len(segs) == 1:
-        if n:
-            kernel(*cols, *params, out)
-        return out
+# Frames at least this long with several symbols run their symbols on all cores.
+PARALLEL_MIN_ROWS = 50_000
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 32))
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The shared worker threads (one per core). Kernels are compiled `nogil`, so symbols
+    computed on different threads run at the same time."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="cryptolake-ind")
+    return _POOL
+
+
+def _groups(segs: list[tuple[int, int]], k: int) -> list[list[tuple[int, int]]]:
+    """Split consecutive segments into at most k groups of about equal rows."""
+    total = segs[-1][1] - segs[0][0]
+    groups: list[list[tuple[int, int]]] = [[]]
     for a, b in segs:
-        if nout == 1:
-            kernel(*[c[a:b] for c in cols], *params, out[a:b])
-        else:
-            part = np.empty((nout, b - a))
-            kernel(*[c[a:b] for c in cols], *params, part)
-            out[:, a:b] = part
-    return out
+        if groups[-1] and b - segs[0][0] > total * len(groups) / k and len(groups) < k:
+            groups.append([])
+        groups[-1].append((a, b))
+    return [g for g in groups if g]
+
+
+def _on_threads(parts: list[Callable[[], None]]) -> None:
+    """Run the zero-argument callables at the same time: the calling thread takes the first,
+    the worker threads the rest."""
+    futs = [_pool().submit(f) for f in parts[1:]]
+    try:
+        parts[0]()
+    finally:
+        for fut in futs:
+            fut.result()
+
+
+def _parallel_ok(n: int, tasks: int) -> bool:
+    return tasks >= 2 and _workers() >= 2 and n >= PARALLEL_MIN_ROWS and \
+        not threading.current_thread().name.startswith("cryptolake-ind")
+
+
+def _check(df: pd.DataFrame, need: tuple) -> None:
+    """`validate_frame`, with a fast path for a (symbol, time) MultiIndex whose time level is
+    sorted (then strictly increasing time codes per symbol mean strictly increasing times,
+    and the time values need not be materialised)."""
+    idx = df.index
+    checked = getattr(_LOCAL, "checked", None)   # inside add_indicators: the index once
+    if checked is not None and checked[0] is idx and isinstance(df, pd.DataFrame):
+        if all(c in df.columns for c in need):
+            return
+    elif isinstance(df, pd.DataFrame) and isinstance(idx, pd.MultiIndex) and len(idx) > 1:
+        lev = idx.levels[-1]
+        if isinstance(lev, pd.DatetimeIndex) and lev.tz is not None \
+                and lev.is_monotonic_increasing and all(c in df.columns for c in need):
+            sym = np.asarray(idx.codes[0])
+            tc = np.asarray(idx.codes[-1])
+            same = sym[1:] == sym[:-1]
+            if bool(np.all(sym[1:] >= sym[:-1])) and not bool(np.any(same & (tc[1:] <= tc[:-1]))):
+                if checked is not None:
+                    _LOCAL.checked = (idx,)
+                return
+    validate_frame(df, need=need)
+    if checked is not None:
+        _LOCAL.checked = (idx,)
+
+
+def _column(df: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as a contiguous float64 array, without building a Series when it can."""
+    try:
+        arr = df._get_column_array(df.columns.get_loc(col))
+    except Exception:  # noqa: BLE001  (duplicate names, a pandas without the helper)
+        return values(df, col)
+    if not isinstance(arr, np.ndarray):
+        return values(df, col)
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+class _Job:
+    """One indicator's kernel call, deferred by `add_indicators` so that all of them run
+    together: per symbol group on a many-symbol frame, side by side on one series."""
+    __slots__ = ("kernel", "cols", "params", "outs", "nout")
+
+    def __init__(self, kernel, cols, params, outs, nout):
+        self.kernel, self.cols, self.params, self.outs, self.nout = kernel, cols, params, outs, nout
+
+    def run(self, segs) -> None:
+        for a, b in segs:
+            if b <= a:
+                continue
+            sl = tuple([o[a:b] for o in self.outs])
+            self.kernel(*[c[a:b] for c in self.cols], *self.params,
+                        sl[0] if self.nout == 1 else sl)
+
+
+_LOCAL = threading.local()
+
+
+def _execute(jobs: list[_Job], segs: list[tuple[int, int]], n: int) -> None:
+    """Run the jobs: symbols split into one group per core (each thread runs every job on its
+    symbols), or, on one series, the jobs shared out between the threads."""
+    if not jobs:
+        return
+    k = _workers()
+    if len(segs) >= 2 and _parallel_ok(n, len(segs)):
+        groups = _groups(segs, k)
+        _on_threads([lambda g=g: [j.run(g) for j in jobs] for g in groups])
+    elif len(segs) == 1 and _parallel_ok(n, len(jobs)):
+        share = [jobs[i::k] for i in range(min(k, len(jobs)))]
+        _on_threads([lambda s=s: [j.run(segs) for j in s] for s in share])
+    else:
+        for j in jobs:
+            j.run(segs)
+
+
+def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
+    """Validate, pull the columns as float64 arrays and run `kernel(*cols, *params, out)` per
+    symbol segment (symbols in parallel on large frames). Returns the output array for one
+    output, else a tuple of `nout` arrays (separate 1-D arrays: no strided 2-D block, and each
+    one small enough for the allocator to reuse). Inside `add_indicators` the call is only
+    recorded; the arrays are filled once every indicator has been recorded."""
+    _check(df, need)
+    cols = [_column(df, c) for c in need]
+    n = len(df)
+    outs = tuple([np.empty(n) for _ in range(nout)])
+    job = _Job(kernel, cols, params, outs, nout)
+    deferred = getattr(_LOCAL, "jobs", None)
+    if deferred is not None:
+        deferred.append(job)
+    elif n:
+        _execute([job], _segments(df), n)
+    return outs[0] if nout == 1 else outs
 
 
 def _series(df: pd.DataFrame, arr: np.ndarray, name: str) -> pd.Series:
     return pd.Series(arr, index=df.index, name=name, copy=False)
 
 
-def _frame(df: pd.DataFrame, arr: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    # arr is (k, n) C-ordered, so arr.T is one Fortran-ordered block: no copy.
-    return pd.DataFrame(arr.T, index=df.index, columns=columns, copy=False)
+def _frame(df: pd.DataFrame, arrs: tuple, columns: list[str]) -> pd.DataFrame:
+    # one block per column, no copy
+    return pd.DataFrame(dict(zip(columns, arrs, strict=True)), index=df.index, copy=False)
 
 
 # ---------------------------------------------------------------- moving averages
@@ -316,18 +434,31 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
     if isinstance(specs, (str, tuple)):
         specs = [specs]
     parsed = [_parse(s) for s in specs]
-    out = df.copy(deep=False)
     seen: dict[str, str] = {}
-    for name, params in parsed:
-        try:
-            res = INDICATORS[name](df, **params)
-        except TypeError as e:
-            raise ValueError(f"bad parameters for {name}: {e}") from None
-        cols = res.items() if isinstance(res, pd.DataFrame) else [(res.name, res)]
-        for col, ser in cols:
-            if col in seen:
-                raise ValueError(f"column {col!r} produced by both {seen[col]} and {name}; "
-                                 "use different parameters or add them in separate calls")
-            seen[col] = name
+    new: dict = {}
+    _LOCAL.jobs = jobs = []
+    _LOCAL.checked = (None,)
+    try:
+        for name, params in parsed:
+            try:
+                res = INDICATORS[name](df, **params)
+            except TypeError as e:
+                raise ValueError(f"bad parameters for {name}: {e}") from None
+            cols = res.items() if isinstance(res, pd.DataFrame) else [(res.name, res)]
+            for col, ser in cols:
+                if col in seen:
+                    raise ValueError(f"column {col!r} produced by both {seen[col]} and {name}; "
+                                     "use different parameters or add them in separate calls")
+                seen[col] = name
+                new[col] = ser
+    finally:
+        _LOCAL.jobs = None
+        _LOCAL.checked = None
+    _execute(jobs, _segments(df), len(df))      # fills the arrays behind `new`
+    if any(c in df.columns for c in new):       # replaced columns keep their place
+        out = df.copy(deep=False)
+        for col, ser in new.items():
             out[col] = ser
-    return out
+        return out
+    arrs = {c: np.asarray(v) for c, v in new.items()}
+    return pd.concat([df, pd.DataFrame(arrs, index=df.index, copy=False)], axis=1)
