@@ -10,14 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-
-
-@jit(inline="always")
-def kahan_add(total, comp, x):
-    """One compensated step, as pandas' `group_sum`: returns the new (total, compensation)."""
-    y = x - comp
-    t = total + y
-    return t, t - total - y
+from ._sums import kahan_add
 
 
 @jit
