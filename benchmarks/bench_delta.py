@@ -40,18 +40,10 @@ from cryptolake.layout import parse_archive_key  # noqa: E402
 from cryptolake.sources.parse import parse_file  # noqa: E402
 from cryptolake.testing.archive import ArchiveBuilder  # noqa: E402
 from cryptolake.testing.fsopen import OpenCounter  # noqa: E402
+from _timing import timed  # noqa: E402  (benchmarks/_timing.py)
 
 SCH = schema.silver_schema("um", "klines")
 MIN_US = 60_000_000
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def interleaved(fns, repeat: int) -> list[float]:

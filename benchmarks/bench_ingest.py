@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import statistics
 import sys
 import tempfile
-import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cryptolake as cl  # noqa: E402
 from cryptolake import config  # noqa: E402
 from cryptolake.testing.archive import ArchiveBuilder  # noqa: E402
+from _timing import timed  # noqa: E402  (benchmarks/_timing.py)
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT",
            "AVAXUSDT", "LINKUSDT", "DOTUSDT", "LTCUSDT", "TRXUSDT"]
@@ -37,15 +36,6 @@ def floor_one(path: Path) -> int:
     with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as z:
         data = z.read(z.namelist()[0])
     return pacsv.read_csv(io.BytesIO(data)).num_rows   # these futures files carry a header row
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main() -> None:

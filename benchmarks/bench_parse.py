@@ -21,7 +21,6 @@ import io
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptolake.layout import ArchiveKey  # noqa: E402
+from _timing import timed  # noqa: E402  (benchmarks/_timing.py)
 
 HEADER = ["agg_trade_id", "price", "quantity", "first_trade_id", "last_trade_id",
           "transact_time", "is_buyer_maker"]
@@ -110,15 +110,6 @@ def child(path: str, key_json: str, batch_rows: int) -> None:
     print(json.dumps({"rows": rows, "rows_read": s.rows_read, "duplicates": s.duplicates,
                       "out_of_order": s.out_of_order, "batches": s.batches, "seconds": dt_s,
                       "base_mb": base, "peak_mb": peak}))
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main() -> None:

@@ -212,7 +212,6 @@ def _warm() -> None:
     first_unsorted(t, seg, True)
     for c in (np.int8, np.int16, np.int32):
         first_unsorted(t.astype(c), seg, False)
-    o = np.empty(5, np.int64)
     w = np.zeros(2, np.int64)
     for auto in (True, False):
         window_runs(t, seg, 1, 0, w, w + 2, auto, np.empty(8, np.int64), np.empty(8, np.int64),
