@@ -95,16 +95,23 @@ class LakeAccessor:
         """Bars from a trades/aggTrades frame; see `cryptolake.ops.bars.trades_to_bars`."""
         return _bars.trades_to_bars(self._df, rule, offset)
 
+    def bars(self, by: str = "dollar", size: float = 1e7, *, carry=None) -> pd.DataFrame:
+        """Tick, volume or dollar bars from a trades/aggTrades frame (López de Prado), indexed
+        by each bar's last trade; see `cryptolake.ops.info_bars.bars`."""
+        from .ops import info_bars
+        return info_bars.bars(self._df, by, size, carry=carry)
+
     @property
     def indicators(self) -> Indicators:
         """`df.lake.indicators.rsi(window=14)`, `df.lake.indicators(["rsi", "macd"])`."""
         return Indicators(self._df)
 
     def plot(self, indicators=(), *, max_candles: int = 1500, title: str | None = None,
-             figsize=(12, 7)):
-        """Candles, a volume panel and `indicators` (names or (name, params)); a Figure."""
+             figsize=(12, 7), gaps=None):
+        """Candles, a volume panel and `indicators` (names or (name, params)); `gaps` (a
+        `Table.gaps()` frame) shades each gap by cause. Returns a Figure."""
         from .plot import plot_ohlcv
 
         check_frame(self._df, need=OHLC, strict=False, ticks=False)
         return plot_ohlcv(self._df, indicators, max_candles=max_candles, title=title,
-                          figsize=figsize)
+                          figsize=figsize, gaps=gaps)

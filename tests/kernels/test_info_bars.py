@@ -96,3 +96,9 @@ def test_per_symbol_on_a_multiindex():
 def test_bad_input(kw, msg):
     with pytest.raises(ValueError, match=msg):
         bars(frame(10), **{"by": "dollar", "size": 1e4, **kw})
+
+
+def test_the_accessor_verb():
+    import cryptolake  # noqa: F401  (registers df.lake)
+    df = frame()
+    pd.testing.assert_frame_equal(df.lake.bars(by="volume", size=100.0), bars(df, "volume", 100.0))
