@@ -206,6 +206,22 @@ def _shift(month: str, k: int) -> str:
     return str(pd.Period(month, "M") + k)
 
 
+def _shifts(spec: Spec) -> tuple[int, ...]:
+    """Which gold months a changed source month M touches, as offsets from M: a bar is
+    stored in the month of its label, fixed-rule bars that can straddle a month end (a phase
+    offset, a rule that does not divide a day) also in M-1, calendar weeks (labelled by
+    their Sunday) also in M+1."""
+    rule = spec.params.get("rule")
+    if rule is None:
+        return (0,)
+    token, rule_us = kinds.rule_spec(rule)
+    if rule_us is None:
+        return (0, 1) if token == "w" else (0,)
+    phases = spec.params.get("phases", ["0min"])
+    straddle = (kinds._DAY_US % rule_us != 0) or any(p != "0min" for p in phases)
+    return (-1, 0) if straddle else (0,)
+
+
 def stale_months(spec: Spec, rec: dict, now: dict) -> dict[str, list[str] | None]:
     """{symbol: months to rebuild} (None: the whole symbol) comparing `now` fingerprints
     ({source: {symbol: {month: fp}}}) with the record's."""
@@ -232,7 +248,7 @@ def stale_months(spec: Spec, rec: dict, now: dict) -> dict[str, list[str] | None
             lo = min(changed)
             out[sym] = sorted(m for m in relevant if m >= lo)
         else:
-            out[sym] = sorted({_shift(m, k) for m in changed for k in (-1, 0, 1)} & relevant)
+            out[sym] = sorted({_shift(m, k) for m in changed for k in _shifts(spec)} & relevant)
     return out
 
 
