@@ -200,3 +200,23 @@ def test_funding_bars_every_event_in_each_bar_across_8h_4h_1h_switches(lake):
     eight = lake.gold.um_funding_bars_8h.read("BTCUSDT")
     assert eight.loc["2024-01-31 16:00", "funding_count"] == 2      # 4h schedule: 16:00, 20:00
     assert eight.loc["2024-02-01 08:00", "funding_count"] == 8      # 1h schedule
+
+
+@pytest.mark.parametrize("partial", [True, False])
+def test_all_phase_pass_equals_phase_by_phase_resample(partial):
+    """The one-pass path (more than two phases) against ops.resample per phase, gaps included."""
+    from cryptolake.gold import kinds
+    df = klines("2024-01-30 00:00", "2024-01-31 05:13", 3,
+                drop=["2024-01-30 10:07", "2024-01-30 10:08", "2024-01-30 23:59"]).set_index("open_time")
+    df = df.drop(columns="source")
+    phases = ["0min", "7min", "59min"]
+    fast, d_fast = kinds.bars(df, "1h", phases, MIN_US, partial)
+    slow = []
+    d_slow = 0
+    for ph in phases:
+        out, d = kinds.bars(df, "1h", [ph], MIN_US, partial)
+        slow.append(out)
+        d_slow += d
+    slow = pd.concat(slow).sort_index(kind="stable")
+    assert d_fast == d_slow and (d_fast > 0) == (not partial)
+    pd.testing.assert_frame_equal(fast, slow, check_freq=False)

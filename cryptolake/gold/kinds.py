@@ -136,6 +136,12 @@ def bars(klines: pd.DataFrame, rule: str, phases: list[str], step_us: int, parti
     frames, dropped = [], 0
     if not len(df):
         return _empty_bars(df, time_col), 0
+    if rule_us is not None and len(phases) > 2:
+        fast = all_phases(df, rule_us, step_us, phases, partial)
+        if fast is not None:
+            res, dropped = fast
+            res.index = res.index.as_unit("us").rename(time_col)
+            return res, dropped
     for ph in phases:
         if rule_us is None:
             out = calendar_resample(df, token)
@@ -153,6 +159,79 @@ def bars(klines: pd.DataFrame, rule: str, phases: list[str], step_us: int, parti
     res = pd.concat(frames) if len(frames) > 1 else frames[0]
     res.index = res.index.as_unit("us").rename(time_col)
     return res.sort_index(kind="stable"), dropped
+
+
+def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
+               partial: bool) -> tuple[pd.DataFrame, int] | None:
+    """Every phase of a fixed rule in one pass (None when a row is off the source grid: the
+    caller then resamples phase by phase).
+
+    The rows are laid on the full source grid from the first day's midnight minus one rule
+    (NaN where a bar is missing); the bar opening at grid point i covers points [i, i+n)
+    (n = rule / step), which is the trailing window of length n ending at i+n-1. So high,
+    low and the sums of every bar of every phase come from one rolling max/min/sum (numba,
+    `kernels.rolling`), open and close from the next/previous present row. Bins are those
+    of `df.resample(rule, offset=phase)` (origin start_day): phase k holds the bars with
+    i % n == k."""
+    from ..kernels import rolling as kro
+    t = df.index.as_unit("us").asi8
+    if not len(t):
+        return None
+    n = rule_us // step_us
+    g0 = (t[0] // _DAY_US) * _DAY_US - rule_us
+    pos = t - g0
+    if (pos % step_us).any():
+        return None
+    pos //= step_us
+    L = int(pos[-1]) + n + 1
+    valid = np.zeros(L, bool)
+    valid[pos] = True
+    cnt = np.r_[0, np.cumsum(valid)]
+    count = cnt[n:] - cnt[:-n]                          # count[i]: rows in [i, i+n)
+    nstart = len(count)
+    want = np.zeros(n, bool)
+    want[[int(pd.Timedelta(p).value // 1000 // step_us) for p in phases]] = True
+    ii = np.arange(nstart)
+    keep = (count > 0) & want[ii % n]
+    dropped = 0
+    if not partial:
+        full = count == n
+        dropped = int((keep & ~full).sum())
+        keep &= full
+    idx = np.flatnonzero(keep)
+    ends = idx + n - 1
+    nxt = np.full(L + 1, L, np.int64)                   # next present grid point at or after i
+    nxt[pos] = pos
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+    prv = np.full(L, -1, np.int64)                      # previous present grid point at or before i
+    prv[pos] = pos
+    prv = np.maximum.accumulate(prv)
+    row_of = np.full(L, -1, np.int64)
+    row_of[pos] = np.arange(len(pos))
+    first_row, last_row = row_of[nxt[idx]], row_of[prv[ends]]
+    cols = {}
+    for c in df.columns:
+        x = df[c]
+        if c == "open":
+            cols[c] = x.to_numpy(float)[first_row]
+        elif c in ("high", "low") or (c in SUM_COLUMNS and pd.api.types.is_float_dtype(x.dtype)):
+            g = np.full(L, np.nan)
+            g[pos] = x.to_numpy(float)
+            out = np.empty(L)
+            {"high": kro.rolling_max, "low": kro.rolling_min}.get(c, kro.rolling_sum)(g, n, 1, out)
+            cols[c] = out[ends]
+        elif c in SUM_COLUMNS and pd.api.types.is_integer_dtype(x.dtype):
+            g = np.zeros(L, np.int64)
+            g[pos] = x.to_numpy(np.int64)
+            cs = np.r_[0, np.cumsum(g)]
+            cols[c] = cs[idx + n] - cs[idx]
+        elif pd.api.types.is_numeric_dtype(x.dtype) or isinstance(x.dtype, pd.DatetimeTZDtype):
+            cols[c] = x.iloc[last_row].to_numpy()
+    cols["bars"] = count[idx].astype(np.int64)
+    lab = np.array([phase_label(pd.Timedelta(k * step_us, "us")) for k in range(n)], dtype=object)
+    cols["phase"] = lab[idx % n]
+    times = pd.DatetimeIndex((g0 + idx * step_us).astype("datetime64[us]"), name=df.index.name).tz_localize("UTC")
+    return pd.DataFrame(cols, index=times), dropped
 
 
 def _empty_bars(df: pd.DataFrame, time_col: str) -> pd.DataFrame:
