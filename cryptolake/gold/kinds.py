@@ -225,8 +225,10 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
             g[pos] = x.to_numpy(np.int64)
             cs = np.r_[0, np.cumsum(g)]
             cols[c] = cs[idx + n] - cs[idx]
-        elif pd.api.types.is_numeric_dtype(x.dtype) or isinstance(x.dtype, pd.DatetimeTZDtype):
-            cols[c] = x.iloc[last_row].to_numpy()
+        elif isinstance(x.dtype, pd.DatetimeTZDtype):
+            cols[c] = x.array.take(last_row)
+        elif pd.api.types.is_numeric_dtype(x.dtype):
+            cols[c] = x.to_numpy()[last_row]
     cols["bars"] = count[idx].astype(np.int64)
     lab = np.array([phase_label(pd.Timedelta(k * step_us, "us")) for k in range(n)], dtype=object)
     cols["phase"] = lab[idx % n]
