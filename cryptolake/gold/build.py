@@ -303,6 +303,9 @@ def _to_arrow(df: pd.DataFrame, sch: pa.Schema) -> pa.Table:
             vals = [None if v is None else [pd.Timestamp(x).to_pydatetime() for x in v]
                     if f.name == "funding_times" else v for v in s]
             cols.append(pa.array(vals, f.type))
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            cats = pa.array(s.cat.categories.astype(str), f.type)
+            cols.append(cats.take(pa.array(s.cat.codes.to_numpy(), pa.int32())) if len(s) else pa.array([], f.type))
         elif pa.types.is_timestamp(f.type):
             cols.append(pa.array(pd.to_datetime(s, utc=True).dt.as_unit("us"), f.type))
         else:

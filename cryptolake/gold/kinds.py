@@ -82,7 +82,8 @@ def phase_list(phases, rule_us: int | None, step_us: int) -> list[str]:
 
 # ---------------------------------------------------------------- bars
 def _single(df: pd.DataFrame, time_col: str) -> pd.DataFrame:
-    out = df.drop(columns=[c for c in ("source", "symbol", "month") if c in df.columns])
+    extra = [c for c in ("source", "symbol", "month") if c in df.columns]
+    out = df.drop(columns=extra) if extra else df
     return out.set_index(time_col) if time_col in out.columns else out
 
 
@@ -154,7 +155,7 @@ def bars(klines: pd.DataFrame, rule: str, phases: list[str], step_us: int, parti
             dropped += int((~keep).sum())
             out = out[keep]
         out = out.copy()
-        out["phase"] = ph
+        out["phase"] = pd.Categorical([ph] * len(out), categories=phases)
         frames.append(out)
     res = pd.concat(frames) if len(frames) > 1 else frames[0]
     res.index = res.index.as_unit("us").rename(time_col)
@@ -191,8 +192,9 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
     nstart = len(count)
     want = np.zeros(n, bool)
     want[[int(pd.Timedelta(p).value // 1000 // step_us) for p in phases]] = True
-    ii = np.arange(nstart)
-    keep = (count > 0) & want[ii % n]
+    keep = count > 0
+    if not want.all():
+        keep &= want[np.arange(nstart) % n]
     dropped = 0
     if not partial:
         full = count == n
@@ -215,8 +217,14 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
         if c == "open":
             cols[c] = x.to_numpy(float)[first_row]
         elif c in ("high", "low") or (c in SUM_COLUMNS and pd.api.types.is_float_dtype(x.dtype)):
-            g = np.full(L, np.nan)
-            g[pos] = x.to_numpy(float)
+            v = x.to_numpy(float)
+            finite = bool(np.isfinite(v).all())
+            # empty grid points get a value that cannot change a window's result (the column's
+            # min for max, max for min, 0 for sums) so the kernels take their all-finite path;
+            # every window kept holds at least one real row
+            fill = np.nan if not finite else (v.min() if c == "high" else v.max() if c == "low" else 0.0)
+            g = np.full(L, fill)
+            g[pos] = v
             out = np.empty(L)
             {"high": kro.rolling_max, "low": kro.rolling_min}.get(c, kro.rolling_sum)(g, n, 1, out)
             cols[c] = out[ends]
@@ -230,8 +238,8 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
         elif pd.api.types.is_numeric_dtype(x.dtype):
             cols[c] = x.to_numpy()[last_row]
     cols["bars"] = count[idx].astype(np.int64)
-    lab = np.array([phase_label(pd.Timedelta(k * step_us, "us")) for k in range(n)], dtype=object)
-    cols["phase"] = lab[idx % n]
+    lab = [phase_label(pd.Timedelta(k * step_us, "us")) for k in range(n)]
+    cols["phase"] = pd.Categorical.from_codes(idx % n, lab)
     times = pd.DatetimeIndex((g0 + idx * step_us).astype("datetime64[us]"), name=df.index.name).tz_localize("UTC")
     return pd.DataFrame(cols, index=times), dropped
 
@@ -239,7 +247,7 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
 def _empty_bars(df: pd.DataFrame, time_col: str) -> pd.DataFrame:
     out = df.iloc[:0].copy()
     out["bars"] = np.zeros(0, np.int64)
-    out["phase"] = pd.Series([], dtype=object)
+    out["phase"] = pd.Categorical([], categories=["0min"])
     out.index = pd.DatetimeIndex([], tz="UTC", name=time_col).as_unit("us")
     return out
 
