@@ -290,6 +290,11 @@ class Table:
         elif symbols is None:
             single = len(known) == 1
         df = self.read_arrow(symbols, start, end, columns, where=where, _table=d).to_pandas()
+        if where is not None and not len(df):
+            have = sorted(set(d.to_pyarrow_dataset().to_table(columns=["phase"])["phase"].to_pylist()))
+            from .gold.kinds import phase_label
+            if phase_label(phase) not in have:
+                raise ValueError(f"{self.name} has no phase {phase!r}; phases: {', '.join(have) or 'none'}")
         if self.interval:
             df.attrs["interval"] = self.interval
         if single:

@@ -220,3 +220,15 @@ def test_all_phase_pass_equals_phase_by_phase_resample(partial):
     slow = pd.concat(slow).sort_index(kind="stable")
     assert d_fast == d_slow and (d_fast > 0) == (not partial)
     pd.testing.assert_frame_equal(fast.astype({"phase": str}), slow.astype({"phase": str}), check_freq=False)
+
+
+def test_read_unknown_phase_names_the_phases_and_pinned_lake_cannot_build(lake):
+    lake.build_gold("bars", "um_klines_1m", rule="1h", phases=["0min", "15min"], progress=False)
+    with pytest.raises(ValueError, match="no phase '7min'; phases: 0min, 15min"):
+        lake.gold.um_bars_1h.read("BTCUSDT", phase="7min")
+    with pytest.raises(ValueError, match="has no phase column"):
+        lake.silver.um_klines_1m.read("BTCUSDT", phase="0min")
+    pinned = lake.at(lake.versions())
+    assert len(pinned.gold.um_bars_1h.read("BTCUSDT", phase="15min")) > 0
+    with pytest.raises(PermissionError):
+        pinned.build_gold("bars", "um_klines_1m", rule="1h", progress=False)
