@@ -232,3 +232,10 @@ def test_read_unknown_phase_names_the_phases_and_pinned_lake_cannot_build(lake):
     assert len(pinned.gold.um_bars_1h.read("BTCUSDT", phase="15min")) > 0
     with pytest.raises(PermissionError):
         pinned.build_gold("bars", "um_klines_1m", rule="1h", progress=False)
+
+
+def test_gold_tables_are_in_versions_and_sql(lake):
+    lake.build_gold("bars", "um_klines_1m", rule="1h", progress=False)
+    assert "gold.um_bars_1h" in lake.versions() and "_builds" not in lake.gold.tables
+    n = lake.sql("SELECT count(*) AS n FROM gold.um_bars_1h WHERE symbol = 'ETHUSDT'")["n"].iloc[0]
+    assert n == len(lake.gold.um_bars_1h.read("ETHUSDT")) == 8       # 22:00 .. 05:00, whole hours
