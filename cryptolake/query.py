@@ -83,8 +83,8 @@ class Table:
         Gold names follow `schema.parse_gold_name` (kind as data_type, no bar interval)."""
         self.storage, self.layer, self.name, self._spans, self.pin = storage, layer, name, spans, pin
         self._universe = universe
-        if layer == "gold":
-            g = schema.parse_gold_name(name)
+        g = _gold_name(name) if layer == "gold" else None
+        if g is not None:
             self.market, self.data_type, self.interval, self.time_col = g.market, g.kind, None, g.time_col
         else:
             self.market, self.data_type, self.interval = schema.parse_table_name(name)
@@ -445,6 +445,13 @@ class Table:
         return df[~grid.on_grid(t, self.interval)]
 
 
+def _gold_name(name: str):
+    try:
+        return schema.parse_gold_name(name)
+    except ValueError:
+        return None
+
+
 def _symbols_times(t: pa.Table, time_col: str) -> tuple[np.ndarray, np.ndarray]:
     return (t["symbol"].to_numpy(zero_copy_only=False).astype(str),
             t[time_col].to_numpy().astype("datetime64[us]").astype(np.int64))
@@ -461,7 +468,10 @@ class Layer:
         self._universe = universe
 
     def _parse(self, name: str):
-        return schema.parse_gold_name(name) if self.layer == "gold" else schema.parse_table_name(name)
+        """Gold accepts gold names and (tables written before gold builds) silver-style names."""
+        if self.layer == "gold" and _gold_name(name) is not None:
+            return _gold_name(name)
+        return schema.parse_table_name(name)
 
     def _pin(self, name: str):
         if isinstance(self.pins, dict):

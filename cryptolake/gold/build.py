@@ -152,7 +152,7 @@ def make_spec(lake, kind, source, **params) -> Spec:
             g = None
         if g is None or g.kind != "bars" or src not in lake.gold.tables:
             raise ValueError(f"features are computed on a gold bars table; got {source!r}; gold bars tables: "
-                             f"{[t for t in lake.gold.tables if schema.parse_gold_name(t).kind == 'bars']}")
+                             f"{[t for t in lake.gold.tables if t.startswith(('spot_bars_', 'um_bars_', 'cm_bars_'))]}")
         market, token = g.market, g.token
         specs = p.get("indicators")
         if not specs:
