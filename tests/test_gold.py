@@ -203,11 +203,12 @@ def test_funding_bars_every_event_in_each_bar_across_8h_4h_1h_switches(lake):
 
 
 @pytest.mark.parametrize("partial", [True, False])
-def test_all_phase_pass_equals_phase_by_phase_resample(partial):
-    """The one-pass path (more than two phases) against ops.resample per phase, gaps included."""
+@pytest.mark.parametrize("drop", [(), ("2024-01-30 10:07", "2024-01-30 10:08", "2024-01-30 23:59")])
+def test_all_phase_pass_equals_phase_by_phase_resample(partial, drop):
+    """The one-pass path (more than two phases) against ops.resample per phase, with and
+    without missing bars (the dense and the scattered layout)."""
     from cryptolake.gold import kinds
-    df = klines("2024-01-30 00:00", "2024-01-31 05:13", 3,
-                drop=["2024-01-30 10:07", "2024-01-30 10:08", "2024-01-30 23:59"]).set_index("open_time")
+    df = klines("2024-01-30 00:17", "2024-01-31 05:13", 3, drop=list(drop)).set_index("open_time")
     df = df.drop(columns="source")
     phases = ["0min", "7min", "59min"]
     fast, d_fast = kinds.bars(df, "1h", phases, MIN_US, partial)

@@ -185,8 +185,11 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
         return None
     pos //= step_us
     L = int(pos[-1]) + n + 1
+    p0, N = int(pos[0]), len(pos)
+    dense = int(pos[-1]) - p0 + 1 == N                 # no missing bar: slices instead of scatters
+    put = (lambda g, v: g.__setitem__(slice(p0, p0 + N), v)) if dense else (lambda g, v: g.__setitem__(pos, v))
     valid = np.zeros(L, bool)
-    valid[pos] = True
+    put(valid, True)
     cnt = np.r_[0, np.cumsum(valid)]
     count = cnt[n:] - cnt[:-n]                          # count[i]: rows in [i, i+n)
     nstart = len(count)
@@ -202,15 +205,19 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
         keep &= full
     idx = np.flatnonzero(keep)
     ends = idx + n - 1
-    nxt = np.full(L + 1, L, np.int64)                   # next present grid point at or after i
-    nxt[pos] = pos
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]
-    prv = np.full(L, -1, np.int64)                      # previous present grid point at or before i
-    prv[pos] = pos
-    prv = np.maximum.accumulate(prv)
-    row_of = np.full(L, -1, np.int64)
-    row_of[pos] = np.arange(len(pos))
-    first_row, last_row = row_of[nxt[idx]], row_of[prv[ends]]
+    if dense:                                           # rows are grid points p0 .. p0+N-1
+        first_row = np.maximum(idx, p0) - p0
+        last_row = np.minimum(ends, p0 + N - 1) - p0
+    else:
+        nxt = np.full(L + 1, L, np.int64)               # next present grid point at or after i
+        nxt[pos] = pos
+        nxt = np.minimum.accumulate(nxt[::-1])[::-1]
+        prv = np.full(L, -1, np.int64)                  # previous present grid point at or before i
+        prv[pos] = pos
+        prv = np.maximum.accumulate(prv)
+        row_of = np.full(L, -1, np.int64)
+        row_of[pos] = np.arange(len(pos))
+        first_row, last_row = row_of[nxt[idx]], row_of[prv[ends]]
     cols = {}
     for c in df.columns:
         x = df[c]
@@ -224,13 +231,13 @@ def all_phases(df: pd.DataFrame, rule_us: int, step_us: int, phases: list[str],
             # every window kept holds at least one real row
             fill = np.nan if not finite else (v.min() if c == "high" else v.max() if c == "low" else 0.0)
             g = np.full(L, fill)
-            g[pos] = v
+            put(g, v)
             out = np.empty(L)
             {"high": kro.rolling_max, "low": kro.rolling_min}.get(c, kro.rolling_sum)(g, n, 1, out)
             cols[c] = out[ends]
         elif c in SUM_COLUMNS and pd.api.types.is_integer_dtype(x.dtype):
             g = np.zeros(L, np.int64)
-            g[pos] = x.to_numpy(np.int64)
+            put(g, x.to_numpy(np.int64))
             cs = np.r_[0, np.cumsum(g)]
             cols[c] = cs[idx + n] - cs[idx]
         elif isinstance(x.dtype, pd.DatetimeTZDtype):
