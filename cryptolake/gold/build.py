@@ -392,7 +392,11 @@ def build_symbol(url: str, options: dict, spec_d: dict, versions: dict, symbol: 
             out = kinds.features(src.drop(columns=["phase"], errors="ignore"), p["indicators"])
             out["phase"] = p["phase"]
     out = out.reset_index()
-    out_month = out[tcol].dt.tz_localize(None).dt.to_period("M").astype(str) if len(out) else pd.Series([], dtype=str)
+    # month of every row without per-row objects: datetime64[M] codes, strings for the unique ones
+    mcode = out[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").astype("datetime64[M]")
+    uniq = np.unique(mcode)
+    out_month = pd.Series(np.array([str(u) for u in uniq], dtype=object)[np.searchsorted(uniq, mcode)]
+                          if len(out) else np.array([], dtype=object))
     from ..query import Table
     rel = layout.table_dir("gold", spec.name)
     have = set()
@@ -408,7 +412,7 @@ def build_symbol(url: str, options: dict, spec_d: dict, versions: dict, symbol: 
     if storage.is_delta(rel):
         old = storage.open_table(rel).to_pyarrow_dataset().schema
         sch = pa.schema([old.field(n) for n in old.names if n not in ("symbol", "month")])
-    parts = {(symbol, m): _to_arrow(out[out_month.to_numpy() == m] if len(out) else out, sch)
+    parts = {(symbol, m): _to_arrow(out[mcode == np.datetime64(m, "M")] if len(out) else out, sch)
              for m in sorted(targets)}
     note = (f"build_gold {kind} {spec.name} from "
             + ", ".join(f"{s}@v{versions[s]}" for s in spec.sources)
