@@ -395,14 +395,12 @@ def build_symbol(url: str, options: dict, spec_d: dict, versions: dict, symbol: 
     # month of every row without per-row objects: datetime64[M] codes, strings for the unique ones
     mcode = out[tcol].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").astype("datetime64[M]")
     uniq = np.unique(mcode)
-    out_month = pd.Series(np.array([str(u) for u in uniq], dtype=object)[np.searchsorted(uniq, mcode)]
-                          if len(out) else np.array([], dtype=object))
     from ..query import Table
     rel = layout.table_dir("gold", spec.name)
     have = set()
     if storage.is_delta(rel):
         have = {m for s, m in Table(storage, "gold", spec.name)._partitions() if s == symbol}
-    produced = set(out_month)
+    produced = {str(u) for u in uniq}
     if months is None:
         targets = produced | have
     else:
