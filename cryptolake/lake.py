@@ -56,8 +56,9 @@ class Lake:
         elif _pins is not None:
             silver_pins = gold_pins = bronze_pin = _pins
         self.bronze = Bronze(self.storage, pinned=bronze_pin)
-        self.silver = Layer(self.storage, "silver", self._file_spans, pins=silver_pins)
-        self.gold = Layer(self.storage, "gold", pins=gold_pins)
+        self.silver = Layer(self.storage, "silver", self._file_spans, pins=silver_pins,
+                            universe=self.universe)
+        self.gold = Layer(self.storage, "gold", pins=gold_pins, universe=self.universe)
 
     def _file_spans(self, table: str) -> dict:
         """symbol -> source-file Spans of one silver table, from the bronze manifest."""
@@ -91,7 +92,7 @@ class Lake:
 
     def ingest(self, market: str, data_type: str, symbols=None, interval: str | None = None,
                start=None, end=None, top_up: bool = True, merge: str = "archive_first",
-               progress: bool = True, today=None) -> IngestReport:
+               progress: bool = True, today=None, client=None) -> IngestReport:
         """Fetch archive files into bronze and merge them into silver; returns an IngestReport.
 
         `symbols=None` means every symbol the archive lists (delisted ones included);
@@ -110,10 +111,49 @@ class Lake:
         "archive_first" (default), "rest_first", "latest" (the most recently fetched file) or
         "fail" (raise `MergeConflict` on any disagreement). Disagreements are listed in
         `report.conflicts` and the `silver.conflicts` SQL table under every strategy.
+        `client=`: a dask.distributed Client; each symbol is fetched and committed by a worker,
+        through the same manifest and commits.
         """
+        if client is not None:     # one task per symbol on the cluster (cryptolake.scale)
+            from .scale import ingest_on_client
+            return ingest_on_client(self, client, market, data_type, symbols, interval, start, end,
+                                    top_up=top_up, merge=merge, today=today)
         from .ingest import run_ingest
         return run_ingest(self, market, data_type, symbols, interval, start, end,
                           top_up=top_up, merge=merge, progress=progress, today=today)
+
+    def build_gold(self, kind: str | None = None, source: str | None = None, *, client=None,
+                   progress: bool = True, **params) -> pd.DataFrame:
+        """Build a gold table from silver (or, for "features", from a gold bars table).
+
+        Kinds and their parameters (`symbols=`, `start=`, `end=` and `name=` for all):
+
+        - "bars": `rule` ("1h", "4h", … or calendar "W", "ME"), `phases` (None: "0min";
+          "all": every offset of the rule on the source grid; or a list such as ["0min",
+          "5min"]), `partial=False` (bars missing any source bar are dropped and counted).
+          Table `<market>_bars_<rule>` with `phase` and `bars` columns.
+        - "funding_bars": `rule` (fixed) on a um/cm klines table, joined with every funding
+          event in each bar (see `cryptolake.gold.kinds.join_funding`).
+        - "trade_bars": from an aggTrades/trades table, `rule=` (time bars) or `by=` ("tick",
+          "volume", "dollar") and `size=`; the unfinished bar carries over months and builds.
+        - "features": `indicators=[...]` (as `df.lake.indicators`) on a gold bars table,
+          `phase="0min"`; each indicator gets a `warmup_<name>` column.
+
+        With no arguments, rebuilds only the (symbol, month) partitions whose inputs changed
+        since their build (`lake.gold.stale()` lists them). `client=`: a dask.distributed
+        Client: each symbol is built and committed by a worker. Returns one row per symbol:
+        table, symbol, months_built, rows, partial_dropped. Bad input -> ValueError, nothing
+        written.
+        """
+        from .gold.build import build_gold
+        return build_gold(self, kind, source, client=client, progress=progress, **params)
+
+    def quality(self, table: str | None = None):
+        """A `QualityReport` (one row per table and symbol): coverage, gaps by cause, off-grid
+        and zero-volume bars, duplicates, conflicts, republished files, parity with the
+        archive's coarser klines, and a score (formula in `cryptolake.quality_report`)."""
+        from .quality_report import quality_report
+        return quality_report(self, table)
 
     def universe(self, market: str, on=None, *, data_type: str = "klines", today=None):
         """Which symbols traded when (point in time, no survivorship bias).

@@ -76,12 +76,19 @@ class Table:
     `partition_stats()` come from the Delta log and the lake catalog, never from data files.
     """
 
-    def __init__(self, storage: Storage, layer: str, name: str, spans=None, pin=None):
+    def __init__(self, storage: Storage, layer: str, name: str, spans=None, pin=None, universe=None):
         """`spans`: a callable table name -> {symbol: [quality.Span]} naming the source files
-        (from the bronze manifest) that say where bars are expected; None for derived tables."""
+        (from the bronze manifest) that say where bars are expected; None for derived tables.
+        `universe`: a callable market -> `lake.universe(market)` frame (for `panel(universe=True)`).
+        Gold names follow `schema.parse_gold_name` (kind as data_type, no bar interval)."""
         self.storage, self.layer, self.name, self._spans, self.pin = storage, layer, name, spans, pin
-        self.market, self.data_type, self.interval = schema.parse_table_name(name)
-        self.time_col = schema.time_column(self.data_type)
+        self._universe = universe
+        g = _gold_name(name) if layer == "gold" else None
+        if g is not None:
+            self.market, self.data_type, self.interval, self.time_col = g.market, g.kind, None, g.time_col
+        else:
+            self.market, self.data_type, self.interval = schema.parse_table_name(name)
+            self.time_col = schema.time_column(self.data_type)
         self._rel = layout.table_dir(layer, name)
 
     def __repr__(self) -> str:
@@ -258,7 +265,7 @@ class Table:
         return t.sort_by([("symbol", "ascending"), (self.time_col, "ascending")])
 
     def read(self, symbols=None, start=None, end=None, columns=None, version: int | None = None,
-             as_of=None) -> pd.DataFrame:
+             as_of=None, phase=None) -> pd.DataFrame:
         """Rows of the table as a DataFrame.
 
         `symbols`: one symbol (str) -> indexed by the time column; several (or None on a
@@ -269,9 +276,11 @@ class Table:
         `columns`: a subset to read. `version=N` or `as_of=timestamp` reads that version of the
         table (reproducible reads). Symbol, month and time filters are pushed down to the
         Parquet partitions and row groups. Kline frames carry their interval in
-        `df.attrs["interval"]`, which `df.lake` uses as the bar size.
+        `df.attrs["interval"]`, which `df.lake` uses as the bar size. `phase="5min"` (gold
+        bars built with phases) keeps the bars of that offset only (pushed down).
         """
         d = self._dt(version, as_of)
+        where = self._phase_filter(d, phase)
         single = isinstance(symbols, str)
         if single:
             symbols = [symbols]
@@ -286,7 +295,12 @@ class Table:
                                f"symbols: {known[:20]}{' …' if len(known) > 20 else ''}")
         elif symbols is None:
             single = len(known) == 1
-        df = self.read_arrow(symbols, start, end, columns, _table=d).to_pandas()
+        df = self.read_arrow(symbols, start, end, columns, where=where, _table=d).to_pandas()
+        if where is not None and not len(df):
+            have = sorted(set(d.to_pyarrow_dataset().to_table(columns=["phase"])["phase"].to_pylist()))
+            from .gold.kinds import phase_label
+            if phase_label(phase) not in have:
+                raise ValueError(f"{self.name} has no phase {phase!r}; phases: {', '.join(have) or 'none'}")
         if self.interval:
             df.attrs["interval"] = self.interval
         if single:
@@ -308,11 +322,60 @@ class Table:
             return self.read(sym, when.start, when.stop)
         return self.read(key)
 
-    def panel(self, field: str = "close", symbols=None, start=None, end=None) -> pd.DataFrame:
-        """Wide time x symbol frame of one column (for backtests); NaN where a symbol has no row."""
-        t = self.read_arrow(symbols, start, end, columns=[field]).to_pandas()
+    def _phase_filter(self, d, phase):
+        """The dataset filter of `read(phase=...)` (None when no phase is asked for)."""
+        if phase is None:
+            return None
+        names = d.to_pyarrow_dataset().schema.names
+        if "phase" not in names:
+            raise ValueError(f"{self.layer}.{self.name} has no phase column; phase= applies to gold bars "
+                             "built with phases=")
+        from .gold.kinds import phase_label
+        return ds.field("phase") == phase_label(phase)
+
+    def panel(self, field: str = "close", symbols=None, start=None, end=None, universe: bool = False,
+              phase=None) -> pd.DataFrame:
+        """Wide time x symbol frame of one column (for backtests); NaN where a symbol has no row.
+
+        `universe=True`: a symbol's values are kept only inside its trading segments from
+        `lake.universe(market)` (point in time: a delisted symbol is NaN after its last day,
+        a relisted one between its segments). On a gold bars table with phases, `phase`
+        picks one offset (default: the table's first phase, "0min")."""
+        d = self._dt()
+        names = d.to_pyarrow_dataset().schema.names
+        if field not in names or field in _META_COLS:
+            raise ValueError(f"unknown panel column {field!r}; {self.name} has "
+                             f"{[c for c in names if c not in _META_COLS]}")
+        if "phase" in names and phase is None:
+            phase = "0min"
+        where = self._phase_filter(d, phase)
+        t = self.read_arrow(symbols, start, end, columns=[field], where=where, _table=d).to_pandas()
         t["symbol"] = t["symbol"].astype(str)
-        return t.pivot(index=self.time_col, columns="symbol", values=field)
+        wide = t.pivot(index=self.time_col, columns="symbol", values=field)
+        if universe:
+            wide = self._universe_mask(wide)
+        return wide
+
+    def _universe_mask(self, wide: pd.DataFrame) -> pd.DataFrame:
+        if self._universe is None:
+            raise ValueError("universe=True needs a table opened from a Lake (lake.silver[...] / lake.gold[...])")
+        uni = self._universe(self.market).set_index("symbol")
+        days = wide.index.tz_convert("UTC").tz_localize(None).normalize() if len(wide) else wide.index
+        out = wide.copy()
+        for sym in out.columns:
+            segs = uni.at[sym, "segments"] if sym in uni.index else []
+            keep = np.zeros(len(out), bool)
+            for a, b in segs:
+                keep |= (days >= pd.Timestamp(a)) & (days <= pd.Timestamp(b))
+            out.loc[~keep, sym] = np.nan
+        return out
+
+    def to_dask(self, version: int | None = None, as_of=None):
+        """A `dask.dataframe` over this table's version (current, pinned, `version=` or
+        `as_of=`): one partition per Delta data file, read with the lake's storage_options
+        on whichever worker runs it. Columns as `read_arrow` (plus `month`), unindexed."""
+        from .scale import table_to_dask
+        return table_to_dask(self, self._dt(version, as_of))
 
     # ------------------------------------------------------------ quality
     def _spans_now(self) -> dict:
@@ -390,6 +453,13 @@ class Table:
         return df[~grid.on_grid(t, self.interval)]
 
 
+def _gold_name(name: str):
+    try:
+        return schema.parse_gold_name(name)
+    except ValueError:
+        return None
+
+
 def _symbols_times(t: pa.Table, time_col: str) -> tuple[np.ndarray, np.ndarray]:
     return (t["symbol"].to_numpy(zero_copy_only=False).astype(str),
             t[time_col].to_numpy().astype("datetime64[us]").astype(np.int64))
@@ -401,8 +471,15 @@ class Layer:
     `pins`: None (current versions), {table: version} or a timestamp (under `lake.at`);
     `spans`: passed to every Table (see `Table.__init__`)."""
 
-    def __init__(self, storage: Storage, layer: str, spans=None, pins=None):
+    def __init__(self, storage: Storage, layer: str, spans=None, pins=None, universe=None):
         self.storage, self.layer, self._spans, self.pins = storage, layer, spans, pins
+        self._universe = universe
+
+    def _parse(self, name: str):
+        """Gold accepts gold names and (tables written before gold builds) silver-style names."""
+        if self.layer == "gold" and _gold_name(name) is not None:
+            return _gold_name(name)
+        return schema.parse_table_name(name)
 
     def _pin(self, name: str):
         if isinstance(self.pins, dict):
@@ -415,7 +492,7 @@ class Layer:
         for p in self.storage.ls(self.layer):
             name = p.rstrip("/").rsplit("/", 1)[-1]
             try:
-                schema.parse_table_name(name)
+                self._parse(name)
             except ValueError:
                 continue
             if isinstance(self.pins, dict) and name not in self.pins:
@@ -437,7 +514,16 @@ class Layer:
             raise LegacyLayoutError(
                 f"{self.layer}.{name} is in the pre-Delta layout (plain Parquet partitions); run "
                 f"lake.migrate() or `cryptolake migrate {self.storage.url}` to convert the lake")
-        return Table(self.storage, self.layer, name, self._spans, pin=self._pin(name))
+        return Table(self.storage, self.layer, name, self._spans, pin=self._pin(name),
+                     universe=self._universe)
+
+    def stale(self) -> pd.DataFrame:
+        """Gold only: the (table, symbol, month) partitions whose inputs changed since their
+        build (republished or new silver files), as `lake.build_gold()` would rebuild them."""
+        if self.layer != "gold":
+            raise ValueError("stale() applies to lake.gold (silver is rebuilt by ingest)")
+        from .gold.build import stale
+        return stale(self.storage, pins=self.pins)
 
     def __getattr__(self, name: str) -> Table:
         if name.startswith("_"):

@@ -254,3 +254,52 @@ def validate_request(market, data_type, interval=None, start=None, end=None,
     if s and e and s > e:
         raise ValueError(f"start {s} is after end {e}")
     return Request(market, data_type, interval, s, e)
+
+
+# ---------------------------------------------------------------- gold table names
+# Grammar (see README "Gold tables"):
+#   <market>_bars_<rule>                 resampled klines           um_bars_1h, um_bars_w, um_bars_me
+#   <market>_funding_bars_<rule>         klines + funding events    um_funding_bars_8h
+#   <market>_trade_bars_<rule>           time bars from trades      spot_trade_bars_1m
+#   <market>_trade_bars_<by>_<size>      tick/volume/dollar bars    um_trade_bars_dollar_1e7
+#   <market>_features_<rule>             indicators on a bars table um_features_1h
+# <rule> is a fixed rule in the archive's spelling ("1m", "15m", "1h", "4h", "1d"; "30s") or a
+# calendar rule: "w" (pandas "W", weeks ending Sunday) or "me" (pandas "ME", calendar months).
+GOLD_KINDS = ("bars", "funding_bars", "trade_bars", "features")
+_RULE_TOKEN = r"(?:\d+(?:s|m|h|d)|w|me)"
+_GOLD_RE = re.compile(rf"^(spot|um|cm)_(bars|funding_bars|trade_bars|features)_"
+                      rf"({_RULE_TOKEN}|(?:tick|volume|dollar)_\d+(?:\.\d+)?(?:e\d+)?)$")
+
+
+@dataclass(frozen=True)
+class GoldName:
+    """A parsed gold table name: market, kind, and its rule token or (by, size) for
+    information-driven trade bars."""
+    market: str
+    kind: str
+    token: str
+
+    @property
+    def info_bars(self) -> bool:
+        return self.token.startswith(("tick_", "volume_", "dollar_"))
+
+    @property
+    def time_col(self) -> str:
+        return "close_time" if self.info_bars else "open_time"
+
+
+def parse_gold_name(name: str) -> GoldName:
+    """`um_bars_1h` -> GoldName("um", "bars", "1h"); ValueError naming the grammar otherwise."""
+    m = _GOLD_RE.match(name)
+    if not m or (m.group(2) != "trade_bars" and m.group(3).startswith(("tick_", "volume_", "dollar_"))):
+        raise ValueError(f"{name!r} is not a gold table name; use <market>_<kind>_<rule> with market "
+                         f"{'/'.join(MARKETS)}, kind {'/'.join(GOLD_KINDS)} and a rule like 1m, 1h, 4h, "
+                         "1d, w (weeks) or me (months), or <market>_trade_bars_<tick|volume|dollar>_<size> "
+                         "(e.g. um_trade_bars_dollar_1e7)")
+    return GoldName(m.group(1), m.group(2), m.group(3))
+
+
+def size_token(size: float) -> str:
+    """1e7 -> "1e7", 500 -> "500", 2.5e6 -> "2.5e6" (the size part of an info-bar table name)."""
+    mant, _, exp = f"{float(size):g}".partition("e")
+    return mant + (f"e{int(exp)}" if exp else "")
