@@ -14,6 +14,7 @@ raises `PipelineError`; the lake stays at its last committed version (Delta comm
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import platform
 import tempfile
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import runs as _runs
+_runs = importlib.import_module(f"{__package__}.runs")   # the module (cl.runs is the function)
 
 PIPELINES = Path(__file__).resolve().parents[1] / "notebooks" / "pipelines"
 ALIASES: dict[str, str] = {}
@@ -168,9 +169,8 @@ def run_pipeline(name: str, params: dict | None = None, lake_url: str | None = N
         if k in params:
             raise ValueError(f"{k!r} is set by the runner (the run directory); leave it out")
     params = check_params(name, params, raw)
-    url = params.get("lake_url") or _default(decl, "lake_url")
-    if not url:
-        raise ValueError(f"pipeline {name!r} needs a lake: pass lake_url= (or -p lake_url URL)")
+    from . import config
+    url = params.get("lake_url") or _default(decl, "lake_url") or config.default_root()
     if "://" not in url:
         import os
         url = os.path.abspath(os.path.expanduser(url))   # the kernel runs in the repo root
