@@ -127,6 +127,9 @@ def cmd_history(args) -> int:
 def cmd_runs(args) -> int:
     from .runs import runs
     df = runs(_lake(args), pipeline=args.pipeline)
+    df = df.assign(started=df["started"].dt.strftime("%Y-%m-%d %H:%M:%SZ"),
+                   duration=[f"{d.total_seconds():.1f}s" for d in df["duration"]],
+                   error=df["error"].fillna(""))
     _print_frame(df[["pipeline", "started", "status", "duration", "error", "path"]])
     return 0
 

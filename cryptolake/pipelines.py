@@ -194,7 +194,9 @@ def run_pipeline(name: str, params: dict | None = None, lake_url: str | None = N
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(src), str(out), parameters=run_params, kernel_name=kernel_name,
-                                progress_bar=progress, cwd=str(PIPELINES.parent.parent))
+                                progress_bar=progress, cwd=str(PIPELINES.parent.parent),
+                                # no kernel start-up warnings on our stderr (one-line failures)
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except PapermillExecutionError as e:
             error = {"ename": e.ename, "evalue": str(e.evalue), "cell": None,
                      "execution_count": e.exec_count}
