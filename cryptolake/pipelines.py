@@ -200,6 +200,9 @@ def run_pipeline(name: str, params: dict | None = None, lake_url: str | None = N
         except PapermillExecutionError as e:
             error = {"ename": e.ename, "evalue": str(e.evalue), "cell": None,
                      "execution_count": e.exec_count}
+        except Exception as e:            # the kernel died or would not start: still recorded
+            error = {"ename": type(e).__name__, "evalue": str(e), "cell": None,
+                     "execution_count": None}
         duration = time.perf_counter() - t0
         finished = _now()
         if error is not None:
@@ -241,7 +244,8 @@ def run_pipeline(name: str, params: dict | None = None, lake_url: str | None = N
                                  json.dumps(record, indent=2, default=str).encode())
     if error:
         msg = str(error["evalue"]).strip().splitlines()[0] if str(error["evalue"]).strip() else ""
-        raise PipelineError(f"pipeline {name!r} failed in cell {error['cell']}: {error['ename']}: "
+        where = f" in cell {error['cell']}" if error["cell"] is not None else ""
+        raise PipelineError(f"pipeline {name!r} failed{where}: {error['ename']}: "
                             f"{msg} (run record: {record['path']}/{_runs.RECORD})", record)
     return record
 

@@ -138,6 +138,15 @@ def test_a_failing_cell_leaves_a_failed_record_the_notebook_and_a_committed_lake
     assert list(cl.runs(lake)["status"]) == ["failed"]
 
 
+def test_a_kernel_that_cannot_start_still_leaves_a_failed_record(tmp_path):
+    url = str(tmp_path / "lake")
+    with pytest.raises(pipelines.PipelineError, match=r"failed: NoSuchKernel"):
+        pipelines.run_pipeline("quality_report", {"smoke": True}, lake_url=url,
+                               kernel_name="no-such-kernel")
+    runs = cl.runs(url)
+    assert list(runs["status"]) == ["failed"] and runs["error"].iloc[0].startswith("NoSuchKernel")
+
+
 def test_unknown_pipeline_names_the_available_ones():
     with pytest.raises(ValueError, match="available: daily_update, ingest, quality_report"):
         pipelines.run_pipeline("nope")
