@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 from .explore import explore  # noqa: E402
 from .lake import Lake  # noqa: E402
 from .report import IngestReport  # noqa: E402
+from .runs import runs  # noqa: E402
 from .sources.archive import BinanceArchive  # noqa: E402
 from .sources.rest import BinanceREST  # noqa: E402
 
@@ -21,4 +22,4 @@ from . import accessors as _accessors  # noqa: E402,F401  (registers the df.lake
 from .layers.silver import MergeConflict  # noqa: E402
 
 __all__ = ["Lake", "BinanceArchive", "BinanceREST", "IngestReport", "MergeConflict", "explore",
-           "__version__"]
+           "runs", "__version__"]

@@ -1,5 +1,5 @@
-"""Command line: `cryptolake ingest | verify | run | demo | migrate`. Exit 0 on success, non-zero with a
-one-line reason on failure."""
+"""Command line: `cryptolake ingest | verify | run | demo | tables | sql | history | runs | migrate`.
+Exit 0 on success, non-zero with a one-line reason on failure (CRYPTOLAKE_DEBUG=1 shows the trace)."""
 from __future__ import annotations
 
 import argparse
@@ -11,10 +11,27 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_ARCHIVE = REPO / "examples" / "sample-archive"
 
 
+def _options(args) -> dict | None:
+    text = getattr(args, "storage_options", None)
+    if not text:
+        return None
+    from .pipelines import parse_value
+    opts = parse_value(text)
+    if not isinstance(opts, dict):
+        raise ValueError(f"--storage-options must be a mapping like '{{key: K, secret: S}}'; got {text!r}")
+    return opts
+
+
 def _lake(args):
     import cryptolake as cl
     archive = cl.BinanceArchive(args.archive) if getattr(args, "archive", None) else None
-    return cl.Lake(args.lake, archive=archive)
+    return cl.Lake(args.lake, storage_options=_options(args), archive=archive)
+
+
+def _print_frame(df) -> None:
+    import pandas as pd
+    with pd.option_context("display.width", 200, "display.max_columns", 50, "display.max_colwidth", 80):
+        print(df.to_string(index=False) if len(df) else "(no rows)")
 
 
 def cmd_ingest(args) -> int:
@@ -55,10 +72,65 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .pipelines import run_pipeline
-    params = {k: v for k, v in args.param}
-    out = run_pipeline(args.name, params, output_dir=args.output)
-    print(f"ran {args.name}: {out}")
+    from .pipelines import PipelineError, parse_value, run_pipeline
+    raw = {k: v for k, v in args.param}
+    params = {k: parse_value(v) for k, v in raw.items()}
+    try:
+        rec = run_pipeline(args.name, params, lake_url=args.lake, storage_options=_options(args),
+                           raw=raw)
+    except PipelineError as e:
+        print(f"cryptolake run: {e}", file=sys.stderr)
+        return 1
+    print(f"ran {args.name}: {rec['status']} in {rec['duration_s']:.1f} s; "
+          f"record: {rec['path']}/record.json")
+    return 0
+
+
+def cmd_tables(args) -> int:
+    import pandas as pd
+    lake = _lake(args)
+    rows = []
+    for layer in (lake.silver, lake.gold):
+        for name in layer.tables:
+            t = layer[name]
+            try:
+                n = int(t.partition_stats()["rows"].sum())
+            except Exception:
+                n = None
+            rows.append((layer.layer, name, t.version, len(t.symbols), n))
+    _print_frame(pd.DataFrame(rows, columns=["layer", "table", "version", "symbols", "rows"]))
+    return 0
+
+
+def cmd_sql(args) -> int:
+    _print_frame(_lake(args).sql(args.query))
+    return 0
+
+
+def _table(lake, name: str):
+    layer, _, table = name.rpartition(".")
+    layers = {"silver": lake.silver, "gold": lake.gold}
+    if layer and layer not in layers:
+        raise ValueError(f"table {name!r}: layer must be silver or gold")
+    for lay in ([layers[layer]] if layer else layers.values()):
+        if table in lay.tables:
+            return lay[table]
+    known = [f"{lay.layer}.{t}" for lay in layers.values() for t in lay.tables]
+    raise ValueError(f"no table {name!r}; tables: {', '.join(known) or 'none (ingest first)'}")
+
+
+def cmd_history(args) -> int:
+    _print_frame(_table(_lake(args), args.table).history(limit=args.limit))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runs import runs
+    df = runs(_lake(args), pipeline=args.pipeline)
+    df = df.assign(started=df["started"].dt.strftime("%Y-%m-%d %H:%M:%SZ"),
+                   duration=[f"{d.total_seconds():.1f}s" for d in df["duration"]],
+                   error=df["error"].fillna(""))
+    _print_frame(df[["pipeline", "started", "status", "duration", "error", "path"]])
     return 0
 
 
@@ -107,8 +179,15 @@ def cmd_demo(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (schedulers log one line per failure)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cryptolake", description=__doc__)
+    p = _Parser(prog="cryptolake", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     def lake_args(sp):
@@ -136,11 +215,42 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_migrate)
 
-    sp = sub.add_parser("run", help="run a pipeline notebook with papermill")
-    sp.add_argument("name", help="notebook name under notebooks/pipelines/ (without .ipynb)")
-    sp.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
-    sp.add_argument("--output", default=None, help="directory for the executed notebook")
+    sp = sub.add_parser("run", help="run a pipeline notebook with papermill and record the run",
+                        description="Run notebooks/pipelines/NAME.ipynb (kernel python3). The run leaves "
+                        "the executed notebook, record.json and figures under the lake's "
+                        "_runs/NAME/<UTC time>/. Values are YAML: -p symbols '[BTCUSDT]' -p top_up false.")
+    sp.add_argument("name", help="pipeline name: daily_update, quality_report, ingest")
+    sp.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                    help="a parameter of the notebook's parameters cell (papermill --help-notebook lists them)")
+    sp.add_argument("--lake", default=None, help="lake URL (same as -p lake_url URL; default: the "
+                    "notebook's lake_url, else $CRYPTOLAKE_ROOT or ~/.cryptolake)")
+    sp.add_argument("--storage-options", default=None, help="fsspec options as YAML/JSON, e.g. "
+                    "'{endpoint_url: http://...}' (credentials are REDACTED in the record)")
     sp.set_defaults(func=cmd_run)
+
+    def read_args(sp):
+        sp.add_argument("--lake", default=None, help="lake URL (default $CRYPTOLAKE_ROOT or ~/.cryptolake)")
+        sp.add_argument("--storage-options", default=None, help="fsspec options as YAML/JSON")
+
+    sp = sub.add_parser("tables", help="list silver and gold tables: version, symbols, rows")
+    read_args(sp)
+    sp.set_defaults(func=cmd_tables)
+
+    sp = sub.add_parser("sql", help="run a DuckDB query over silver.<t>, gold.<t>, bronze.files")
+    sp.add_argument("query", help='e.g. "SELECT symbol, count(*) FROM silver.spot_klines_1h GROUP BY 1"')
+    read_args(sp)
+    sp.set_defaults(func=cmd_sql)
+
+    sp = sub.add_parser("history", help="the Delta commit history of one table")
+    sp.add_argument("table", help="table name: spot_klines_1h or silver.spot_klines_1h")
+    sp.add_argument("--limit", type=int, default=None, help="the latest N commits only")
+    read_args(sp)
+    sp.set_defaults(func=cmd_history)
+
+    sp = sub.add_parser("runs", help="list pipeline runs recorded under the lake's _runs/")
+    sp.add_argument("--pipeline", default=None, help="one pipeline's runs only")
+    read_args(sp)
+    sp.set_defaults(func=cmd_runs)
 
     sp = sub.add_parser("demo", help="ingest the bundled sample archive offline and print coverage")
     sp.add_argument("--lake", default="./demo-lake")

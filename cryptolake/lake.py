@@ -190,11 +190,14 @@ class Lake:
 
     def at(self, versions_or_timestamp) -> "Lake":
         """A read-only Lake pinned at `lake.versions()` output, a run record (a dict with a
-        "versions" entry, or a path to its record.json) or a timestamp: the same frames,
+        "versions" entry, a row of `cl.runs(lake)`, or a path to a run directory or its
+        record.json) or a timestamp: the same frames,
         forever (until `vacuum` removes files older than its retention). Writes raise."""
         pins = versions_or_timestamp
-        if isinstance(pins, str) and pins.endswith(".json"):
-            pins = json.loads(self.storage.fs.cat_file(pins) if "://" in pins else open(pins).read())
+        if isinstance(pins, pd.Series) or (isinstance(pins, str) and (
+                pins.endswith(".json") or "_runs/" in pins.replace("\\", "/"))):
+            from .runs import resolve      # a row of cl.runs(lake), a record.json or run directory
+            pins = resolve(self, pins)
         if isinstance(pins, dict) and "versions" in pins and isinstance(pins["versions"], dict):
             v = pins["versions"]
             pins = v.get("after", v) if isinstance(v.get("after"), dict) else v

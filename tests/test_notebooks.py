@@ -19,7 +19,7 @@ import cryptolake as cl
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-NAMES = ["quickstart", "gaps_and_quality", "resample_and_indicators", "explorer"]
+NAMES = ["quickstart", "gaps_and_quality", "resample_and_indicators", "explorer", "lake_to_backtest"]
 
 
 def _cells(name: str) -> list[dict]:
@@ -102,6 +102,25 @@ def test_explorer_runs_with_papermill(tmp_path):
     views = [o for c in nb.cells for o in c.get("outputs", [])
              if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(views) == 1 and nb.metadata["widgets"]
+
+
+def test_lake_to_backtest_runs_on_a_moto_s3_lake_pinned_with_lake_at(tmp_path, s3_lake):
+    url = f"{s3_lake.url}/research"
+    nb = _run("lake_to_backtest", tmp_path, lake_url=url, storage_options=s3_lake.storage_options,
+              fast=5, slow=30)
+    text = _text(nb)
+    lake = cl.Lake(url, storage_options=s3_lake.storage_options)
+    close = lake.silver.spot_klines_1m["BTCUSDT"]["close"]
+    # smoke: the empty lake was filled with the first symbol, then pinned at its versions
+    assert f"pinned {url} at {lake.versions()}" in text
+    assert f"silver.spot_klines_1m: 1 symbols x {len(close):,} bars" in text
+    m = re.search(r"SMA 5/30, (\d+) trades, total return ([-+][\d.]+)%", text)
+    assert m, text[-2000:]
+    # the same crossover computed here with plain pandas (the oracle) trades as often
+    fast, slow = close.rolling(5).mean(), close.rolling(30).mean()
+    pos = (fast > slow).astype(float).shift(1).fillna(0.0)
+    assert int(m[1]) == int((pos.diff().abs() > 0).sum()) + int(pos.iloc[0] > 0)
+    assert f"same panel from lake.at(versions): {len(close):,} bars" in text
 
 
 def test_notebooks_pass_nbval_with_their_defaults(tmp_path):
