@@ -198,8 +198,11 @@ def test_explorer_redraws_in_chromium_and_tab_completes(lab, tmp_path):
             page.keyboard.press("Tab")
             completer = page.locator(".jp-Completer")
             completer.wait_for(state="visible", timeout=30_000)
-            page.wait_for_selector(".jp-Completer-item[data-value='close']", timeout=30_000)
-            items = page.locator(".jp-Completer-item .jp-Completer-match").all_inner_texts()
+            for col in ("close", "volume"):   # both columns offered (the list may fill in steps)
+                page.wait_for_selector(f".jp-Completer-item[data-value='{col}']", state="attached",
+                                       timeout=30_000)
+            items = page.eval_on_selector_all(".jp-Completer-item",
+                                              "els => els.map(e => e.getAttribute('data-value'))")
             (shots / "completer.png").write_bytes(page.screenshot())
         except Exception:
             page.screenshot(path=str(shots / "failure.png"))
