@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from .. import layout
 from ..storage import TABLE_CONFIG, LegacyLayoutError, Storage
+from ..faults import checkpoint
 
 MANIFEST_COLUMNS = {
     "key": "string", "table": "string", "market": "string", "data_type": "string",
@@ -147,6 +148,7 @@ class Bronze:
 
         def merge():
             t = self.storage.open_table(MANIFEST_REL)
+            checkpoint("manifest_upsert")
             (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
                      target_alias="t", commit_properties=props)
              .when_matched_update_all().when_not_matched_insert_all().execute())
@@ -245,6 +247,7 @@ class Bronze:
         status = STORED if fetched.status == "ok" else QUARANTINED
         where = layout.bronze_path if status == STORED else layout.quarantine_path
         self.storage.write_bytes(where(key.key), fetched.data)
+        checkpoint("bronze_write")
         if fetched.checksum_text:
             self.storage.write_bytes(where(key.checksum_key), fetched.checksum_text.encode())
         if status == STORED:   # a file that was quarantined before and is good now
