@@ -27,13 +27,45 @@ from .conftest import check_and_record, compare, expected_rows, subprocess_env
 
 TODAY = dt.date(2026, 11, 26)
 TABLE = "um_klines_1h"
-INGEST = """
-import sys, datetime as dt, cryptolake as cl
-lake = cl.Lake(sys.argv[1], archive=cl.BinanceArchive(sys.argv[2], retries=0))
-r = lake.ingest("um", "klines", None, interval="1h", start=sys.argv[3], end=sys.argv[4],
-                progress=False, today=dt.date(2026, 11, 26))
-print("done", r.ok)
+# A zygote: one process imports cryptolake once, then forks one child per ingest (the import
+# costs seconds, the fork nothing). Each child is a real process that SIGKILLs itself at its
+# kill point; the zygote reports the child's exit (-9 when killed). One JSON job per line.
+ZYGOTE = """
+import json, os, sys, datetime as dt, cryptolake as cl
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.environ.update(job["env"])
+            lake = cl.Lake(job["lake"], archive=cl.BinanceArchive(job["archive"], retries=0))
+            lake.ingest("um", "klines", None, interval="1h", start=job["start"], end=job["end"],
+                        progress=False, today=dt.date(2026, 11, 26))
+        except BaseException as e:
+            print("child failed:", repr(e), file=sys.stderr, flush=True)
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    print(json.dumps(rc), flush=True)
 """
+
+
+class Zygote:
+    def __init__(self):
+        self.p = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True, env=subprocess_env())
+
+    def run(self, **job) -> int:
+        self.p.stdin.write(json.dumps(job) + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        assert line, "the zygote died"
+        return json.loads(line)
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(30)
 
 
 def build_archive(root, symbols, days, monthly=()):
@@ -44,16 +76,12 @@ def build_archive(root, symbols, days, monthly=()):
     return b, keys
 
 
-def run_ingest(lake_dir, archive_url, start, end, **env):
-    return subprocess.run([sys.executable, "-c", INGEST, str(lake_dir), archive_url, start, end],
-                          env=subprocess_env(**env), capture_output=True, text=True, timeout=300)
-
-
-def visits(tmp_path, archive_url, start, end) -> collections.Counter:
+def visits(zygote, tmp_path, archive_url, start, end) -> collections.Counter:
     """How often a clean ingest reaches each checkpoint."""
     log = tmp_path / "visits.txt"
-    p = run_ingest(tmp_path / "dry-lake", archive_url, start, end, CRYPTOLAKE_FAULT_COUNT=log)
-    assert p.returncode == 0, p.stderr[-3000:]
+    rc = zygote.run(lake=str(tmp_path / "dry-lake"), archive=archive_url, start=start, end=end,
+                    env={"CRYPTOLAKE_FAULT_COUNT": str(log)})
+    assert rc == 0, rc
     return collections.Counter(log.read_text().split())
 
 
@@ -71,17 +99,21 @@ def sweep(tmp_path, builder, keys, start, end, points: list[list[tuple[str, int]
     want = expected_rows(builder, keys)
     url = builder.url
 
-    def wreck(i_chain):
-        i, chain = i_chain
+    def wreck(zygote, i, chain):
         lake_dir = tmp_path / f"lake-{i}"
         for site, n in chain:
-            p = run_ingest(lake_dir, url, start, end, CRYPTOLAKE_FAULT_KILL_AT=f"{site}:{n}")
-            assert p.returncode == -signal.SIGKILL, \
-                f"{site}:{n} was not reached (rc {p.returncode}): {p.stderr[-2000:]}"
+            rc = zygote.run(lake=str(lake_dir), archive=url, start=start, end=end,
+                            env={"CRYPTOLAKE_FAULT_KILL_AT": f"{site}:{n}"})
+            assert rc == -signal.SIGKILL, f"{site}:{n} was not reached (exit {rc})"
         return lake_dir
 
-    with ThreadPoolExecutor(2) as ex:        # two killed ingests at a time (separate lakes)
-        lakes = list(ex.map(wreck, enumerate(points)))
+    zygotes = [Zygote(), Zygote()]           # two killed ingests at a time (separate lakes)
+    try:
+        with ThreadPoolExecutor(2) as ex:
+            lakes = list(ex.map(lambda ic: wreck(zygotes[ic[0] % 2], *ic), enumerate(points)))
+    finally:
+        for z in zygotes:
+            z.close()
     failures = []
     for chain, lake_dir in zip(points, lakes):
         lake = cl.Lake(str(lake_dir), archive=cl.BinanceArchive(url))
@@ -110,7 +142,9 @@ DAYS = ["2024-03-30", "2024-03-31", "2024-04-01", "2024-04-02"]
 
 def test_twenty_seeded_kill_points_then_a_rerun_heals(tmp_path):
     b, keys = build_archive(tmp_path / "archive", ["AAAUSDT", "BBBUSDT"], DAYS)
-    counts = visits(tmp_path, b.url, DAYS[0], DAYS[-1])
+    z = Zygote()
+    counts = visits(z, tmp_path, b.url, DAYS[0], DAYS[-1])
+    z.close()
     assert set(counts) == {"fetch", "bronze_write", "silver_commit", "silver_committed",
                            "manifest_upsert"}, counts
     points = kill_points(counts, 20, seed=11)
@@ -126,7 +160,9 @@ def test_full_sweep_every_kill_point_and_chains_of_two(tmp_path):
     days = ["2024-04-01", "2024-04-02", "2024-04-03"]
     b, keys = build_archive(tmp_path / "archive", ["AAAUSDT", "BBBUSDT", "CCCUSDT"], days,
                             monthly=["2024-03"])
-    counts = visits(tmp_path, b.url, "2024-03-01", days[-1])
+    z = Zygote()
+    counts = visits(z, tmp_path, b.url, "2024-03-01", days[-1])
+    z.close()
     points = kill_points(counts, None, seed=0)
     rng = random.Random(12)
     chains = [[p] for p in points] + [sorted(rng.sample(points, 2)) for _ in range(20)]
