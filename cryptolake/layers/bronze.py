@@ -232,6 +232,8 @@ class Bronze:
         row = self.lookup(table, remote)
         if row is None or row["status"] not in (STORED, QUARANTINED):
             return False
+        if row["status"] == QUARANTINED and remote.has_checksum and "no .CHECKSUM" in (row["reason"] or ""):
+            return False          # Binance published the .CHECKSUM since: verify the file now
         same = _fingerprint(row["upstream_size"], row["etag"], row["last_modified"]) == \
             _fingerprint(remote.size, remote.etag, remote.last_modified)
         where = layout.bronze_path if row["status"] == STORED else layout.quarantine_path

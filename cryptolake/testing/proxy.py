@@ -12,7 +12,8 @@ tell it which requests to spoil:
         px.add("status", 500, method="PUT", share=0.3, seed=1)   # fail 30% of writes
         opts = {**moto.anon_options(), "endpoint_url": px.url}
 
-A rule fires on a request whose method and path (query included) match, `times` times
+A rule fires on a request whose method matches and whose path (query left out) `path`, a
+regular expression, is found in (`re.search`; `re.escape(name) + "$"` for one file), `times` times
 (None: always), each time with probability `share` (seeded). The first matching rule with
 fires left wins; requests that match none are forwarded untouched. `hits` logs
 (method, path, action) of every request. Bodies over `max_body` bytes are refused (413),
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import socket
 import threading
 import time
@@ -50,8 +52,10 @@ class Rule:
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
+        where = path.split("?", 1)[0]
         return (self.method is None or self.method == method) and \
-            (self.path is None or self.path in path) and (self.times is None or self.times > 0)
+            (self.path is None or re.search(self.path, where) is not None) and \
+            (self.times is None or self.times > 0)
 
 
 class FaultProxy:
