@@ -113,12 +113,41 @@ def read_zip(data: bytes) -> bytes:
                 names = ", ".join(i.filename for i in members) or "none"
                 raise ParseError(f"archive zip must hold exactly one CSV member, found "
                                  f"{len(members)} ({names})")
-            return zf.read(members[0])
+            return _read_member(zf, members[0])
     except ParseError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
             ValueError) as exc:
         raise ParseError(f"corrupt zip ({len(data)} bytes): {exc}") from exc
+
+
+MAX_MEMBER_BYTES = 4 << 30
+"""An archive CSV inflating past this is refused (the largest real kline file is ~100 MiB)."""
+MAX_RATIO = 100
+"""...and so is one inflating more than this many times its compressed size when it is over
+1 MiB (real CSVs deflate 3-10x; a zip bomb of zeros ~1000x)."""
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, refusing names with a path and zip bombs (checked on the declared
+    sizes first, then on the bytes actually inflated, which a forged header cannot hide)."""
+    name = info.filename
+    if "/" in name or "\\" in name or ".." in name or ":" in name or name.startswith(".") \
+            or not name:
+        raise ParseError(f"zip member name {name!r} is not a plain file name (no directories, "
+                         f"'..', drive letters or absolute paths)")
+    limit = min(MAX_MEMBER_BYTES, max(1 << 20, MAX_RATIO * max(info.compress_size, 1)))
+    if info.file_size > limit:
+        raise ParseError(f"zip member {name!r} inflates to {info.file_size} bytes from "
+                         f"{info.compress_size} (over {limit}): refused as a zip bomb")
+    out = bytearray()
+    with zf.open(info) as f:
+        while chunk := f.read(1 << 20):
+            out += chunk
+            if len(out) > limit:
+                raise ParseError(f"zip member {name!r} inflates past {limit} bytes from "
+                                 f"{info.compress_size}: refused as a zip bomb")
+    return bytes(out)
 
 
 # ---------------------------------------------------------------- CSV
@@ -145,6 +174,9 @@ def _has_header(csv: bytes, columns: tuple[str, ...], data_type: str) -> bool:
     raise ParseError(f"unexpected {data_type} header {fields}; expected {list(columns)}")
 
 
+_MIN_US, _MAX_US = 946_684_800_000_000, 4_102_444_800_000_000     # 2000-01-01, 2100-01-01 UTC
+
+
 def _to_us(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     """Epoch ms or µs (decided per value by magnitude) -> timestamp[us, UTC]."""
     if arr.null_count:
@@ -155,6 +187,11 @@ def _to_us(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     lo, hi = mm["min"].as_py(), mm["max"].as_py()
     if lo < 0:
         raise ParseError(f"column {name!r} has a negative epoch value {lo}")
+    for v in (lo, hi):
+        us_v = v if v >= US_THRESHOLD else v * 1000
+        if not _MIN_US <= us_v < _MAX_US:
+            raise ParseError(f"column {name!r} has an epoch value {v} out of range "
+                             f"(allowed: 2000-01-01 to 2100-01-01, in ms or µs)")
     if lo >= US_THRESHOLD:                       # all µs: reinterpret
         us = arr
     elif hi < US_THRESHOLD:                      # all ms
@@ -207,6 +244,10 @@ def parse_csv(csv: bytes, market: str, data_type: str, source: str) -> pa.Table:
             col = _to_us(col, a)
         elif col.null_count:
             raise ParseError(f"malformed {where} CSV: column {a!r} has {col.null_count} empty values")
+        elif pa.types.is_floating(col.type) and len(col) and \
+                not pc.all(pc.is_finite(col)).as_py():
+            raise ParseError(f"malformed {where} CSV: column {a!r} holds a value that is not a "
+                             f"number (NaN or infinite)")
         arrays.append(col)
     names = list(ren.values())
     n = raw.num_rows
