@@ -51,9 +51,9 @@ def where(kind, tmp_path, request):
 
 
 @pytest.mark.parametrize("n, kind", [
-    (2, "local"), (4, "s3"),
-    pytest.param(4, "local", marks=pytest.mark.faults_full),
-    pytest.param(2, "s3", marks=pytest.mark.faults_full)])
+    (4, "local"), (2, "s3"),
+    pytest.param(2, "local", marks=pytest.mark.faults_full),
+    pytest.param(4, "s3", marks=pytest.mark.faults_full)])
 def test_concurrent_ingests_of_the_same_table(archive, tmp_path, request, n, kind):
     b, keys = archive
     url, opts = where(kind, tmp_path, request)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import queue
 import random
 import signal
 import subprocess
@@ -36,6 +37,8 @@ for line in sys.stdin:
     job = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)              # the child's prints never mix with the zygote's answers
         try:
             os.environ.update(job["env"])
             lake = cl.Lake(job["lake"], archive=cl.BinanceArchive(job["archive"], retries=0))
@@ -47,7 +50,7 @@ for line in sys.stdin:
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-    print(json.dumps(rc), flush=True)
+    print("@@rc", json.dumps(rc), flush=True)
 """
 
 
@@ -59,9 +62,11 @@ class Zygote:
     def run(self, **job) -> int:
         self.p.stdin.write(json.dumps(job) + "\n")
         self.p.stdin.flush()
-        line = self.p.stdout.readline()
-        assert line, "the zygote died"
-        return json.loads(line)
+        while True:
+            line = self.p.stdout.readline()
+            assert line, "the zygote died"
+            if line.startswith("@@rc "):
+                return json.loads(line[5:])
 
     def close(self):
         self.p.stdin.close()
@@ -108,9 +113,19 @@ def sweep(tmp_path, builder, keys, start, end, points: list[list[tuple[str, int]
         return lake_dir
 
     zygotes = [Zygote(), Zygote()]           # two killed ingests at a time (separate lakes)
+    free: queue.Queue = queue.Queue()
+    for z in zygotes:
+        free.put(z)
+
+    def on_a_free_zygote(ic):                # one thread per zygote at a time
+        z = free.get()
+        try:
+            return wreck(z, *ic)
+        finally:
+            free.put(z)
     try:
         with ThreadPoolExecutor(2) as ex:
-            lakes = list(ex.map(lambda ic: wreck(zygotes[ic[0] % 2], *ic), enumerate(points)))
+            lakes = list(ex.map(on_a_free_zygote, enumerate(points)))
     finally:
         for z in zygotes:
             z.close()
