@@ -106,10 +106,11 @@ def sweep(tmp_path, builder, keys, start, end, points: list[list[tuple[str, int]
 
     def wreck(zygote, i, chain):
         lake_dir = tmp_path / f"lake-{i}"
-        for site, n in chain:
+        for j, (site, n) in enumerate(chain):
             rc = zygote.run(lake=str(lake_dir), archive=url, start=start, end=end,
                             env={"CRYPTOLAKE_FAULT_KILL_AT": f"{site}:{n}"})
-            assert rc == -signal.SIGKILL, f"{site}:{n} was not reached (exit {rc})"
+            # the first kill must land; a later one may find less work left and not be reached
+            assert rc == -signal.SIGKILL or (j > 0 and rc == 0), f"{site}:{n}: exit {rc}"
         return lake_dir
 
     zygotes = [Zygote(), Zygote()]           # two killed ingests at a time (separate lakes)
