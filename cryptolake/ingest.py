@@ -26,6 +26,7 @@ from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
 from .sources.archive import DEFAULT_URL
 from .sources.parse import ParseError, parse_file
+from .faults import checkpoint
 
 _DAY_US = 86_400_000_000
 
@@ -39,6 +40,7 @@ class _Outcome:
 
 def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Outcome:
     fetched = archive.fetch(remote)
+    checkpoint("fetch")
     if fetched.data is None:
         return _Outcome(remote, status="failed", reason=fetched.reason or "download failed")
     row = bronze.store(fetched, table_name)   # verified -> bronze; anything else -> quarantine

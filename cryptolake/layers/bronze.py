@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from .. import layout
 from ..storage import TABLE_CONFIG, LegacyLayoutError, Storage
+from ..faults import checkpoint
 
 MANIFEST_COLUMNS = {
     "key": "string", "table": "string", "market": "string", "data_type": "string",
@@ -156,6 +157,7 @@ class Bronze:
 
         def merge():
             t = self.storage.open_table(MANIFEST_REL)
+            checkpoint("manifest_upsert")
             (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
                      target_alias="t", commit_properties=props)
              .when_matched_update_all(predicate=_NOT_STALE).when_not_matched_insert_all().execute())
@@ -239,6 +241,8 @@ class Bronze:
         row = self.lookup(table, remote)
         if row is None or row["status"] not in (STORED, QUARANTINED):
             return False
+        if row["status"] == QUARANTINED and remote.has_checksum and "no .CHECKSUM" in (row["reason"] or ""):
+            return False          # Binance published the .CHECKSUM since: verify the file now
         same = _fingerprint(row["upstream_size"], row["etag"], row["last_modified"]) == \
             _fingerprint(remote.size, remote.etag, remote.last_modified)
         where = layout.bronze_path if row["status"] == STORED else layout.quarantine_path
@@ -254,6 +258,7 @@ class Bronze:
         status = STORED if fetched.status == "ok" else QUARANTINED
         where = layout.bronze_path if status == STORED else layout.quarantine_path
         self.storage.write_bytes(where(key.key), fetched.data)
+        checkpoint("bronze_write")
         if fetched.checksum_text:
             self.storage.write_bytes(where(key.checksum_key), fetched.checksum_text.encode())
         if status == STORED:   # a file that was quarantined before and is good now

@@ -18,6 +18,7 @@ from .. import layout
 from ..schema import SOURCES
 from ..storage import TABLE_CONFIG, Storage
 from . import catalog
+from ..faults import checkpoint
 
 PARTITIONS = ("symbol", "month")
 
@@ -211,11 +212,13 @@ def commit_partitions(storage: Storage, layer: str, table: str, schema: pa.Schem
                            for sym, ms in sorted(by_sym.items()))
         meta = {"cryptolake_note": note or f"write {layer}.{table}",
                 "cryptolake_rows_removed": str(removed)}
+        checkpoint("silver_commit")
         write_deltalake(dt, data, mode="overwrite", predicate=pred, partition_by=list(PARTITIONS),
                         commit_properties=CommitProperties(custom_metadata=meta))
         out.update(rows=data.num_rows, version=dt.version())
 
     storage.commit(attempt, f"{layer}.{table}")
+    checkpoint("silver_committed")
     if out["version"] is not None:
         catalog.upsert(storage, [catalog.partition_row(layer, table, sym, m, t, time_col, interval,
                                                        out["version"]) for (sym, m), t in out["parts"].items()])

@@ -158,7 +158,8 @@ class BinanceArchive:
                 ck["region_name"] = DEFAULT_REGION
             opts["client_kwargs"] = ck
             if "config_kwargs" not in opts:     # botocore's legacy mode waits ~9 s on a dead host
-                opts["config_kwargs"] = {"retries": {"mode": "standard", "max_attempts": 3}}
+                opts["config_kwargs"] = {"retries": {"mode": "standard", "max_attempts": 3},
+                                         "connect_timeout": 10, "read_timeout": 30}
         self.url = url
         self.storage_options = opts
         self.retries = max(0, int(retries))
@@ -173,6 +174,10 @@ class BinanceArchive:
         if self._fs is None:
             import fsspec
             fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+            if hasattr(fs, "retries") and type(fs).__name__ == "S3FileSystem":
+                # s3fs retries each call 5 times, nested twice (25 tries), under botocore's own
+                # retries and ours: a stalled connection would wait 25 x read_timeout per try
+                fs.retries = 1
             self._fs, self._root = fs, root.rstrip("/")
         return self._fs
 
@@ -388,6 +393,12 @@ class BinanceArchive:
             data = self._read(key.key)
         except Exception as exc:   # noqa: BLE001
             return self._failed(remote, f"reading {key.filename}", exc)
+        if remote.size is not None and len(data) != remote.size:
+            # a short read (a dropped connection) or a file replaced since the listing: a fault
+            # of this download, not of the file -- fail it (nothing stored), a re-run retries
+            return Fetched(remote, None, None, None, None, "failed", self._clean(
+                f"reading {key.filename}: got {len(data)} bytes, the listing says {remote.size} "
+                f"(truncated download, or republished since listed)"))
         actual = hashlib.sha256(data).hexdigest()
 
         def verdict(status, reason="", expected=None):

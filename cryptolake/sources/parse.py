@@ -169,7 +169,7 @@ def read_zip(data: bytes) -> bytes:
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return zf.read(single_member(zf))
+            return _read_member(zf, single_member(zf))
     except ParseError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
@@ -185,6 +185,35 @@ def single_member(zf: zipfile.ZipFile) -> zipfile.ZipInfo:
         raise ParseError(f"archive zip must hold exactly one CSV member, found "
                          f"{len(members)} ({names})")
     return members[0]
+
+
+MAX_MEMBER_BYTES = 4 << 30
+"""An archive CSV inflating past this is refused (the largest real kline file is ~100 MiB)."""
+MAX_RATIO = 100
+"""...and so is one inflating more than this many times its compressed size when it is over
+1 MiB (real CSVs deflate 3-10x; a zip bomb of zeros ~1000x)."""
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, refusing names with a path and zip bombs (checked on the declared
+    sizes first, then on the bytes actually inflated, which a forged header cannot hide)."""
+    name = info.filename
+    if "/" in name or "\\" in name or ".." in name or ":" in name or name.startswith(".") \
+            or not name:
+        raise ParseError(f"zip member name {name!r} is not a plain file name (no directories, "
+                         f"'..', drive letters or absolute paths)")
+    limit = min(MAX_MEMBER_BYTES, max(1 << 20, MAX_RATIO * max(info.compress_size, 1)))
+    if info.file_size > limit:
+        raise ParseError(f"zip member {name!r} inflates to {info.file_size} bytes from "
+                         f"{info.compress_size} (over {limit}): refused as a zip bomb")
+    out = bytearray()
+    with zf.open(info) as f:
+        while chunk := f.read(1 << 20):
+            out += chunk
+            if len(out) > limit:
+                raise ParseError(f"zip member {name!r} inflates past {limit} bytes from "
+                                 f"{info.compress_size}: refused as a zip bomb")
+    return bytes(out)
 
 
 # ---------------------------------------------------------------- CSV
@@ -220,6 +249,7 @@ def _check_range(us: pa.ChunkedArray, name: str) -> None:
         bad = lo if lo < _MIN_US else hi
         raise ParseError(f"column {name!r} has a time outside 2000-01-01..2100-01-01 "
                          f"({bad} µs after the epoch)")
+
 
 
 def _to_us(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
@@ -262,6 +292,10 @@ def finish(raw: pa.Table, plan: _Plan, source: str, symbol: str | None = None) -
         elif col.null_count and a not in plan.nullable:
             raise ParseError(f"malformed {plan.where} CSV: column {a!r} has {col.null_count} "
                              f"empty values")
+        elif pa.types.is_floating(col.type) and len(col) - col.null_count and \
+                not pc.all(pc.is_finite(col)).as_py():
+            raise ParseError(f"malformed {plan.where} CSV: column {a!r} holds a value that is not a "
+                             f"number (NaN or infinite)")
         arrays.append(col)
         names.append(s)
     n = raw.num_rows
