@@ -105,10 +105,10 @@ def test_an_executed_pipeline_notebook_holds_no_credentials(tmp_path, monkeypatc
     root = tmp_path / "archive"
     b = ArchiveBuilder(root.as_uri())
     b.klines("um", "AAAUSDT", "1h", "2024-05-01")
-    out = pipelines.run_pipeline("ingest", {"lake_url": str(tmp_path / "lake"), "market": "um",
-                                            "data_type": "klines", "interval": "1h",
-                                            "archive_url": root.as_uri(), "symbols": "AAAUSDT",
-                                            "start": "2024-05-01", "end": "2024-05-01"},
-                                 output_dir=str(tmp_path / "runs"))
-    text = out.read_text()
+    record = pipelines.run_pipeline("ingest", {"market": "um", "data_type": "klines", "interval": "1h",
+                                               "archive_url": root.as_uri(), "symbols": "AAAUSDT",
+                                               "start": "2024-05-01", "end": "2024-05-01"},
+                                    lake_url=str(tmp_path / "lake"))
+    text = (tmp_path / "lake" / record["notebook"]).read_text()
+    text += json.dumps(record)
     assert "AAAUSDT" in text and not leaks(text), leaks(text)
