@@ -172,6 +172,18 @@ class Storage:
         except Exception as e:
             raise type(e)(self.scrub(str(e))) from None
 
+    def ensure_table(self, rel: str, schema, partition_by=None, what: str = "") -> None:
+        """Create the empty Delta table at `rel` unless it exists (race-safe: concurrent
+        creators agree, `mode="ignore"`, retried like any commit)."""
+        from deltalake import DeltaTable
+
+        def create():
+            if not self.is_delta(rel):
+                DeltaTable.create(self.table_uri(rel), schema, partition_by=partition_by, mode="ignore",
+                                  configuration=TABLE_CONFIG,
+                                  storage_options=self.delta_storage_options or None)
+        self.commit(create, what or f"create {rel}")
+
     def commit(self, action: Callable[[], Any], what: str, attempts: int = COMMIT_ATTEMPTS):
         """Run `action` (which must re-read whatever it depends on: it is a whole
         read-merge-commit) until it commits, retrying conflicts with jittered backoff.

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import layout
-from ..storage import TABLE_CONFIG, LegacyLayoutError, Storage
+from ..storage import LegacyLayoutError, Storage
 from ..faults import checkpoint
 
 MANIFEST_COLUMNS = {
@@ -130,15 +130,7 @@ class Bronze:
         return self._read()
 
     def _ensure(self):
-        from deltalake import DeltaTable
-        uri = self.storage.table_uri(MANIFEST_REL)
-
-        def create():
-            if not self.storage.is_delta(MANIFEST_REL):
-                DeltaTable.create(uri, MANIFEST_SCHEMA, partition_by=["table"], mode="ignore",
-                                  configuration=TABLE_CONFIG,
-                                  storage_options=self.storage.delta_storage_options or None)
-        self.storage.commit(create, "create the bronze manifest")
+        self.storage.ensure_table(MANIFEST_REL, MANIFEST_SCHEMA, ["table"], "create the bronze manifest")
 
     def _merge(self, rows: list[dict], note: str = "") -> None:
         """Upsert `rows` by (table, key) in one MERGE commit, retried on conflicts."""

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import grid
-from ..storage import TABLE_CONFIG, Storage
+from ..storage import Storage
 
 CATALOG_REL = "_catalog"
 TS = pa.timestamp("us", tz="UTC")
@@ -47,14 +47,7 @@ def partition_row(layer: str, table: str, symbol: str, month: str, data: pa.Tabl
 
 
 def _ensure(storage: Storage) -> None:
-    from deltalake import DeltaTable
-    uri = storage.table_uri(CATALOG_REL)
-
-    def create():
-        if not storage.is_delta(CATALOG_REL):
-            DeltaTable.create(uri, CATALOG_SCHEMA, mode="ignore", configuration=TABLE_CONFIG,
-                              storage_options=storage.delta_storage_options or None)
-    storage.commit(create, "create the lake catalog")
+    storage.ensure_table(CATALOG_REL, CATALOG_SCHEMA, what="create the lake catalog")
 
 
 def upsert(storage: Storage, rows: list[dict]) -> None:

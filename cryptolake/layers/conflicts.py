@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..storage import TABLE_CONFIG, Storage
+from ..storage import Storage
 
 CONFLICTS_REL = "silver/_conflicts"
 COLUMNS = ["table", "symbol", "key", "column", "archive_value", "rest_value"]
@@ -37,14 +37,8 @@ def record(storage: Storage, rows: list[dict], strategy: str) -> None:
     """Upsert conflicts by (table, symbol, key, column) in one MERGE commit."""
     if not rows:
         return
-    from deltalake import CommitProperties, DeltaTable
-    uri = storage.table_uri(CONFLICTS_REL)
-
-    def create():
-        if not storage.is_delta(CONFLICTS_REL):
-            DeltaTable.create(uri, SCHEMA, mode="ignore", configuration=TABLE_CONFIG,
-                              storage_options=storage.delta_storage_options or None)
-    storage.commit(create, "create the conflicts table")
+    from deltalake import CommitProperties
+    storage.ensure_table(CONFLICTS_REL, SCHEMA, what="create the conflicts table")
     now = dt.datetime.now(dt.timezone.utc)
     src = pa.Table.from_pylist([{**{c: r[c] for c in ("table", "symbol", "column")},
                                  "key": pd.Timestamp(r["key"], tz="UTC").to_pydatetime(),

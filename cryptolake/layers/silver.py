@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from .. import layout
 from ..schema import SOURCES
-from ..storage import TABLE_CONFIG, Storage
+from ..storage import Storage
 from . import catalog
 from ..faults import checkpoint
 
@@ -141,15 +141,8 @@ def _sql(s: str) -> str:
 
 def ensure_table(storage: Storage, layer: str, table: str, schema: pa.Schema) -> None:
     """Create the (empty) Delta table of `layer.table` unless it exists (race-safe)."""
-    from deltalake import DeltaTable
-    rel = layout.table_dir(layer, table)
-
-    def create():
-        if not storage.is_delta(rel):
-            DeltaTable.create(storage.table_uri(rel), data_schema(schema), partition_by=list(PARTITIONS),
-                              mode="ignore", configuration=TABLE_CONFIG,
-                              storage_options=storage.delta_storage_options or None)
-    storage.commit(create, f"create {layer}.{table}")
+    storage.ensure_table(layout.table_dir(layer, table), data_schema(schema), list(PARTITIONS),
+                         f"create {layer}.{table}")
 
 
 def replace_partitions(storage: Storage, layer: str, table: str, symbol: str, schema: pa.Schema,
