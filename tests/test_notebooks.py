@@ -135,3 +135,19 @@ def test_notebooks_pass_nbval_with_their_defaults(tmp_path):
     cells = sum(1 for n in NAMES for c in _cells(n) if c["cell_type"] == "code")
     assert re.search(rf"\b{cells} passed\b", proc.stdout), proc.stdout[-2000:]
     assert list(tmp_path.glob("cryptolake-*")), "the default lakes belong in the temp dir"
+
+
+@pytest.mark.parametrize("name,params,expect", [
+    ("gaps_and_quality", {}, "spot_klines_1m: 1 symbols, 1 gaps, 90 bars in gaps"),
+    ("resample_and_indicators", {"rule": "1h", "indicators": "rsi,atr"},
+     "ETHUSDT: 1,440 rows -> 24 1h bars with 2 indicator columns"),
+    ("explorer", {"rule": "1h", "symbol": "SOLUSDT"}, "spot_klines_1m SOLUSDT: 72 bars drawn (1h)"),
+])
+def test_exploration_notebooks_run_against_a_moto_s3_lake(tmp_path, s3_lake, name, params, expect):
+    url = f"{s3_lake.url}/research"
+    sample = ROOT / "examples" / "sample-archive"
+    lake = cl.Lake(url, storage_options=s3_lake.storage_options, archive=cl.BinanceArchive(sample.as_uri()))
+    lake.ingest("spot", "klines", ["BTCUSDT", "ETHUSDT", "SOLUSDT"], interval="1m", top_up=False,
+                progress=False)
+    text = _text(_run(name, tmp_path, lake_url=url, storage_options=s3_lake.storage_options, **params))
+    assert expect in text
