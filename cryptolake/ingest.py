@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from . import config, grid, schema, topup
@@ -25,7 +24,7 @@ from .layers import conflicts, silver
 from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
 from .sources.archive import DEFAULT_URL
-from .sources.parse import ParseError, parse_file
+from .sources.parse import ParseError, parse_file, row_span
 from .faults import checkpoint
 
 _DAY_US = 86_400_000_000
@@ -51,16 +50,7 @@ def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Out
     except ParseError as e:
         row = bronze.quarantine(row, f"does not parse: {e}")
         return _Outcome(remote, row, status="quarantined", reason=row["reason"])
-    return _Outcome(remote, {**row, **_row_span(parsed, remote.key)}, parsed, status="downloaded")
-
-
-def _row_span(parsed, key) -> dict:
-    """How many rows a file holds and its first and last row time (for gap causes)."""
-    col = parsed[schema.time_column(key.data_type)]
-    if not parsed.num_rows:
-        return {"rows": 0, "first_time": None, "last_time": None}
-    mm = pc.min_max(col)
-    return {"rows": parsed.num_rows, "first_time": mm["min"].as_py(), "last_time": mm["max"].as_py()}
+    return _Outcome(remote, {**row, **row_span(parsed, remote.key.data_type)}, parsed, status="downloaded")
 
 
 def _short_side(parsed, key) -> tuple[bool, bool]:
@@ -96,7 +86,7 @@ def _supplements(archive, req, symbol, outcomes, have: set, today) -> tuple[list
         late, early = _short_side(o.table, k)
         if not (late or early):
             continue
-        span = _row_span(o.table, k)
+        span = row_span(o.table, k.data_type)
         notes.append(f"{k.key}: partial_file (rows {span['first_time']} … {span['last_time']} "
                      f"of {k.first_day} … {k.last_day})")
         if k.cadence == "monthly":

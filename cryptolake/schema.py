@@ -140,16 +140,21 @@ _FIXED_SCHEMAS = {"fundingRate": FUNDING_SCHEMA, "metrics": METRICS_SCHEMA,
                   "liquidationSnapshot": LIQUIDATION_SNAPSHOT_SCHEMA}
 
 
-def silver_schema(market: str, data_type: str) -> pa.Schema:
-    """The silver Arrow schema of ``(market, data_type)``; every time column is
-    ``timestamp[us, UTC]`` and every table ends with ``source``."""
+def check_market_type(market: str, data_type: str) -> None:
+    """ValueError naming the allowed values unless the archive has `data_type` for `market`."""
     if market not in MARKETS:
         raise ValueError(f"unknown market {market!r}; allowed: {', '.join(MARKETS)}")
     if data_type not in ALL_DATA_TYPES:
         raise ValueError(f"unknown data type {data_type!r}; allowed: {', '.join(ALL_DATA_TYPES)}")
     if data_type not in DATA_TYPES[market]:
-        raise ValueError(f"market {market!r} has no {data_type!r}; "
+        raise ValueError(f"market {market!r} has no {data_type!r} in the archive; "
                          f"{market} has: {', '.join(DATA_TYPES[market])}")
+
+
+def silver_schema(market: str, data_type: str) -> pa.Schema:
+    """The silver Arrow schema of ``(market, data_type)``; every time column is
+    ``timestamp[us, UTC]`` and every table ends with ``source``."""
+    check_market_type(market, data_type)
     if data_type in KLINE_TYPES:
         return kline_schema(market)
     if data_type == "aggTrades":
@@ -229,13 +234,7 @@ def _as_date(value, name: str) -> dt.date | None:
 def validate_request(market, data_type, interval=None, start=None, end=None,
                      ingestible_only: bool = True) -> Request:
     """Check a request before anything is downloaded; every error names the allowed values."""
-    if market not in MARKETS:
-        raise ValueError(f"unknown market {market!r}; allowed: {', '.join(MARKETS)}")
-    if data_type not in ALL_DATA_TYPES:
-        raise ValueError(f"unknown data type {data_type!r}; allowed: {', '.join(ALL_DATA_TYPES)}")
-    if data_type not in DATA_TYPES[market]:
-        raise ValueError(f"market {market!r} has no {data_type!r} in the archive; "
-                         f"{market} has: {', '.join(DATA_TYPES[market])}")
+    check_market_type(market, data_type)
     if ingestible_only and data_type not in INGESTIBLE:
         raise ValueError(f"ingest of {data_type!r} is not supported yet; supported: {', '.join(INGESTIBLE)}")
     if data_type in KLINE_TYPES:

@@ -77,6 +77,7 @@ def runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
 def fetch(rest, bronze, req, symbol: str, days: list[dt.date], outcome_cls, now=None):
     """Fetch `days` of `symbol`, keep each day's pages in bronze; returns (outcomes, errors,
     rejected rows)."""
+    from .sources.parse import row_span
     from .sources.rest import parse_pages
     outcomes, errors, rejected = [], [], []
     for a, b in runs(days):
@@ -91,13 +92,7 @@ def fetch(rest, bronze, req, symbol: str, days: list[dt.date], outcome_cls, now=
             table = parse_pages(req.market, req.data_type, [(key, data)], now=now)
             row = bronze.store_page(key, data, req.table, market=req.market, data_type=req.data_type,
                                     symbol=symbol, interval=req.interval, day=day)
-            tcol = schema.time_column(req.data_type)
-            if table.num_rows:
-                import pyarrow.compute as pc
-                mm = pc.min_max(table[tcol])
-                row.update(rows=table.num_rows, first_time=mm["min"].as_py(), last_time=mm["max"].as_py())
-            else:
-                row.update(rows=0)
+            row.update(row_span(table, req.data_type))
             outcomes.append(outcome_cls(PageRemote(PageKey(key, symbol, day.isoformat())), row, table,
                                         status="downloaded"))
     return outcomes, errors, rejected

@@ -425,3 +425,12 @@ def __getattr__(name: str):
         from cryptolake.sources import stream
         return getattr(stream, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def row_span(table: pa.Table, data_type: str) -> dict:
+    """How many rows a parsed source file holds, and its first and last row time (the
+    manifest keeps them: gap causes ask whether a file starts late or stops early)."""
+    if not table.num_rows:
+        return {"rows": 0, "first_time": None, "last_time": None}
+    mm = pc.min_max(table[schema.time_column(data_type)])
+    return {"rows": table.num_rows, "first_time": mm["min"].as_py(), "last_time": mm["max"].as_py()}

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from cryptolake.testing._http import serve, shutdown
+
 __all__ = ["FaultProxy", "Rule"]
 
 ACTIONS = ("status", "truncate", "corrupt", "stall", "refuse")
@@ -119,22 +121,15 @@ class FaultProxy:
         return "http://%s:%d" % self._httpd.server_address[:2]
 
     def start(self) -> "FaultProxy":
-        handler = type("Handler", (_Handler,), {"proxy": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
         self._stop.clear()
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._httpd, self._thread = serve(_Handler, proxy=self)
         return self
 
     def stop(self) -> None:
         if self._httpd is None:
             return
         self._stop.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        shutdown(self._httpd, self._thread)
         self._httpd = None
 
     def __enter__(self) -> "FaultProxy":

@@ -46,6 +46,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 
 from cryptolake import grid
+from cryptolake.testing._http import serve, shutdown
 
 __all__ = ["FakeBinance", "Fault", "Hit", "kline_rows", "funding_rows", "KLINE_PATHS",
            "FUNDING_PATHS", "DAPI_WINDOW_MS"]
@@ -267,23 +268,15 @@ class FakeBinance:
         return f"http://{host}:{port}"
 
     def start(self) -> "FakeBinance":
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
         self._stop.clear()
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._httpd, self._thread = serve(_Handler, fake=self)
         return self
 
     def stop(self) -> None:
         if self._httpd is None:
             return
         self._stop.set()                         # wakes hanging handlers
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        shutdown(self._httpd, self._thread)
         self._httpd = None
 
     def __enter__(self) -> "FakeBinance":
