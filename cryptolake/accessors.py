@@ -78,7 +78,8 @@ class LakeAccessor:
         """OHLCV-aware `df.resample(rule, offset=offset)` for fixed and calendar rules ('W',
         'ME', 'MS', 'QE', 'YE', ...); `freq`: the source bar size for partial=False. See
         `cryptolake.ops.resample.resample`."""
-        return _resample.resample(self._need_ohlc(), rule, offset, partial, bars=bars, freq=freq)
+        # resample checks the frame itself (columns, tz, order): no second check here
+        return _resample.resample(self._df, rule, offset, partial, bars=bars, freq=freq)
 
     def gaps(self, freq=None) -> pd.DataFrame:
         """Runs of missing bars: start, end, missing, duration; see `cryptolake.ops.gaps.gaps`."""

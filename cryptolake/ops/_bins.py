@@ -9,6 +9,7 @@ mapped to bins with `np.searchsorted`. Both are shared by `resample` and `trades
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
 
 import numpy as np
@@ -28,6 +29,23 @@ RULES_HELP = ("use a fixed rule ('15s', '5min', '4h', '1D', '7D') or a calendar 
               "'W-MON'..'W-SUN', 'ME', 'MS', 'QE', 'QS', 'YE', 'YS', or a multiple such as '2W')")
 
 
+def _cached(fn):
+    """`functools.lru_cache` for pure parsers of user arguments, bypassed for an unhashable
+    argument (a cached offset object is shared: callers must not mutate it)."""
+    cached = functools.lru_cache(maxsize=256, typed=True)(fn)
+
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return cached(*args)
+        except TypeError as exc:
+            if "unhashable" not in str(exc):
+                raise
+            return fn(*args)
+    return call
+
+
+@_cached
 def parse_rule(rule) -> pd.DateOffset:
     """`rule` as a pandas offset: a fixed one (Tick or Day) or a supported calendar one."""
     try:
@@ -48,6 +66,7 @@ def is_calendar(off: pd.DateOffset) -> bool:
     return not isinstance(off, (_O.Tick, _O.Day))
 
 
+@_cached
 def rule_ticks(rule, unit: str) -> tuple[int, bool]:
     """A fixed rule ('30s', '5min', '1h', '1D', a Timedelta) in ticks of `unit`; also whether
     it is a pandas Day rule (pandas ignores `offset` for those on a tz-aware index)."""
@@ -63,20 +82,33 @@ def origins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, offset_ticks:
     """pandas' origin='start_day' per segment: midnight (in the index's tz) of its first day,
     plus the offset, as ticks (`codes`: row times are `t[codes]`)."""
     rows = seg[:-1] if codes is None else codes[seg[:-1]]
-    firsts = as_times(np.ascontiguousarray(t[rows]), lev)
+    first = np.ascontiguousarray(t[rows], dtype=np.int64)
+    if _is_utc(lev):            # midnight UTC: a floor to whole days, no pandas call
+        day = DAY_NS // UNIT_NS[lev.unit]
+        return first - first % day + offset_ticks
+    firsts = as_times(first, lev)
     return np.ascontiguousarray(firsts.normalize().asi8 + offset_ticks, dtype=np.int64)
 
 
 def _is_utc(idx: pd.DatetimeIndex) -> bool:
-    return str(idx.tz) in ("UTC", "UTC+00:00", "Etc/UTC")
+    return _utc_name(idx.tz)
+
+
+@_cached
+def _utc_name(tz) -> bool:
+    return str(tz) in ("UTC", "UTC+00:00", "Etc/UTC")
+
+
+@_cached
+def _offset_ticks(offset, unit: str) -> int:
+    return in_ticks(to_ns(offset, "offset"), UNIT_NS[unit], f"offset={offset!r}", unit)
 
 
 def _rule_and_offset(rule, offset, idx: pd.DatetimeIndex) -> tuple[int, int]:
-    unit_ns = UNIT_NS[idx.unit]
     step, is_day = rule_ticks(rule, idx.unit)
     off = 0
     if offset is not None:
-        off = in_ticks(to_ns(offset, "offset"), unit_ns, f"offset={offset!r}", idx.unit)
+        off = _offset_ticks(offset, idx.unit)
     if is_day:
         if not _is_utc(idx):
             raise ValueError(f"rule={rule!r} on a {idx.tz} index means calendar days in pandas; "
@@ -235,15 +267,25 @@ class Bins:
         if self.step is None:
             monthly = type(self.rule) is _O.MonthBegin and self.rule.n == 1
             return "1mo" if monthly else None
-        ns = self.step * UNIT_NS[unit]
+        name = _interval_of(self.step * UNIT_NS[unit])
+        if name is None:
+            return None
         # labels are a segment's first label plus multiples of the step: check the firsts
         ns_labels = self.labels[self.segnb[:-1][np.diff(self.segnb) > 0]] * UNIT_NS[unit]
-        if ns % 1000 or (ns_labels % 1000).any():
+        if (ns_labels % 1000).any():
             return None
-        for name in INTERVALS:
-            if not grid.is_calendar(name) and grid.step_us(name) * 1000 == ns:
-                return name if grid.on_grid(ns_labels // 1000, name).all() else None
+        return name if grid.on_grid(ns_labels // 1000, name).all() else None
+
+
+@functools.lru_cache(maxsize=64)
+def _interval_of(ns: int) -> str | None:
+    """The fixed archive interval ('1m', '4h', '1d', '1w') that is `ns` long, or None."""
+    if ns % 1000:
         return None
+    for name in INTERVALS:
+        if not grid.is_calendar(name) and grid.step_us(name) * 1000 == ns:
+            return name
+    return None
 
 
 def output_attrs(attrs: dict, interval: str | None) -> dict:

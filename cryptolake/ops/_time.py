@@ -13,7 +13,7 @@ import pandas as pd
 from .. import grid
 from ..kernels import gaps as kg
 from ..kernels import resample as kr
-from ._frame import OHLC, time_index, validate_frame
+from ._frame import OHLC, time_index, times_from_ticks, validate_frame
 
 UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 DAY_NS = 86_400_000_000_000
@@ -93,9 +93,7 @@ def check_frame(df: pd.DataFrame, need=OHLC, *, strict: bool = True, ticks: bool
 
 def as_times(ticks: np.ndarray, lev: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """Ticks back to a DatetimeIndex with `lev`'s unit, tz and name (no copy of the ticks)."""
-    dtype = pd.DatetimeTZDtype(unit=lev.unit, tz="UTC")
-    out = pd.DatetimeIndex(ticks.view(f"M8[{lev.unit}]"), dtype=dtype, name=lev.name)
-    return out.tz_convert(lev.tz)
+    return times_from_ticks(np.asarray(ticks), lev.dtype, lev.name)
 
 
 def to_ns(value, what: str) -> int:

@@ -5,6 +5,7 @@ the time axis and the bar size from `ops._time`; this module aggregates the colu
 """
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -13,26 +14,52 @@ import pandas as pd
 from .. import grid
 from ..kernels import resample as kr
 from ._bins import Bins, output_attrs
-from ._frame import OHLC, SUM_COLUMNS
-from ._time import UNIT_NS, as_times, bar_step, check_frame, rebuild_index
+from ._frame import OHLC, SUM_COLUMNS, column_arrays, frame_from_arrays, times_from_ticks
+from ._time import UNIT_NS, bar_step, check_frame, rebuild_index
 from ._time import infer_step  # noqa: F401  (its old home: tests and notebooks import it here)
 
 # ---------------------------------------------------------------- resample
-def _column_plan(df: pd.DataFrame) -> dict[str, str]:
-    """How each column is aggregated: OHLC first/max/min/last, volumes and trades sum,
-    bool any, other numeric and datetime columns last; others are dropped."""
-    plan = {}
-    for col, dt in zip(df.columns, df.dtypes):
+def _how(dt) -> str | None:
+    """How a column of dtype `dt` (named in OHLC or SUM_COLUMNS or not) is aggregated."""
+    if pd.api.types.is_bool_dtype(dt):
+        return "any"
+    if pd.api.types.is_numeric_dtype(dt) or isinstance(dt, pd.DatetimeTZDtype) \
+            or pd.api.types.is_datetime64_dtype(dt):
+        return "last"
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _plan_of(names: tuple, dtypes: tuple) -> tuple:
+    """How each of the columns `names` (of `dtypes`) is aggregated: OHLC first/max/min/last,
+    volumes and trades sum, bool any, other numeric and datetime columns last; others are
+    dropped. ((position, name, how), ...) of the kept ones."""
+    plan = []
+    for i, (col, dt) in enumerate(zip(names, dtypes)):
         if col in OHLC:
-            plan[col] = {"open": "first", "high": "max", "low": "min", "close": "last"}[col]
+            how = {"open": "first", "high": "max", "low": "min", "close": "last"}[col]
         elif col in SUM_COLUMNS and pd.api.types.is_numeric_dtype(dt):
-            plan[col] = "sum"
-        elif pd.api.types.is_bool_dtype(dt):
-            plan[col] = "any"
-        elif pd.api.types.is_numeric_dtype(dt) or isinstance(dt, pd.DatetimeTZDtype) \
-                or pd.api.types.is_datetime64_dtype(dt):
-            plan[col] = "last"
-    return plan
+            how = "sum"
+        else:
+            how = _how(dt)
+        if how is not None:
+            plan.append((i, col, how))
+    return tuple(plan)
+
+
+def _plan(df: pd.DataFrame, arrays: list) -> tuple:
+    """((position, name, how), ...) of the columns resample keeps (see `_plan_of`), cached
+    per column names and dtypes, so that a repeated call costs a dict lookup."""
+    names = tuple(df.columns)
+    if not df.columns.is_unique:
+        dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        raise ValueError(f"duplicate column name(s) {dup}: resample needs one column per name; "
+                         "fix with df.loc[:, ~df.columns.duplicated()]")
+    dtypes = tuple(a.dtype for a in arrays)
+    try:
+        return _plan_of(names, dtypes)
+    except TypeError:           # an unhashable name or dtype: not cached
+        return _plan_of.__wrapped__(names, dtypes)
 
 
 _KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last}
@@ -83,30 +110,37 @@ def _sum(x: np.ndarray, bins: Bins, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _aggregate(s: pd.Series, how: str, bins: Bins, jobs: list):
-    """Append the kernel call(s) that fill column `s`'s output to `jobs`; return a function
-    that gives the output column once the jobs have run."""
+def _to_numpy(arr, dtype, **kw) -> np.ndarray:
+    """`pd.Series(arr).to_numpy(dtype=dtype, copy=False, **kw)` without building a Series for
+    numpy columns."""
+    if isinstance(arr, np.ndarray):
+        return np.asarray(arr, dtype=dtype)
+    return pd.Series(arr, copy=False).to_numpy(dtype=dtype, copy=False, **kw)
+
+
+def _aggregate(arr, how: str, bins: Bins, jobs: list):
+    """Append the kernel call(s) that fill the output of column `arr` (as stored: a numpy or
+    extension array) to `jobs`; return a function that gives the output column once the jobs
+    have run."""
     starts, nb = bins.starts, bins.nb
     if how == "any":
-        x = s.to_numpy(dtype=np.bool_, copy=False).view(np.uint8)
+        x = _to_numpy(arr, np.bool_).view(np.uint8)
         out = bins.column()
         jobs.append((kr.bin_max, (x, starts, nb, out)))
         return lambda: out > 0
-    dt = s.dtype
+    dt = arr.dtype
     if isinstance(dt, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dt):
-        arr = s.array
         ticks = bins.column(np.int64)
         jobs.append((kr.bin_last, (np.asarray(arr.asi8), starts, nb, ticks)))
         if arr.tz is not None:
-            like = pd.DatetimeIndex([], dtype=dt)
-            return lambda: as_times(ticks, like).array
+            return lambda: times_from_ticks(ticks, dt).array
         return lambda: pd.array(ticks.view(f"M8[{arr.unit}]"), dtype=dt)
     if isinstance(dt, np.dtype) and dt.kind in "iu" and how in ("sum", "last"):
-        x = np.ascontiguousarray(s.to_numpy(dtype=np.int64, copy=False))
+        x = np.ascontiguousarray(_to_numpy(arr, np.int64))
         out = bins.column(np.int64)
         jobs.append((kr.bin_sum_int if how == "sum" else kr.bin_last, (x, starts, nb, out)))
         return lambda: out
-    x = np.ascontiguousarray(s.to_numpy(dtype=np.float64, copy=False, na_value=np.nan))
+    x = np.ascontiguousarray(_to_numpy(arr, np.float64, na_value=np.nan))
     out = bins.column()
     if how == "sum":
         jobs.append((_sum, (x, bins, out)))
@@ -175,19 +209,22 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     codes = None
     if t is None:   # a MultiIndex: bins are found through the time level's codes
         t, codes = np.asarray(lev.asi8), np.asarray(df.index.codes[-1])
-    plan = _column_plan(df)
+    arrays = column_arrays(df)
+    plan = _plan(df, arrays)
     bins = Bins(t, lev, seg, rule, offset, len(plan), codes)
     jobs: list = []
-    finish = {c: _aggregate(col, plan[c], bins, jobs) for c, col in df.items() if c in plan}
+    finish = {c: _aggregate(arrays[i], how, bins, jobs) for i, c, how in plan}
     # the reads of whole columns (sums, extremes) first, first/last (a value or two per bin) last
     jobs.sort(key=lambda j: j[0] in (kr.bin_first, kr.bin_last))
     _run(jobs, len(df))
     cols = {c: f() for c, f in finish.items()}
     labels, bseg = bins.labels, None
-    count = np.diff(bins.starts[:bins.nb + 1])
     keep = None
-    if isinstance(df.index, pd.MultiIndex) or not partial:
+    multi = isinstance(df.index, pd.MultiIndex)
+    if multi or not partial:
         bseg = bins.bseg
+    if bars or not partial:
+        count = np.diff(bins.starts[:bins.nb + 1])
     if not partial and bins.nb:
         keep = _complete(df, bins, count, t if codes is None else t[codes], seg, lev, freq)
     if bars:
@@ -195,7 +232,10 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     if keep is not None and not keep.all():
         cols = {c: v[keep] for c, v in cols.items()}
         labels, bseg = labels[keep], bseg[keep]
-    index = rebuild_index(labels, df, lev, bseg, seg, bins.step)
-    out = pd.DataFrame(cols, index=index, copy=False)
+    if multi:
+        index = rebuild_index(labels, df, lev, bseg, seg, bins.step)
+    else:
+        index = times_from_ticks(labels, lev.dtype, lev.name)
+    out = frame_from_arrays(list(cols), list(cols.values()), index)
     out.attrs = output_attrs(df.attrs, bins.interval(lev.unit))
     return out
