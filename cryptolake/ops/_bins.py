@@ -224,18 +224,24 @@ class Bins:
         self.block = np.empty((ncols + 2, bound + 1))
 
     def _fixed(self, t, idx, seg, off, ncols, codes) -> int:
-        origin = origins(t, idx, seg, off, codes)
         # Size the outputs by a bound on the bin count (a segment spanning `d` ticks has at
         # most d // step + 2 bins, and no more bins than rows) and find the bins in one call;
         # np.empty pages that stay unused are never touched.
-        if len(seg) > 1:
+        if codes is None and len(seg) == 2 and _is_utc(idx):
+            # one series in UTC (the common case): the origin and the bound in plain ints
+            first, n = int(t[0]), len(t)
+            day = DAY_NS // UNIT_NS[idx.unit]
+            origin = np.array([first - first % day + off], np.int64)
+            bound = min((int(t[n - 1]) - first) // self.step + 2, n)
+        elif len(seg) > 1:
+            origin = origins(t, idx, seg, off, codes)
             first, last = seg[:-1], seg[1:] - 1
             if codes is not None:
                 first, last = codes[first], codes[last]
             span = t[last] - t[first]
             bound = int(np.minimum(span // self.step + 2, np.diff(seg)).sum())
         else:
-            bound = 0
+            origin, bound = np.zeros(0, np.int64), 0
         self._alloc(ncols, bound)
         starts = self.block[0].view(np.int64)
         labels = self.block[1].view(np.int64)
@@ -271,6 +277,12 @@ class Bins:
         if name is None:
             return None
         # labels are a segment's first label plus multiples of the step: check the firsts
+        if len(self.segnb) == 2:        # one segment: plain ints, no numpy
+            if not self.nb:
+                return name
+            ns = int(self.labels[0]) * UNIT_NS[unit]
+            on = ns % 1000 == 0 and (ns // 1000 - grid.origin_us(name)) % grid.step_us(name) == 0
+            return name if on else None
         ns_labels = self.labels[self.segnb[:-1][np.diff(self.segnb) > 0]] * UNIT_NS[unit]
         if (ns_labels % 1000).any():
             return None

@@ -79,8 +79,14 @@ def _public_times(ticks: np.ndarray, dtype, name) -> pd.DatetimeIndex:
     return utc.tz_convert(getattr(dtype, "tz", None))
 
 
-def _public_frame(names, arrays, index) -> pd.DataFrame:
-    return pd.DataFrame(dict(zip(names, arrays)), index=index, copy=False)
+def _public_frame(names, blocks, index) -> pd.DataFrame:
+    cols: dict = {}
+    for values, pos in blocks:
+        if len(pos) == 1 and getattr(values, "ndim", 1) == 1:
+            cols[pos[0]] = values
+        else:
+            cols.update(zip(pos, values))
+    return pd.DataFrame({names[i]: cols[i] for i in range(len(names))}, index=index, copy=False)
 
 
 def _fast_times(ticks: np.ndarray, dtype, name) -> pd.DatetimeIndex:
@@ -90,11 +96,17 @@ def _fast_times(ticks: np.ndarray, dtype, name) -> pd.DatetimeIndex:
     return pd.DatetimeIndex._simple_new(arr, name=name)
 
 
-def _fast_frame(names, arrays, index) -> pd.DataFrame:
-    from pandas.core.internals.construction import arrays_to_mgr
-    kw = {"typ": "block"} if "typ" in arrays_to_mgr.__code__.co_varnames else {}
-    mgr = arrays_to_mgr(list(arrays), _columns(tuple(names)), index, verify_integrity=False,
-                        consolidate=False, **kw)
+def _fast_frame(names, blocks, index) -> pd.DataFrame:
+    from pandas._libs.internals import BlockPlacement
+    from pandas.core.internals.blocks import ensure_block_shape, new_block_2d
+    from pandas.core.internals.managers import BlockManager
+    made = []
+    for values, pos in blocks:
+        if values.ndim == 1:
+            values = ensure_block_shape(values, 2)
+        place = BlockPlacement(np.asarray(pos, dtype=np.intp))
+        made.append(new_block_2d(values, placement=place))
+    mgr = BlockManager(tuple(made), [_columns(tuple(names)), index], verify_integrity=False)
     return pd.DataFrame._from_mgr(mgr, axes=mgr.axes)
 
 
@@ -122,10 +134,12 @@ def _pick(kind: str):
                     ok &= a.equals(b) and a.dtype == b.dtype and a.name == b.name
             else:
                 idx = _public_times(ticks, pd.DatetimeTZDtype("us", "UTC"), "t")
-                arrays = [np.array([1.0, 2.0]), np.array([3, 4]), np.array([True, False]),
-                          idx.array]
-                names = ["a", "b", "c", "d"]
-                a, b = fast(names, arrays, idx), public(names, arrays, idx)
+                store = np.arange(12.0).reshape(6, 2)
+                blocks = [(store[1:3], [4, 1]), (store[3:5].view(np.int64), [0, 3]),
+                          (np.array([True, False]), [2]), (idx.array, [5]),
+                          (np.array([7.0, 8.0]), [6])]
+                names = ["a", "b", "c", "d", "e", "f", "g"]
+                a, b = fast(names, blocks, idx), public(names, blocks, idx)
                 pd.testing.assert_frame_equal(a, b, check_exact=True)
                 ok &= list(a.dtypes) == list(b.dtypes)
             _FAST[kind] = fast if ok else public
@@ -142,11 +156,19 @@ def times_from_ticks(ticks: np.ndarray, dtype, name=None) -> pd.DatetimeIndex:
     return _pick("times")(ticks, dtype, name)
 
 
+def frame_from_blocks(names, blocks, index: pd.Index) -> pd.DataFrame:
+    """A frame with columns `names` (unique) on `index`, from `blocks`: pairs (values,
+    positions), `values` a 2-D numpy array whose rows are the columns at `positions` (any
+    order), or a 1-D numpy/extension array for one position; each position once. Equal to
+    `pd.DataFrame({...}, index=index, copy=False)` built column by column, without pandas'
+    checks and without a copy (a 2-D group stays one pandas block)."""
+    return _pick("frame")(list(names), blocks, index)
+
+
 def frame_from_arrays(names, arrays, index: pd.Index) -> pd.DataFrame:
     """`pd.DataFrame(dict(zip(names, arrays)), index=index, copy=False)` for unique `names`
-    and 1-D arrays (numpy or pandas extension arrays) of `len(index)`, without pandas'
-    checks; the arrays become the columns without a copy."""
-    return _pick("frame")(names, arrays, index)
+    and 1-D arrays (numpy or extension arrays) of `len(index)`, without a copy or checks."""
+    return frame_from_blocks(names, [(a, [i]) for i, a in enumerate(arrays)], index)
 
 
 def column_arrays(df: pd.DataFrame) -> list:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,8 @@ import pandas as pd
 from .. import grid
 from ..kernels import resample as kr
 from ._bins import Bins, output_attrs
-from ._frame import OHLC, SUM_COLUMNS, column_arrays, frame_from_arrays, times_from_ticks
+from ._frame import (OHLC, SUM_COLUMNS, column_arrays, frame_from_blocks,
+                     times_from_ticks)
 from ._time import UNIT_NS, bar_step, check_frame, rebuild_index
 from ._time import infer_step  # noqa: F401  (its old home: tests and notebooks import it here)
 
@@ -33,7 +35,7 @@ def _how(dt) -> str | None:
 def _plan_of(names: tuple, dtypes: tuple) -> tuple:
     """How each of the columns `names` (of `dtypes`) is aggregated: OHLC first/max/min/last,
     volumes and trades sum, bool any, other numeric and datetime columns last; others are
-    dropped. ((position, name, how), ...) of the kept ones."""
+    dropped. ((position, name, how, kind), ...) of the kept ones (kind: see `_out_kind`)."""
     plan = []
     for i, (col, dt) in enumerate(zip(names, dtypes)):
         if col in OHLC:
@@ -43,14 +45,24 @@ def _plan_of(names: tuple, dtypes: tuple) -> tuple:
         else:
             how = _how(dt)
         if how is not None:
-            plan.append((i, col, how))
+            plan.append((i, col, how, _out_kind(dt, how)))
     return tuple(plan)
 
 
+def _out_kind(dt, how: str) -> str:
+    """What `_aggregate` writes for a column: "f" a float64 row of `Bins.block`, "i" an int64
+    row of it, "o" another array (bool, datetime)."""
+    if how == "any" or isinstance(dt, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dt):
+        return "o"
+    if isinstance(dt, np.dtype) and dt.kind in "iu" and how in ("sum", "last"):
+        return "i"
+    return "f"
+
+
 def _plan(df: pd.DataFrame, arrays: list) -> tuple:
-    """((position, name, how), ...) of the columns resample keeps (see `_plan_of`), cached
+    """((position, name, how, kind), ...) of the columns resample keeps (see `_plan_of`), cached
     per column names and dtypes, so that a repeated call costs a dict lookup."""
-    names = tuple(df.columns)
+    names = _names(df.columns)
     if not df.columns.is_unique:
         dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
         raise ValueError(f"duplicate column name(s) {dup}: resample needs one column per name; "
@@ -60,6 +72,22 @@ def _plan(df: pd.DataFrame, arrays: list) -> tuple:
         return _plan_of(names, dtypes)
     except TypeError:           # an unhashable name or dtype: not cached
         return _plan_of.__wrapped__(names, dtypes)
+
+
+_NAMES: dict = {}
+
+
+def _names(columns: pd.Index) -> tuple:
+    """`tuple(columns)`, remembered per Index object (an Index is immutable; iterating pandas'
+    Arrow-backed string columns costs ~2 us per name)."""
+    hit = _NAMES.get(id(columns))
+    if hit is not None and hit[0]() is columns:
+        return hit[1]
+    names = tuple(columns)
+    if len(_NAMES) >= 256:
+        _NAMES.clear()
+    _NAMES[id(columns)] = (weakref.ref(columns), names)
+    return names
 
 
 _KERNELS = {"first": kr.bin_first, "max": kr.bin_max, "min": kr.bin_min, "last": kr.bin_last}
@@ -213,11 +241,15 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     plan = _plan(df, arrays)
     bins = Bins(t, lev, seg, rule, offset, len(plan), codes)
     jobs: list = []
-    finish = {c: _aggregate(arrays[i], how, bins, jobs) for i, c, how in plan}
+    # float outputs first, then int64 ones: each kind is consecutive rows of `bins.block`, so
+    # that it becomes one pandas block of the output without a copy (see `_blocks`)
+    finish = {c: _aggregate(arrays[i], how, bins, jobs)
+              for kind in "fio" for i, c, how, k in plan if k == kind}
     # the reads of whole columns (sums, extremes) first, first/last (a value or two per bin) last
     jobs.sort(key=lambda j: j[0] in (kr.bin_first, kr.bin_last))
     _run(jobs, len(df))
-    cols = {c: f() for c, f in finish.items()}
+    names = [c for _, c, _, _ in plan]
+    blocks = _blocks(plan, finish, bins)
     labels, bseg = bins.labels, None
     keep = None
     multi = isinstance(df.index, pd.MultiIndex)
@@ -228,14 +260,35 @@ def resample(df: pd.DataFrame, rule, offset=None, partial: bool = True, *,
     if not partial and bins.nb:
         keep = _complete(df, bins, count, t if codes is None else t[codes], seg, lev, freq)
     if bars:
-        cols["bars"] = count
+        if "bars" in names:     # an input column named bars: replaced in its place
+            blocks = [(v, [k]) for vals, pos in blocks for v, k in
+                      (zip(vals, pos) if vals.ndim == 2 else [(vals, pos[0])])
+                      if names[k] != "bars"] + [(count, [names.index("bars")])]
+        else:
+            blocks.append((count, [len(names)]))
+            names.append("bars")
     if keep is not None and not keep.all():
-        cols = {c: v[keep] for c, v in cols.items()}
+        blocks = [(v[..., keep], pos) for v, pos in blocks]
         labels, bseg = labels[keep], bseg[keep]
     if multi:
         index = rebuild_index(labels, df, lev, bseg, seg, bins.step)
     else:
         index = times_from_ticks(labels, lev.dtype, lev.name)
-    out = frame_from_arrays(list(cols), list(cols.values()), index)
+    out = frame_from_blocks(names, blocks, index)
     out.attrs = output_attrs(df.attrs, bins.interval(lev.unit))
     return out
+
+
+def _blocks(plan: tuple, finish: dict, bins: Bins) -> list:
+    """The output columns as (values, positions) blocks for `frame_from_blocks`: the float
+    rows of `bins.block` as one 2-D block, the int64 rows as another, other columns alone."""
+    nb, pos = bins.nb, {c: k for k, (_, c, _, _) in enumerate(plan)}
+    blocks, row = [], 2
+    for kind, dtype in (("f", np.float64), ("i", np.int64)):
+        cols = [c for _, c, _, k in plan if k == kind]
+        if cols:
+            blocks.append((bins.block[row:row + len(cols), :nb].view(dtype),
+                           [pos[c] for c in cols]))
+            row += len(cols)
+    blocks += [(finish[c](), [pos[c]]) for _, c, _, k in plan if k == "o"]
+    return blocks
