@@ -121,6 +121,68 @@ def _rule_and_offset(rule, offset, idx: pd.DatetimeIndex) -> tuple[int, int]:
     return step, off
 
 
+def _anchor_grid(off: pd.DateOffset) -> tuple[str, int, int] | None:
+    """(axis, period, residue) of a calendar rule's anchors: days ('D', 7, r: the days with
+    d % 7 == r, day 0 = 1970-01-01, a Thursday) or months ('M', 1/3/12, r: month indices with
+    m % period == r, month 0 = 1970-01); None for a rule without such a grid."""
+    t = type(off)
+    if t is _O.Week:
+        return "D", 7, (off.weekday - 3) % 7
+    if t in (_O.MonthEnd, _O.MonthBegin):
+        return "M", 1, 0
+    if t in (_O.QuarterEnd, _O.QuarterBegin):
+        return "M", 3, (off.startingMonth - 1) % 3
+    if t in (_O.YearEnd, _O.YearBegin):
+        return "M", 12, off.month - 1
+    return None
+
+
+def _month_of(day: int) -> int:
+    return int(np.datetime64(day, "D").astype("datetime64[M]").astype(np.int64))
+
+
+def _day_of(month) -> np.ndarray:
+    return np.asarray(month, np.int64).astype("datetime64[M]").astype("datetime64[D]") \
+        .astype(np.int64)
+
+
+def _utc_calendar_edges(f: int, l: int, off: pd.DateOffset, day_ticks: int):
+    """`calendar_edges` for a UTC index in integer arithmetic: `f`, `l` the first and last
+    days (days since the epoch). End rules: the range starts `n` anchors before `f` (the
+    first strictly before it) and ends `n` anchors after `l`; start rules start at the last
+    anchor on or before `f`. The anchors between, every `n`th, are the bins' edges."""
+    axis, period, r = _anchor_grid(off)
+    n, right = off.n, isinstance(off, END_RULES)
+
+    def at_most(x):           # the last anchor <= x
+        return x - (x - r) % period
+
+    def at_least(x):          # the first anchor >= x
+        return x + (r - x) % period
+
+    if axis == "D":
+        start = at_most(f - 1) if right else at_most(f)
+        end = at_least(l + 1)
+    else:
+        mf, ml = _month_of(f), _month_of(l)
+        if right:             # anchors are month ends: the last day of month m
+            start = at_most(mf - 1)
+            end = at_least(ml if int(_day_of(ml + 1)) - 1 > l else ml + 1)
+        else:                 # anchors are month starts
+            start = at_most(mf)
+            end = at_least(ml + 1)
+    if right:
+        start -= (n - 1) * period
+    end += (n - 1) * period
+    binner = np.arange(start, end + 1, n * period, dtype=np.int64)
+    if axis == "M":
+        binner = _day_of(binner + 1) - 1 if right else _day_of(binner)
+    binner = binner * day_ticks
+    if not right:
+        return binner, binner[:-1], False
+    return binner + (day_ticks - 1), binner[1:], True
+
+
 def calendar_edges(first: int, last: int, lev: pd.DatetimeIndex, off: pd.DateOffset):
     """(edges, labels, closed_right) of pandas' bins for a calendar rule over ticks
     [first, last] (pandas' `_get_timestamp_range_edges` and `_adjust_bin_edges`): the range
@@ -128,6 +190,14 @@ def calendar_edges(first: int, last: int, lev: pd.DatetimeIndex, off: pd.DateOff
     before it (end rules, closed right); end rules' edges are the last instant of their day
     in wall time. Bin `i` is `[edges[i], edges[i+1])` (closed left) or `(edges[i],
     edges[i+1]]` (closed right), labelled `labels[i]`."""
+    if _is_utc(lev) and _anchor_grid(off) is not None:
+        day = DAY_NS // UNIT_NS[lev.unit]
+        return _utc_calendar_edges(first // day, last // day, off, day)
+    return pandas_calendar_edges(first, last, lev, off)
+
+
+def pandas_calendar_edges(first: int, last: int, lev: pd.DatetimeIndex, off: pd.DateOffset):
+    """`calendar_edges` by pandas' own offsets and `date_range` (any time zone)."""
     f, l = as_times(np.array([first, last], np.int64), lev).normalize()
     right = isinstance(off, END_RULES)
     start = pd.Timestamp(f - off) if right else pd.Timestamp(off.rollback(f))
@@ -150,7 +220,12 @@ def calendar_bins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, off: pd
     nb = 0
     full = np.flatnonzero(np.diff(seg) > 0)
     # the edges depend on the first and last days only: one pandas call per distinct pair
-    days = as_times(np.r_[t[seg[full]], t[seg[full + 1] - 1]], lev).normalize().asi8
+    ends = np.r_[t[seg[full]], t[seg[full + 1] - 1]]
+    if _is_utc(lev):
+        day_ticks = DAY_NS // UNIT_NS[lev.unit]
+        days = ends - ends % day_ticks
+    else:
+        days = as_times(ends, lev).normalize().asi8
     day = dict(zip(full.tolist(), zip(days[:len(full)].tolist(), days[len(full):].tolist())))
     cache: dict = {}
     for s in range(len(seg) - 1):

@@ -231,3 +231,28 @@ def _frame_1m(n: int, start="2024-01-01 00:00") -> pd.DataFrame:
     return pd.DataFrame({"open": c, "high": c * 1.001, "low": c * 0.999, "close": c,
                          "volume": rng.exponential(3.0, n), "trades": rng.integers(0, 90, n)},
                         index=idx)
+
+
+EDGE_RULES = CALENDAR + ["3W-WED", "2ME", "3MS", "2QE", "QE-MAR", "QS-FEB", "2YS", "YE-JUN",
+                         "W-SAT", "W-THU"]
+
+
+@pytest.mark.parametrize("rule", EDGE_RULES)
+def test_utc_calendar_edges_in_integers_equal_pandas_offsets(rule):
+    """Every fourth first day over four years (leap day, month, quarter and year ends), some
+    before 1970, and spans of 0 days to 2 years: the integer edges equal pandas' ones."""
+    from cryptolake.ops._bins import calendar_edges, pandas_calendar_edges, parse_rule
+    off = parse_rule(rule)
+    unit = ("s", "ms", "us", "ns")[EDGE_RULES.index(rule) % 4]
+    lev = pd.DatetimeIndex([], dtype=f"datetime64[{unit}, UTC]")
+    day = 86_400 * {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    rng = np.random.default_rng(len(rule))
+    base = (pd.Timestamp("2019-12-01") - pd.Timestamp("1970-01-01")).days
+    firsts = np.r_[np.arange(base, base + 4 * 366, 4), rng.integers(-4000, 30000, 40)]
+    for f in firsts.tolist():
+        for span in (0, 1, 30, 731):
+            lo, hi = f * day, (f + span) * day + day // 2
+            ours, ref = calendar_edges(lo, hi, lev, off), pandas_calendar_edges(lo, hi, lev, off)
+            assert ours[2] == ref[2]
+            np.testing.assert_array_equal(ours[0], ref[0])
+            np.testing.assert_array_equal(ours[1], ref[1])
