@@ -9,6 +9,7 @@ mapped to bins with `np.searchsorted`. Both are shared by `resample` and `trades
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import warnings
 
@@ -137,13 +138,25 @@ def _anchor_grid(off: pd.DateOffset) -> tuple[str, int, int] | None:
     return None
 
 
+_EPOCH = datetime.date(1970, 1, 1).toordinal()
+
+
 def _month_of(day: int) -> int:
-    return int(np.datetime64(day, "D").astype("datetime64[M]").astype(np.int64))
+    """The month (months since 1970-01) of a day (days since 1970-01-01)."""
+    d = datetime.date.fromordinal(day + _EPOCH)
+    return (d.year - 1970) * 12 + d.month - 1
 
 
 def _day_of(month) -> np.ndarray:
+    """The first day of each month (months since 1970-01), as days since 1970-01-01."""
     return np.asarray(month, np.int64).astype("datetime64[M]").astype("datetime64[D]") \
         .astype(np.int64)
+
+
+def _first_day(month: int) -> int:
+    """`_day_of` of one month, in plain ints."""
+    y, m = divmod(month, 12)
+    return datetime.date(1970 + y, m + 1, 1).toordinal() - _EPOCH
 
 
 def _utc_calendar_edges(f: int, l: int, off: pd.DateOffset, day_ticks: int):
@@ -167,7 +180,7 @@ def _utc_calendar_edges(f: int, l: int, off: pd.DateOffset, day_ticks: int):
         mf, ml = _month_of(f), _month_of(l)
         if right:             # anchors are month ends: the last day of month m
             start = at_most(mf - 1)
-            end = at_least(ml if int(_day_of(ml + 1)) - 1 > l else ml + 1)
+            end = at_least(ml if _first_day(ml + 1) - 1 > l else ml + 1)
         else:                 # anchors are month starts
             start = at_most(mf)
             end = at_least(ml + 1)
@@ -216,11 +229,24 @@ def calendar_bins(t: np.ndarray, lev: pd.DatetimeIndex, seg: np.ndarray, off: pd
                   segnb: np.ndarray):
     """Non-empty calendar bins per segment of sorted ticks `t`: (first row of each bin,
     labels, lo, hi) with every bin spanning ticks [lo, hi); fills `segnb` like `bin_edges`."""
+    if len(seg) == 2:           # one series: no bookkeeping per segment
+        first, last = int(t[0]), int(t[-1])
+        if _is_utc(lev):
+            day_ticks = DAY_NS // UNIT_NS[lev.unit]
+            f, l = first - first % day_ticks, last - last % day_ticks
+        else:
+            f, l = as_times(np.array([first, last], np.int64), lev).normalize().asi8.tolist()
+        edges, labs, right = calendar_edges(f, l, lev, off)
+        rows = np.searchsorted(t, edges, side="right" if right else "left").astype(np.int64)
+        assert rows[0] == 0 and rows[-1] == len(t), "calendar edges must cover every row"
+        used = np.flatnonzero(rows[1:] > rows[:-1])
+        segnb[0], segnb[1] = 0, len(used)
+        return rows[used], labs[used], edges[used] + right, edges[used + 1] + right
     firsts, labels, lo, hi = [], [], [], []
     nb = 0
     full = np.flatnonzero(np.diff(seg) > 0)
     # the edges depend on the first and last days only: one pandas call per distinct pair
-    ends = np.r_[t[seg[full]], t[seg[full + 1] - 1]]
+    ends = np.concatenate((t[seg[full]], t[seg[full + 1] - 1]))
     if _is_utc(lev):
         day_ticks = DAY_NS // UNIT_NS[lev.unit]
         days = ends - ends % day_ticks

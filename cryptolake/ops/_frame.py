@@ -89,17 +89,32 @@ def _public_frame(names, blocks, index) -> pd.DataFrame:
     return pd.DataFrame({names[i]: cols[i] for i in range(len(names))}, index=index, copy=False)
 
 
+_INTERNALS: dict = {}
+
+
+def _internals() -> dict:
+    """pandas' no-check constructors, imported once (they are not public API)."""
+    if not _INTERNALS:
+        from pandas._libs.internals import BlockPlacement
+        from pandas.core.arrays import DatetimeArray
+        from pandas.core.internals.blocks import ensure_block_shape, new_block_2d
+        from pandas.core.internals.managers import BlockManager
+        _INTERNALS.update(BlockPlacement=BlockPlacement, DatetimeArray=DatetimeArray,
+                          ensure_block_shape=ensure_block_shape, new_block_2d=new_block_2d,
+                          BlockManager=BlockManager)
+    return _INTERNALS
+
+
 def _fast_times(ticks: np.ndarray, dtype, name) -> pd.DatetimeIndex:
-    from pandas.core.arrays import DatetimeArray
     unit = dtype.unit if isinstance(dtype, pd.DatetimeTZDtype) else np.datetime_data(dtype)[0]
-    arr = DatetimeArray._simple_new(ticks.view(f"M8[{unit}]"), dtype=dtype)
+    arr = _internals()["DatetimeArray"]._simple_new(ticks.view(f"M8[{unit}]"), dtype=dtype)
     return pd.DatetimeIndex._simple_new(arr, name=name)
 
 
 def _fast_frame(names, blocks, index) -> pd.DataFrame:
-    from pandas._libs.internals import BlockPlacement
-    from pandas.core.internals.blocks import ensure_block_shape, new_block_2d
-    from pandas.core.internals.managers import BlockManager
+    pi = _internals()
+    BlockPlacement, BlockManager = pi["BlockPlacement"], pi["BlockManager"]
+    ensure_block_shape, new_block_2d = pi["ensure_block_shape"], pi["new_block_2d"]
     made = []
     for values, pos in blocks:
         if values.ndim == 1:
