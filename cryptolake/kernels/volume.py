@@ -7,7 +7,7 @@ import numpy as np
 from ._jit import jit, register_warmup
 from ._ewm import ewm_step
 from ._sums import np_sum
-from .rolling import gsum_step, gsum_value, rolling_mean
+from .rolling import rolling_mean
 
 NAN = np.nan
 
@@ -151,38 +151,57 @@ def _flow(kind, high, low, close, volume, i):
 @jit
 def _flow_over_volume(high, low, close, volume, window, out, kind):
     """Rolling sum of a per-row flow (vwap: tp * volume; cmf: money-flow volume) over the
-    rolling sum of volume: two guarded running sums in one pass, re-summed exactly when a
-    guard fires. vwap's flow treats NaN as missing like pandas; cmf's counts it as 0."""
+    rolling sum of volume, in one branch-free pass: two running sums, a count of missing rows
+    (a row whose flow or volume is NaN/inf: the window is NaN, as pandas' rolling sum with
+    min_periods=window gives) and a count of nonzero volumes (none left: both sums are
+    exactly 0, so a window that traded nothing is 0/0 = NaN, as in ta). Both sums are re-summed
+    afresh every 65536 rows and when the volume sum (or vwap's flow sum) falls below 1e-4 of
+    its largest value since the last re-sum, so cancellation never costs more than ~1e-12
+    relative. Every decision depends on earlier rows only (prefix-stable)."""
     n = close.shape[0]
     w = window
+    rp = np.zeros(w)                # the window's flows and volumes (0 for a missing row)
+    rv = np.zeros(w)
     sp = 0.0
-    bp = 0.0
-    np_ = 0
-    lp = -1
-    pp = NAN
     sv = 0.0
+    bp = 0.0
     bv = 0.0
-    nv = 0
-    lv = -1
-    pv_ = NAN
+    bad = -w - 1                    # the last missing row
+    live = -w - 1                   # the last row with a nonzero volume
+    k = 0                           # ring slot of row i - w
     for i in range(n):
         p = _flow(kind, high, low, close, volume, i)
-        q = _flow(kind, high, low, close, volume, i - w) if i >= w else NAN
-        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, kind == _VWAP)
         v = volume[i]
-        u = volume[i - w] if i >= w else NAN
-        sv, bv, nv, lv, pv_, rv = gsum_step(sv, bv, nv, lv, pv_, v, u, i, w, True)
-        if rp or rv:
+        ok = (p - p == 0.0) and (v - v == 0.0)
+        p = p if ok else 0.0
+        v = v if ok else 0.0
+        bad = bad if ok else i
+        live = i if v != 0.0 else live
+        sp += p - rp[k]
+        sv += v - rv[k]
+        rp[k] = p
+        rv[k] = v
+        k = 0 if k + 1 == w else k + 1
+        if live <= i - w:           # no volume in the window: both sums are exactly 0
             sp = 0.0
             sv = 0.0
-            for j in range(max(i - w + 1, 0), i + 1):
-                t = _flow(kind, high, low, close, volume, j)
-                sp += t if t - t == 0.0 else 0.0
-                t = volume[j]
-                sv += t if t - t == 0.0 else 0.0
+        a = abs(sp)
+        bp = a if a > bp else bp
+        bv = sv if sv > bv else bv
+        if sv < bv * 1e-4 or (kind == _VWAP and a < bp * 1e-4) or (i & 65535) == 65535:
+            sp = 0.0
+            sv = 0.0
+            for j in range(w):       # the ring holds exactly the window (zeros before row 0)
+                sp += rp[j]
+                sv += rv[j]
+            if live <= i - w:
+                sp = 0.0
+                sv = 0.0
             bp = abs(sp)
-            bv = abs(sv)
-        out[i] = gsum_value(sp, np_, lp, pp, i, w, w) / gsum_value(sv, nv, lv, pv_, i, w, w)
+            bv = sv
+        r = sp / sv
+        out[i] = r if (bad <= i - w and i >= w - 1) else NAN
+
 
 
 @jit
