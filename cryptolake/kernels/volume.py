@@ -40,90 +40,75 @@ def obv(close, volume, out):
             out[i] = NAN
 
 
+@jit(inline="always")
+def _ring_sum(ring, k, w, tmp):
+    """numpy's pairwise sum of the ring's w values in window order (oldest at slot k)."""
+    for j in range(w):
+        t = k + j
+        tmp[j] = ring[t - w if t >= w else t]
+    return np_sum(tmp, 0, w)
+
+
 @jit
 def mfi(high, low, close, volume, window, out):
     """`ta.volume.MFIIndicator(high, low, close, volume, window).money_flow_index()`:
     money flow tp * volume signed by the move of tp; 100 - 100 / (1 + sum(+) / |sum(-)|) over
-    the window. Running Kahan sums; a sum is rebuilt exactly (numpy's pairwise order, as ta
-    sums each window) when removing a row cancels most of it, and is exactly 0 when no
-    nonzero term is left, so zero-volume windows give NaN and tiny flows keep their ratio."""
+    the window, computed as 100 sum(+) / (sum(+) + |sum(-)|) (the same value within a few
+    ulps, one division; 100 when sum(-) is 0, NaN when both are). One branch-free pass over rings of the window's flows: Kahan running sums, a
+    sum rebuilt exactly (numpy's pairwise order, as ta sums each window) when removing a row
+    cancels most of it, and exactly 0 when no nonzero term is left, so zero-volume windows
+    give NaN and tiny flows keep their ratio. A NaN/inf flow makes its windows NaN."""
     n = close.shape[0]
-    pos = np.empty(n)
-    neg = np.empty(n)
-    prev = NAN
-    for i in range(n):
-        tp = (high[i] + low[i] + close[i]) / 3.0
-        ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
-        m = tp * volume[i] * ud
-        prev = tp
-        if m - m != 0.0:                  # NaN or inf: missing, as in pandas
-            pos[i] = NAN
-            neg[i] = NAN
-        elif m >= 0.0:
-            pos[i] = m
-            neg[i] = 0.0
-        else:
-            pos[i] = 0.0
-            neg[i] = m
+    w = window
+    rpos = np.zeros(w)
+    rneg = np.zeros(w)
+    tmp = np.empty(w)
     ps = 0.0
     pc = 0.0
     pnz = 0
     ns = 0.0
     nc = 0.0
     nnz = 0
-    nans = 0
+    bad = -w - 1                      # the last row with a missing flow
+    prev = NAN
+    k = 0                             # ring slot of row i - w
     for i in range(n):
-        p = pos[i]
-        if p != p:
-            nans += 1
-        else:
-            if p != 0.0:
-                pnz += 1
-            y = p - pc
-            t = ps + y
-            pc = (t - ps) - y
-            ps = t
-            q = neg[i]
-            if q != 0.0:
-                nnz += 1
-            y = q - nc
-            t = ns + y
-            nc = (t - ns) - y
-            ns = t
-        if i >= window:
-            p = pos[i - window]
-            if p != p:
-                nans -= 1
-            else:
-                q = neg[i - window]
-                if p != 0.0:
-                    pnz -= 1
-                    y = -p - pc
-                    t = ps + y
-                    pc = (t - ps) - y
-                    ps = t
-                    if pnz > 0 and abs(ps) < 1e-6 * p and nans == 0:
-                        ps = np_sum(pos, i - window + 1, window)
-                        pc = 0.0
-                if q != 0.0:
-                    nnz -= 1
-                    y = -q - nc
-                    t = ns + y
-                    nc = (t - ns) - y
-                    ns = t
-                    if nnz > 0 and abs(ns) < -1e-6 * q and nans == 0:
-                        ns = np_sum(neg, i - window + 1, window)
-                        nc = 0.0
-        if pnz == 0:
-            ps = 0.0
+        tp = (high[i] + low[i] + close[i]) / 3.0
+        ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
+        m = tp * volume[i] * ud
+        prev = tp
+        ok = m - m == 0.0
+        bad = bad if ok else i
+        p = m if (ok and m >= 0.0) else 0.0
+        q = m if (ok and m < 0.0) else 0.0
+        op = rpos[k]
+        oq = rneg[k]
+        rpos[k] = p
+        rneg[k] = q
+        k = 0 if k + 1 == w else k + 1
+        pnz += (1 if p != 0.0 else 0) - (1 if op != 0.0 else 0)
+        nnz += (1 if q != 0.0 else 0) - (1 if oq != 0.0 else 0)
+        y = (p - op) - pc             # Kahan: add the new row less the old one
+        t = ps + y
+        pc = (t - ps) - y
+        ps = t
+        y = (q - oq) - nc
+        t = ns + y
+        nc = (t - ns) - y
+        ns = t
+        if pnz > 0 and abs(ps) < 1e-6 * op:
+            ps = _ring_sum(rpos, k, w, tmp)
             pc = 0.0
-        if nnz == 0:
-            ns = 0.0
+        if nnz > 0 and abs(ns) < -1e-6 * oq:
+            ns = _ring_sum(rneg, k, w, tmp)
             nc = 0.0
-        if i >= window - 1 and nans == 0:
-            out[i] = 100.0 - 100.0 / (1.0 + ps / abs(ns))
-        else:
-            out[i] = NAN
+        ps = ps if pnz > 0 else 0.0
+        pc = pc if pnz > 0 else 0.0
+        ns = ns if nnz > 0 else 0.0
+        nc = nc if nnz > 0 else 0.0
+        a = abs(ns)                   # = ta's 100 - 100 / (1 + ps / a) in one division
+        r = 100.0 * ps / (ps + a)
+        out[i] = r if (i >= w - 1 and bad <= i - w) else NAN
 
 
 @jit(inline="always")
