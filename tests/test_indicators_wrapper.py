@@ -105,3 +105,27 @@ def test_accessor_methods_keep_their_names_and_docs():
     with pytest.raises(AttributeError, match="no indicator"):
         ind.nope
     pd.testing.assert_series_equal(ind.rsi(window=7), OI.rsi(df, window=7), check_exact=True)
+
+
+def test_append_columns_equals_concat_and_keeps_the_input_unchanged(fast):
+    df = make_ohlcv(300, 9)
+    df["trades"] = np.arange(len(df), dtype=np.int64)     # a second block, another dtype
+    before = df.copy()
+    out = OI.add_indicators(df, ["rsi", "macd", ("sma", {"window": 5})])
+    exp = pd.concat([df, OI.rsi(df), OI.macd(df), OI.sma(df, window=5)], axis=1)
+    pd.testing.assert_frame_equal(out, exp, check_exact=True)
+    out.iloc[:, 0] = -1.0                                  # copy-on-write: df is untouched
+    out.loc[out.index[3], "close"] = -2.0
+    pd.testing.assert_frame_equal(df, before, check_exact=True)
+    df.iloc[5, 1] = 1e9                                    # and the other way round
+    assert out.iloc[5, 1] != 1e9
+
+
+def test_many_symbols_chunked_on_threads_equal_one_thread(monkeypatch):
+    parts = {f"S{k}": make_ohlcv(7000 + 500 * k, 20 + k) for k in range(9)}
+    panel = pd.concat(parts, names=["symbol"])
+    specs = ["rsi", "macd", "atr", "adx", "vwap", "mfi", "bbands"]
+    threaded = OI.add_indicators(panel, specs)
+    monkeypatch.setattr(OI, "PARALLEL_MIN_ROWS", 10**12)   # everything on the calling thread
+    single = OI.add_indicators(panel, specs)
+    pd.testing.assert_frame_equal(threaded, single, check_exact=True)

@@ -203,18 +203,33 @@ class _Job:
 _LOCAL = threading.local()
 
 
+def _drain(tasks: list, fn: Callable) -> None:
+    """Run fn(task) for every task on all cores, each thread taking the next task as it comes
+    free (on a shared machine one core may be slower: nobody waits on a fixed share)."""
+    it = iter(range(len(tasks)))         # next() on it is atomic under the GIL
+
+    def worker():
+        for i in it:
+            fn(tasks[i])
+
+    _on_threads([worker] * min(_workers(), len(tasks)))
+
+
+# Symbol chunks per core on a many-symbol frame: enough to even out the load between cores.
+CHUNKS_PER_CORE = 4
+
+
 def _execute(jobs: list[_Job], segs: list[tuple[int, int]], n: int) -> None:
-    """Run the jobs: symbols split into one group per core (each thread runs every job on its
-    symbols), or, on one series, the jobs shared out between the threads."""
+    """Run the jobs: symbols split into chunks of about equal rows that the threads take in
+    turn (each runs every job on its chunk), or, on one series, the jobs themselves taken in
+    turn by the threads."""
     if not jobs:
         return
-    k = _workers()
     if len(segs) >= 2 and _parallel_ok(n, len(segs)):
-        groups = _groups(segs, k)
-        _on_threads([lambda g=g: [j.run(g) for j in jobs] for g in groups])
+        chunks = _groups(segs, _workers() * CHUNKS_PER_CORE)
+        _drain(chunks, lambda g: [j.run(g) for j in jobs])
     elif len(segs) == 1 and _parallel_ok(n, len(jobs)):
-        share = [jobs[i::k] for i in range(min(k, len(jobs)))]
-        _on_threads([lambda s=s: [j.run(segs) for j in s] for s in share])
+        _drain(jobs, lambda j: j.run(segs))
     else:
         for j in jobs:
             j.run(segs)
@@ -504,5 +519,4 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
         for col, ser in new.items():
             out[col] = ser
         return out
-    arrs = {c: np.asarray(v) for c, v in new.items()}
-    return pd.concat([df, pd.DataFrame(arrs, index=df.index, copy=False)], axis=1)
+    return _build.append_columns(df, {c: np.asarray(v) for c, v in new.items()})
