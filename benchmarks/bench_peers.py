@@ -30,6 +30,7 @@ warm-up call each first; ratios are peer_s / ours_s, > 1 means we are faster):
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -393,7 +394,11 @@ def main(argv=None) -> None:
     warmup = min(a.warmup, n // 4)
     warm()
     df = make_series(n)
-    print(f"# bench_peers: {n:,} rows, {n_sym} symbols, {rounds} rounds", flush=True)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"# bench_peers: {n:,} rows, {n_sym} symbols, {rounds} rounds; {cores} cores, "
+          f"load average {load} (ratios mean little once the load exceeds the cores)",
+          flush=True)
     rows = bench_indicators(df, rounds, warmup, a.only, a.skip_ta)
     print(indicator_table(rows, n), "\n", flush=True)
     if not a.skip_panel:
