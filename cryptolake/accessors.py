@@ -29,6 +29,24 @@ from .ops._frame import OHLC, validate_frame
 from .ops._time import check_frame
 
 
+_INDICATORS_MODULE = None
+
+
+def _method(fn):
+    @functools.wraps(fn)
+    def method(self, *args, **kwargs):
+        return fn(self._df, *args, **kwargs)
+    return method
+
+
+def _install(table) -> None:
+    """Put every indicator on `Indicators` as a method (pandas builds a new accessor object on
+    every `df.lake`, so the lookup itself is on the hot path of a 100k-row call)."""
+    for name, fn in table.items():
+        if name not in Indicators.__dict__:
+            setattr(Indicators, name, _method(fn))
+
+
 class Indicators:
     """`df.lake.indicators.NAME(**params)` for one indicator, `df.lake.indicators(specs)` to add
     several as columns; `dir()` lists every name in `cryptolake.ops.indicators.INDICATORS`."""
@@ -38,17 +56,21 @@ class Indicators:
 
     @staticmethod
     def _module():
-        from .ops import indicators  # lazy: the indicator module is imported on first use
-
-        return indicators
+        global _INDICATORS_MODULE
+        if _INDICATORS_MODULE is None:   # lazy: the indicator module is imported on first use
+            from .ops import indicators
+            _INDICATORS_MODULE = indicators
+        return _INDICATORS_MODULE
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
             raise AttributeError(name)
         table = self._module().INDICATORS
-        if name not in table:
+        fn = table.get(name)
+        if fn is None:
             raise AttributeError(f"no indicator {name!r}; available: {sorted(table)}")
-        return functools.partial(table[name], self._df)
+        _install(table)     # from now on a plain method lookup, no failed-lookup detour
+        return functools.partial(fn, self._df)
 
     def __call__(self, specs) -> pd.DataFrame:
         """`specs`: names or (name, params) pairs; returns the frame with the columns added."""

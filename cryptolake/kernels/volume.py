@@ -7,7 +7,7 @@ import numpy as np
 from ._jit import jit, register_warmup
 from ._ewm import ewm_step
 from ._sums import np_sum
-from .rolling import gsum_step, gsum_value, rolling_mean
+from .rolling import rolling_mean
 
 NAN = np.nan
 
@@ -40,90 +40,75 @@ def obv(close, volume, out):
             out[i] = NAN
 
 
+@jit(inline="always")
+def _ring_sum(ring, k, w, tmp):
+    """numpy's pairwise sum of the ring's w values in window order (oldest at slot k)."""
+    for j in range(w):
+        t = k + j
+        tmp[j] = ring[t - w if t >= w else t]
+    return np_sum(tmp, 0, w)
+
+
 @jit
 def mfi(high, low, close, volume, window, out):
     """`ta.volume.MFIIndicator(high, low, close, volume, window).money_flow_index()`:
     money flow tp * volume signed by the move of tp; 100 - 100 / (1 + sum(+) / |sum(-)|) over
-    the window. Running Kahan sums; a sum is rebuilt exactly (numpy's pairwise order, as ta
-    sums each window) when removing a row cancels most of it, and is exactly 0 when no
-    nonzero term is left, so zero-volume windows give NaN and tiny flows keep their ratio."""
+    the window, computed as 100 sum(+) / (sum(+) + |sum(-)|) (the same value within a few
+    ulps, one division; 100 when sum(-) is 0, NaN when both are). One branch-free pass over rings of the window's flows: Kahan running sums, a
+    sum rebuilt exactly (numpy's pairwise order, as ta sums each window) when removing a row
+    cancels most of it, and exactly 0 when no nonzero term is left, so zero-volume windows
+    give NaN and tiny flows keep their ratio. A NaN/inf flow makes its windows NaN."""
     n = close.shape[0]
-    pos = np.empty(n)
-    neg = np.empty(n)
-    prev = NAN
-    for i in range(n):
-        tp = (high[i] + low[i] + close[i]) / 3.0
-        ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
-        m = tp * volume[i] * ud
-        prev = tp
-        if m - m != 0.0:                  # NaN or inf: missing, as in pandas
-            pos[i] = NAN
-            neg[i] = NAN
-        elif m >= 0.0:
-            pos[i] = m
-            neg[i] = 0.0
-        else:
-            pos[i] = 0.0
-            neg[i] = m
+    w = window
+    rpos = np.zeros(w)
+    rneg = np.zeros(w)
+    tmp = np.empty(w)
     ps = 0.0
     pc = 0.0
     pnz = 0
     ns = 0.0
     nc = 0.0
     nnz = 0
-    nans = 0
+    bad = -w - 1                      # the last row with a missing flow
+    prev = NAN
+    k = 0                             # ring slot of row i - w
     for i in range(n):
-        p = pos[i]
-        if p != p:
-            nans += 1
-        else:
-            if p != 0.0:
-                pnz += 1
-            y = p - pc
-            t = ps + y
-            pc = (t - ps) - y
-            ps = t
-            q = neg[i]
-            if q != 0.0:
-                nnz += 1
-            y = q - nc
-            t = ns + y
-            nc = (t - ns) - y
-            ns = t
-        if i >= window:
-            p = pos[i - window]
-            if p != p:
-                nans -= 1
-            else:
-                q = neg[i - window]
-                if p != 0.0:
-                    pnz -= 1
-                    y = -p - pc
-                    t = ps + y
-                    pc = (t - ps) - y
-                    ps = t
-                    if pnz > 0 and abs(ps) < 1e-6 * p and nans == 0:
-                        ps = np_sum(pos, i - window + 1, window)
-                        pc = 0.0
-                if q != 0.0:
-                    nnz -= 1
-                    y = -q - nc
-                    t = ns + y
-                    nc = (t - ns) - y
-                    ns = t
-                    if nnz > 0 and abs(ns) < -1e-6 * q and nans == 0:
-                        ns = np_sum(neg, i - window + 1, window)
-                        nc = 0.0
-        if pnz == 0:
-            ps = 0.0
+        tp = (high[i] + low[i] + close[i]) / 3.0
+        ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
+        m = tp * volume[i] * ud
+        prev = tp
+        ok = m - m == 0.0
+        bad = bad if ok else i
+        p = m if (ok and m >= 0.0) else 0.0
+        q = m if (ok and m < 0.0) else 0.0
+        op = rpos[k]
+        oq = rneg[k]
+        rpos[k] = p
+        rneg[k] = q
+        k = 0 if k + 1 == w else k + 1
+        pnz += (1 if p != 0.0 else 0) - (1 if op != 0.0 else 0)
+        nnz += (1 if q != 0.0 else 0) - (1 if oq != 0.0 else 0)
+        y = (p - op) - pc             # Kahan: add the new row less the old one
+        t = ps + y
+        pc = (t - ps) - y
+        ps = t
+        y = (q - oq) - nc
+        t = ns + y
+        nc = (t - ns) - y
+        ns = t
+        if pnz > 0 and abs(ps) < 1e-6 * op:
+            ps = _ring_sum(rpos, k, w, tmp)
             pc = 0.0
-        if nnz == 0:
-            ns = 0.0
+        if nnz > 0 and abs(ns) < -1e-6 * oq:
+            ns = _ring_sum(rneg, k, w, tmp)
             nc = 0.0
-        if i >= window - 1 and nans == 0:
-            out[i] = 100.0 - 100.0 / (1.0 + ps / abs(ns))
-        else:
-            out[i] = NAN
+        ps = ps if pnz > 0 else 0.0
+        pc = pc if pnz > 0 else 0.0
+        ns = ns if nnz > 0 else 0.0
+        nc = nc if nnz > 0 else 0.0
+        a = abs(ns)                   # = ta's 100 - 100 / (1 + ps / a) in one division
+        r = 100.0 * ps / (ps + a)
+        out[i] = r if (i >= w - 1 and bad <= i - w) else NAN
 
 
 @jit(inline="always")
@@ -151,38 +136,57 @@ def _flow(kind, high, low, close, volume, i):
 @jit
 def _flow_over_volume(high, low, close, volume, window, out, kind):
     """Rolling sum of a per-row flow (vwap: tp * volume; cmf: money-flow volume) over the
-    rolling sum of volume: two guarded running sums in one pass, re-summed exactly when a
-    guard fires. vwap's flow treats NaN as missing like pandas; cmf's counts it as 0."""
+    rolling sum of volume, in one branch-free pass: two running sums, a count of missing rows
+    (a row whose flow or volume is NaN/inf: the window is NaN, as pandas' rolling sum with
+    min_periods=window gives) and a count of nonzero volumes (none left: both sums are
+    exactly 0, so a window that traded nothing is 0/0 = NaN, as in ta). Both sums are re-summed
+    afresh every 65536 rows and when the volume sum (or vwap's flow sum) falls below 1e-4 of
+    its largest value since the last re-sum, so cancellation never costs more than ~1e-12
+    relative. Every decision depends on earlier rows only (prefix-stable)."""
     n = close.shape[0]
     w = window
+    rp = np.zeros(w)                # the window's flows and volumes (0 for a missing row)
+    rv = np.zeros(w)
     sp = 0.0
-    bp = 0.0
-    np_ = 0
-    lp = -1
-    pp = NAN
     sv = 0.0
+    bp = 0.0
     bv = 0.0
-    nv = 0
-    lv = -1
-    pv_ = NAN
+    bad = -w - 1                    # the last missing row
+    live = -w - 1                   # the last row with a nonzero volume
+    k = 0                           # ring slot of row i - w
     for i in range(n):
         p = _flow(kind, high, low, close, volume, i)
-        q = _flow(kind, high, low, close, volume, i - w) if i >= w else NAN
-        sp, bp, np_, lp, pp, rp = gsum_step(sp, bp, np_, lp, pp, p, q, i, w, kind == _VWAP)
         v = volume[i]
-        u = volume[i - w] if i >= w else NAN
-        sv, bv, nv, lv, pv_, rv = gsum_step(sv, bv, nv, lv, pv_, v, u, i, w, True)
-        if rp or rv:
+        ok = (p - p == 0.0) and (v - v == 0.0)
+        p = p if ok else 0.0
+        v = v if ok else 0.0
+        bad = bad if ok else i
+        live = i if v != 0.0 else live
+        sp += p - rp[k]
+        sv += v - rv[k]
+        rp[k] = p
+        rv[k] = v
+        k = 0 if k + 1 == w else k + 1
+        if live <= i - w:           # no volume in the window: both sums are exactly 0
             sp = 0.0
             sv = 0.0
-            for j in range(max(i - w + 1, 0), i + 1):
-                t = _flow(kind, high, low, close, volume, j)
-                sp += t if t - t == 0.0 else 0.0
-                t = volume[j]
-                sv += t if t - t == 0.0 else 0.0
+        a = abs(sp)
+        bp = a if a > bp else bp
+        bv = sv if sv > bv else bv
+        if sv < bv * 1e-4 or (kind == _VWAP and a < bp * 1e-4) or (i & 65535) == 65535:
+            sp = 0.0
+            sv = 0.0
+            for j in range(w):       # the ring holds exactly the window (zeros before row 0)
+                sp += rp[j]
+                sv += rv[j]
+            if live <= i - w:
+                sp = 0.0
+                sv = 0.0
             bp = abs(sp)
-            bv = abs(sv)
-        out[i] = gsum_value(sp, np_, lp, pp, i, w, w) / gsum_value(sv, nv, lv, pv_, i, w, w)
+            bv = sv
+        r = sp / sv
+        out[i] = r if (bad <= i - w and i >= w - 1) else NAN
+
 
 
 @jit

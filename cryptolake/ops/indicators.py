@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import indicators as K
-from ._frame import validate_frame, values
+from ._frame import append_columns, frame_from_arrays, series, validate_frame, values
 
 HLC = ("high", "low", "close")
 HLCV = ("high", "low", "close", "volume")
@@ -59,10 +60,13 @@ def _segments(df: pd.DataFrame) -> list[tuple[int, int]]:
 # Frames at least this long with several symbols run their symbols on all cores.
 PARALLEL_MIN_ROWS = 50_000
 _POOL: ThreadPoolExecutor | None = None
+_CPUS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                   else (os.cpu_count() or 1), 32))
 
 
 def _workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 32))
+    """Cores this process may run on (read once: `os.cpu_count()` costs microseconds)."""
+    return _CPUS
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -104,13 +108,10 @@ def _parallel_ok(n: int, tasks: int) -> bool:
 def _check(df: pd.DataFrame, need: tuple) -> None:
     """`validate_frame`, with a fast path for a (symbol, time) MultiIndex whose time level is
     sorted (then strictly increasing time codes per symbol mean strictly increasing times,
-    and the time values need not be materialised)."""
+    and the time values need not be materialised). A passing index is remembered (weakly):
+    pandas indexes are immutable, so the same index object passes again without a look."""
     idx = df.index
-    checked = getattr(_LOCAL, "checked", None)   # inside add_indicators: the index once
-    if checked is not None and checked[0] is idx and isinstance(df, pd.DataFrame):
-        if all(c in df.columns for c in need):
-            return
-    elif isinstance(df, pd.DataFrame) and isinstance(idx, pd.MultiIndex) and len(idx) > 1:
+    if isinstance(df, pd.DataFrame) and isinstance(idx, pd.MultiIndex) and len(idx) > 1:
         lev = idx.levels[-1]
         if isinstance(lev, pd.DatetimeIndex) and lev.tz is not None \
                 and lev.is_monotonic_increasing and all(c in df.columns for c in need):
@@ -118,23 +119,67 @@ def _check(df: pd.DataFrame, need: tuple) -> None:
             tc = np.asarray(idx.codes[-1])
             same = sym[1:] == sym[:-1]
             if bool(np.all(sym[1:] >= sym[:-1])) and not bool(np.any(same & (tc[1:] <= tc[:-1]))):
-                if checked is not None:
-                    _LOCAL.checked = (idx,)
+                _remember(idx)
                 return
     validate_frame(df, need=need)
-    if checked is not None:
-        _LOCAL.checked = (idx,)
+    _remember(idx)
 
 
-def _column(df: pd.DataFrame, col: str) -> np.ndarray:
-    """A column as a contiguous float64 array, without building a Series when it can."""
+def _dead():
+    return None
+
+
+_OK_INDEX = _dead            # weak reference to the last index that passed `_check`
+_OK_COLUMNS = (_dead, {})    # (weak reference to a columns Index, {need: positions})
+
+
+def _remember(idx) -> None:
+    global _OK_INDEX
     try:
-        arr = df._get_column_array(df.columns.get_loc(col))
-    except Exception:  # noqa: BLE001  (duplicate names, a pandas without the helper)
-        return values(df, col)
-    if not isinstance(arr, np.ndarray):
-        return values(df, col)
-    return np.ascontiguousarray(arr, dtype=np.float64)
+        _OK_INDEX = weakref.ref(idx)
+    except TypeError:  # pragma: no cover - an index type without weak references
+        _OK_INDEX = _dead
+
+
+def _positions(columns: pd.Index, need: tuple):
+    """Integer positions of `need` in `columns` (cached per columns object, which is
+    immutable), or None when one is missing or duplicated."""
+    global _OK_COLUMNS
+    ref, table = _OK_COLUMNS
+    if ref() is not columns:
+        table = {}
+        try:
+            _OK_COLUMNS = (weakref.ref(columns), table)
+        except TypeError:  # pragma: no cover
+            pass
+    locs = table.get(need)
+    if locs is None:
+        try:
+            locs = tuple([columns.get_loc(c) for c in need])
+        except (KeyError, TypeError):
+            return None
+        if not all(isinstance(i, (int, np.integer)) for i in locs):
+            return None
+        table[need] = locs
+    return locs
+
+
+def _arrays(df: pd.DataFrame, need: tuple) -> list[np.ndarray]:
+    """Check the frame (see `_check`) and return the columns `need` as contiguous float64
+    arrays, without building a Series where it can."""
+    if not isinstance(df, pd.DataFrame) or _OK_INDEX() is not df.index:
+        _check(df, need)
+    locs = _positions(df.columns, need)
+    if locs is None:
+        validate_frame(df, need=need)         # says which column is missing
+        return [values(df, c) for c in need]  # duplicated names: pandas' own rules
+    get = getattr(df, "_get_column_array", None)
+    out = []
+    for i, c in zip(locs, need, strict=True):
+        arr = get(i) if get is not None else None
+        out.append(np.ascontiguousarray(arr, dtype=np.float64) if isinstance(arr, np.ndarray)
+                   else values(df, c))
+    return out
 
 
 class _Job:
@@ -157,18 +202,33 @@ class _Job:
 _LOCAL = threading.local()
 
 
+def _drain(tasks: list, fn: Callable) -> None:
+    """Run fn(task) for every task on all cores, each thread taking the next task as it comes
+    free (on a shared machine one core may be slower: nobody waits on a fixed share)."""
+    it = iter(range(len(tasks)))         # next() on it is atomic under the GIL
+
+    def worker():
+        for i in it:
+            fn(tasks[i])
+
+    _on_threads([worker] * min(_workers(), len(tasks)))
+
+
+# Symbol chunks per core on a many-symbol frame: enough to even out the load between cores.
+CHUNKS_PER_CORE = 4
+
+
 def _execute(jobs: list[_Job], segs: list[tuple[int, int]], n: int) -> None:
-    """Run the jobs: symbols split into one group per core (each thread runs every job on its
-    symbols), or, on one series, the jobs shared out between the threads."""
+    """Run the jobs: symbols split into chunks of about equal rows that the threads take in
+    turn (each runs every job on its chunk), or, on one series, the jobs themselves taken in
+    turn by the threads."""
     if not jobs:
         return
-    k = _workers()
     if len(segs) >= 2 and _parallel_ok(n, len(segs)):
-        groups = _groups(segs, k)
-        _on_threads([lambda g=g: [j.run(g) for j in jobs] for g in groups])
+        chunks = _groups(segs, _workers() * CHUNKS_PER_CORE)
+        _drain(chunks, lambda g: [j.run(g) for j in jobs])
     elif len(segs) == 1 and _parallel_ok(n, len(jobs)):
-        share = [jobs[i::k] for i in range(min(k, len(jobs)))]
-        _on_threads([lambda s=s: [j.run(segs) for j in s] for s in share])
+        _drain(jobs, lambda j: j.run(segs))
     else:
         for j in jobs:
             j.run(segs)
@@ -180,26 +240,26 @@ def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
     output, else a tuple of `nout` arrays (separate 1-D arrays: no strided 2-D block, and each
     one small enough for the allocator to reuse). Inside `add_indicators` the call is only
     recorded; the arrays are filled once every indicator has been recorded."""
-    _check(df, need)
-    cols = [_column(df, c) for c in need]
+    cols = _arrays(df, need)
     n = len(df)
     outs = tuple([np.empty(n) for _ in range(nout)])
-    job = _Job(kernel, cols, params, outs, nout)
     deferred = getattr(_LOCAL, "jobs", None)
     if deferred is not None:
-        deferred.append(job)
+        deferred.append(_Job(kernel, cols, params, outs, nout))
+    elif n and not isinstance(df.index, pd.MultiIndex):
+        kernel(*cols, *params, outs[0] if nout == 1 else outs)     # one series: call it
     elif n:
-        _execute([job], _segments(df), n)
+        _execute([_Job(kernel, cols, params, outs, nout)], _segments(df), n)
     return outs[0] if nout == 1 else outs
 
 
 def _series(df: pd.DataFrame, arr: np.ndarray, name: str) -> pd.Series:
-    return pd.Series(arr, index=df.index, name=name, copy=False)
+    return series(arr, df.index, name)
 
 
 def _frame(df: pd.DataFrame, arrs: tuple, columns: list[str]) -> pd.DataFrame:
     # one block per column, no copy
-    return pd.DataFrame(dict(zip(columns, arrs, strict=True)), index=df.index, copy=False)
+    return frame_from_arrays(columns, arrs, df.index)
 
 
 # ---------------------------------------------------------------- moving averages
@@ -437,7 +497,6 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
     seen: dict[str, str] = {}
     new: dict = {}
     _LOCAL.jobs = jobs = []
-    _LOCAL.checked = (None,)
     try:
         for name, params in parsed:
             try:
@@ -453,12 +512,10 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
                 new[col] = ser
     finally:
         _LOCAL.jobs = None
-        _LOCAL.checked = None
     _execute(jobs, _segments(df), len(df))      # fills the arrays behind `new`
     if any(c in df.columns for c in new):       # replaced columns keep their place
         out = df.copy(deep=False)
         for col, ser in new.items():
             out[col] = ser
         return out
-    arrs = {c: np.asarray(v) for c, v in new.items()}
-    return pd.concat([df, pd.DataFrame(arrs, index=df.index, copy=False)], axis=1)
+    return append_columns(df, {c: np.asarray(v) for c, v in new.items()})
