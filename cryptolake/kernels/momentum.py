@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
+from ._sums import all_finite
 from ._ewm import alpha_alpha, ewm_exact, ewm_step, exact_ok, span_alpha
 from .rolling import (
     finite_from,
@@ -213,15 +214,85 @@ def roc(close, window, out):
             out[i] = ((close[i] - p) / p) * 100.0
 
 
-@jit
-def kama(close, window, fast, slow, out):
-    """`ta.momentum.KAMAIndicator(close, window, pow1=fast, pow2=slow).kama()`.
+KAMA_DIRECT_MAX = 32    # windows up to this long sum their |changes| directly (exact to w ulp)
+KAMA_BLOCK = 512
 
-    Efficiency ratio |c - c[t-window]| / rolling sum of |one-row change|; the first value with
-    a full window is the close itself. (ta's first change wraps around to the last row via
-    np.roll; here it is 0, so nothing depends on a later row; the first KAMA value is the close
-    either way.)
-    """
+
+@jit(inline="always")
+def _kama_sc(close, i, w, fd, ssc):
+    """KAMA's smoothing constant at row i >= w - 1 (one row of the blocked pass, same bits):
+    efficiency ratio |c - c[i-w]| / (|change| summed over the window, newest first; NaN when
+    any is missing), 0 where that sum is 0."""
+    den = abs(close[i] - close[i - 1]) if i > 0 else 0.0
+    for j in range(1, w):
+        r = i - j
+        den += abs(close[r] - close[r - 1]) if r > 0 else 0.0
+    num = abs(close[i] - close[i - w]) if i >= w else 0.0
+    if den - den != 0.0:
+        den = NAN                        # a missing change (inf counts as missing, as pandas)
+    er = num / den if den != 0 else 0.0
+    t = er * fd + ssc
+    return t * t
+
+
+@jit
+def _kama_direct(close, w, fd, ssc, out):
+    n = close.shape[0]
+    B = KAMA_BLOCK
+    vol = np.empty(B + w)
+    sc = np.empty(B)
+    first = True
+    k = NAN                              # the previous KAMA value, kept in a register
+    lo = min(w - 1, n)
+    out[:lo] = NAN
+    i = lo
+    while i < n:
+        b1 = min(i + B, n)
+        m = b1 - i
+        if not first and i >= w and all_finite(close[i - w:b1]):
+            # slices indexed by range variables: no negative-index wraparound, so SIMD lanes
+            cur = close[i - w + 1:b1]
+            prv = close[i - w:b1 - 1]
+            for t in range(m + w - 1):
+                vol[t] = abs(cur[t] - prv[t])      # |change| of row i - w + 1 + t
+            v = vol[w - 1:w - 1 + m]
+            for t in range(m):
+                sc[t] = v[t]
+            for j in range(1, w):                  # newest first, as _kama_sc
+                v = vol[w - 1 - j:w - 1 - j + m]
+                for t in range(m):
+                    sc[t] += v[t]
+            cc = close[i:b1]
+            cw = close[i - w:b1 - w]
+            for t in range(m):
+                den = sc[t]
+                er = abs(cc[t] - cw[t]) / den if den != 0 else 0.0
+                u = er * fd + ssc
+                sc[t] = u * u
+            oo = out[i:b1]
+            for t in range(m):
+                k = k + sc[t] * (cc[t] - k)        # ta's form: one chain, no division
+                oo[t] = k
+            i = b1
+            continue
+        while i < b1:
+            s = _kama_sc(close, i, w, fd, ssc)
+            if s != s:
+                out[i] = NAN
+                k = NAN
+            elif first:
+                k = close[i]
+                out[i] = k
+                first = False
+            else:
+                k = k + s * (close[i] - k)
+                out[i] = k
+            i += 1
+
+
+@jit
+def _kama_summed(close, window, fast, slow, out):
+    """`kama` for long windows: the |change| window sum as a guarded running sum."""
     n = close.shape[0]
     vol = np.empty(n)
     for i in range(n):
@@ -254,6 +325,23 @@ def kama(close, window, fast, slow, out):
         else:
             k = k + sc * (close[i] - k)
             out[i] = k
+
+
+@jit
+def kama(close, window, fast, slow, out):
+    """`ta.momentum.KAMAIndicator(close, window, pow1=fast, pow2=slow).kama()`.
+
+    Efficiency ratio |c - c[t-window]| / rolling sum of |one-row change|; the first value with
+    a full window is the close itself. (ta's first change wraps around to the last row via
+    np.roll; here it is 0, so nothing depends on a later row; the first KAMA value is the close
+    either way.) Windows up to KAMA_DIRECT_MAX rows sum the window directly (a sum of
+    non-negative terms: within w ulp of exact, no drift), blocks of finite rows in SIMD lanes
+    with one multiply-add chain left per row; longer windows use a guarded running sum.
+    """
+    if window <= KAMA_DIRECT_MAX:
+        _kama_direct(close, window, 2.0 / (fast + 1) - 2.0 / (slow + 1.0), 2.0 / (slow + 1.0), out)
+    else:
+        _kama_summed(close, window, fast, slow, out)
 
 
 @jit
