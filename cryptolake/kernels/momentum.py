@@ -32,48 +32,62 @@ def _rsi_value(up, dn):
     return 100.0 if dn == 0 else r
 
 
+EWM_BLOCK = 512     # rows per steady-state block (its scratch stays in L1)
+
+
 @jit
 def rsi(close, window, out):
     """`ta.momentum.RSIIndicator(close, window).rsi()`: Wilder smoothing as pandas
     `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
     row's missing change, and any change next to a NaN, counts as 0); 100 where the average
-    loss is 0. Single pass: pandas' row replayed bit for bit, branch-free (`ewm_exact`) while
-    the changes are finite, `ewm_step` around infinities."""
+    loss is 0. pandas' row replayed bit for bit: once warm, blocks of EWM_BLOCK rows run the
+    two branch-free recurrences (`ewm_exact`) over range-indexed slices (no negative-index
+    checks); a block with a missing or infinite change is rolled back and replayed with the
+    general row (`ewm_step`, the same bits on finite rows), so no value depends on where a
+    block starts or on a later row."""
     n = close.shape[0]
     a = alpha_alpha(1.0 / window)
     f = 1.0 - a
     steady = exact_ok(a)
+    B = EWM_BLOCK
     up = NAN
     up_wt = 1.0
     dn = NAN
     dn_wt = 1.0
     nobs = 0
-    prev = NAN
+    general_to = 0                       # rows below this take the general row
     i = 0
     while i < n:
-        if steady and i > 0 and up_wt == 1.0 and dn_wt == 1.0 and up == up and dn == dn:
-            while i < n:                 # steady state: every finite change is an observation
-                c = close[i]
-                d = c - prev
+        if i >= general_to and steady and i > 0 and nobs >= window and up_wt == 1.0 \
+                and dn_wt == 1.0 and up == up and dn == dn:
+            b1 = min(i + B, n)
+            m = b1 - i
+            cc = close[i:b1]
+            pc = close[i - 1:b1 - 1]
+            oo = out[i:b1]
+            u0 = up
+            d0 = dn
+            chk = 0.0
+            for t in range(m):
+                d = cc[t] - pc[t]
+                chk += d - d             # NaN once a change is missing or infinite
                 g = d if d > 0 else 0.0
                 l = -d if d < 0 else -0.0
-                if (g - g) + (l - l) != 0.0:
-                    break                # an infinite change: the general row below
-                prev = c
                 up = ewm_exact(up, g, f, a)
                 dn = ewm_exact(dn, l, f, a)
-                nobs += 1
-                out[i] = _rsi_value(up, dn) if nobs >= window else NAN
-                i += 1
-            if i >= n:
-                break
-        c = close[i]
-        d = c - prev
+                oo[t] = _rsi_value(up, dn)
+            if chk == 0.0:
+                nobs += m
+                i = b1
+                continue
+            up = u0                      # roll back: this block takes the general row
+            dn = d0
+            general_to = b1
+        d = close[i] - close[i - 1] if i > 0 else NAN
         g = d if d > 0 else 0.0
         l = -d if d < 0 else -0.0
         up, up_wt, _ = ewm_step(up, up_wt, nobs, g, a)
         dn, dn_wt, nobs = ewm_step(dn, dn_wt, nobs, l, a)
-        prev = c
         out[i] = _rsi_value(up, dn) if nobs >= window else NAN
         i += 1
 
@@ -81,10 +95,11 @@ def rsi(close, window, out):
 @jit
 def macd(close, fast, slow, signal, out):
     """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
-    rows of `out` = macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass,
-    with pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near
-    the price, so a few ulp of the price can exceed 1e-9 of its own size. Branch-free
-    (`ewm_exact`) once all three are past their warm-up and the close is finite."""
+    outputs macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass, with
+    pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near the
+    price, so a few ulp of the price can exceed 1e-9 of its own size. Once all three are warm,
+    blocks of EWM_BLOCK rows run branch-free (`ewm_exact`) over range-indexed slices; a block
+    with a missing close is rolled back and replayed with the general row (`ewm_step`)."""
     af = span_alpha(fast)
     asl = span_alpha(slow)
     ag = span_alpha(signal)
@@ -102,33 +117,50 @@ def macd(close, fast, slow, signal, out):
     ewg = 1.0
     ng = 0
     n = close.shape[0]
+    o0 = out[0]
+    o1 = out[1]
+    o2 = out[2]
+    B = EWM_BLOCK
+    general_to = 0
     i = 0
     while i < n:
-        if steady and ng >= signal and ewf == 1.0 and ews == 1.0 and ewg == 1.0 \
-                and nf >= fast and ns >= slow:
-            while i < n:
-                c = close[i]
-                if c - c != 0.0:
-                    break
+        if i >= general_to and steady and ng >= signal and ewf == 1.0 and ews == 1.0 \
+                and ewg == 1.0 and nf >= fast and ns >= slow:
+            b1 = min(i + B, n)
+            m = b1 - i
+            cc = close[i:b1]
+            p0 = o0[i:b1]
+            p1 = o1[i:b1]
+            p2 = o2[i:b1]
+            s0 = (ef, es, eg)
+            chk = 0.0
+            for t in range(m):
+                c = cc[t]
+                chk += c - c
                 ef = ewm_exact(ef, c, ff, af)
                 es = ewm_exact(es, c, fs, asl)
-                m = ef - es
-                eg = ewm_exact(eg, m, fg, ag)
-                out[0][i] = m
-                out[1][i] = eg
-                out[2][i] = m - eg
-                i += 1
-            if i >= n:
-                break
+                md = ef - es
+                eg = ewm_exact(eg, md, fg, ag)
+                p0[t] = md
+                p1[t] = eg
+                p2[t] = md - eg
+            if chk == 0.0:
+                nf += m
+                ns += m
+                ng += m
+                i = b1
+                continue
+            ef, es, eg = s0              # roll back: this block takes the general row
+            general_to = b1
         c = close[i]
         ef, ewf, nf = ewm_step(ef, ewf, nf, c, af)
         es, ews, ns = ewm_step(es, ews, ns, c, asl)
-        m = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
-        eg, ewg, ng = ewm_step(eg, ewg, ng, m, ag)
+        md = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
+        eg, ewg, ng = ewm_step(eg, ewg, ng, md, ag)
         sg = eg if ng >= signal else NAN
-        out[0][i] = m
-        out[1][i] = sg
-        out[2][i] = m - sg
+        o0[i] = md
+        o1[i] = sg
+        o2[i] = md - sg
         i += 1
 
 
@@ -160,15 +192,65 @@ def ema_chain(x, window, depth, out):
 
 @jit
 def trix(close, window, out):
-    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA.
-    Row 0 is NaN (ta fills the missing previous value with the whole-series mean, a
-    look-ahead that only shows when window == 1)."""
-    ema_chain(close, window, 3, out)
+    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA
+    (three pandas EMAs of span `window`, each NaN until `window` observations). Row 0 is NaN
+    (ta fills the missing previous value with the whole-series mean, a look-ahead that only
+    shows when window == 1). One pass, pandas' rows bit for bit (TRIX is a tiny relative
+    change of a value near the price, so a few ulp of the price would exceed 1e-9 of it on a
+    near-flat series): once the three EMAs are warm, blocks of EWM_BLOCK rows run the three
+    branch-free recurrences (`ewm_exact`) side by side; a block with a missing close is
+    rolled back and replayed with the general row (`ewm_step`, the same bits on finite rows)."""
+    a = span_alpha(window)
+    f = 1.0 - a
+    steady = exact_ok(a)
+    e1 = NAN
+    w1 = 1.0
+    n1 = 0
+    e2 = NAN
+    w2 = 1.0
+    n2 = 0
+    e3 = NAN
+    w3 = 1.0
+    n3 = 0
     prev = NAN
-    for i in range(close.shape[0]):
-        e = out[i]
-        out[i] = (e - prev) / prev * 100.0
-        prev = e
+    n = close.shape[0]
+    B = EWM_BLOCK
+    general_to = 0
+    i = 0
+    while i < n:
+        if i >= general_to and steady and n3 >= window and w1 == 1.0 and w2 == 1.0 \
+                and w3 == 1.0 and prev == prev:
+            b1 = min(i + B, n)
+            m = b1 - i
+            cc = close[i:b1]
+            oo = out[i:b1]
+            s0 = (e1, e2, e3, prev)
+            chk = 0.0
+            for t in range(m):
+                c = cc[t]
+                chk += c - c             # NaN once a close is missing
+                e1 = ewm_exact(e1, c, f, a)
+                e2 = ewm_exact(e2, e1, f, a)
+                e3 = ewm_exact(e3, e2, f, a)
+                oo[t] = (e3 - prev) / prev * 100.0
+                prev = e3
+            if chk == 0.0:
+                n1 += m
+                n2 += m
+                n3 += m
+                i = b1
+                continue
+            e1, e2, e3, prev = s0        # roll back: this block takes the general row
+            general_to = b1
+        e1, w1, n1 = ewm_step(e1, w1, n1, close[i], a)
+        v = e1 if n1 >= window else NAN
+        e2, w2, n2 = ewm_step(e2, w2, n2, v, a)
+        v = e2 if n2 >= window else NAN
+        e3, w3, n3 = ewm_step(e3, w3, n3, v, a)
+        v = e3 if n3 >= window else NAN
+        out[i] = (v - prev) / prev * 100.0
+        prev = v
+        i += 1
 
 
 @jit
