@@ -11,7 +11,7 @@ import numpy as np
 
 from ._jit import jit, register_warmup
 from ._sums import all_finite
-from ._ewm import alpha_alpha, ewm_exact, ewm_step, exact_ok, span_alpha
+from ._ewm import alpha_alpha, ewm_exact, ewm_hit, ewm_plain, ewm_step, exact_ok, span_alpha
 from .rolling import (
     finite_from,
     hilo_block,
@@ -41,8 +41,9 @@ def rsi(close, window, out):
     `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
     row's missing change, and any change next to a NaN, counts as 0); 100 where the average
     loss is 0. pandas' row replayed bit for bit: once warm, blocks of EWM_BLOCK rows run the
-    two branch-free recurrences (`ewm_exact`) over range-indexed slices (no negative-index
-    checks); a block with a missing or infinite change is rolled back and replayed with the
+    two recurrences over range-indexed slices (no negative-index checks), speculatively
+    without pandas' equality skip (`ewm_plain`; replayed with `ewm_exact` where it would have
+    applied); a block with a missing or infinite change is rolled back and replayed with the
     general row (`ewm_step`, the same bits on finite rows), so no value depends on where a
     block starts or on a later row."""
     n = close.shape[0]
@@ -67,21 +68,31 @@ def rsi(close, window, out):
             oo = out[i:b1]
             u0 = up
             d0 = dn
-            chk = 0.0
-            for t in range(m):
+            hit = False
+            for t in range(m):           # speculative: no select on the chains
                 d = cc[t] - pc[t]
-                chk += d - d             # NaN once a change is missing or infinite
-                g = d if d > 0 else 0.0
-                l = -d if d < 0 else -0.0
-                up = ewm_exact(up, g, f, a)
-                dn = ewm_exact(dn, l, f, a)
+                g = 0.0 if d <= 0 else d     # (as below for a finite d; a NaN d gives NaN
+                l = -0.0 if d >= 0 else -d   # here, so a missing change poisons the block)
+                hit = hit | ewm_hit(up, g) | ewm_hit(dn, l)
+                up = ewm_plain(up, g, f, a)
+                dn = ewm_plain(dn, l, f, a)
                 oo[t] = _rsi_value(up, dn)
-            if chk == 0.0:
+            if up - up == 0.0 and dn - dn == 0.0:   # every change was finite
+                if hit:                  # a change equalled its average: replay with the skip
+                    up = u0
+                    dn = d0
+                    for t in range(m):
+                        d = cc[t] - pc[t]
+                        g = d if d > 0 else 0.0
+                        l = -d if d < 0 else -0.0
+                        up = ewm_exact(up, g, f, a)
+                        dn = ewm_exact(dn, l, f, a)
+                        oo[t] = _rsi_value(up, dn)
                 nobs += m
                 i = b1
                 continue
-            up = u0                      # roll back: this block takes the general row
-            dn = d0
+            up = u0                      # a missing or infinite change (a non-finite value
+            dn = d0                      # never turns finite again): the general row
             general_to = b1
         d = close[i] - close[i - 1] if i > 0 else NAN
         g = d if d > 0 else 0.0
@@ -98,7 +109,8 @@ def macd(close, fast, slow, signal, out):
     outputs macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass, with
     pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near the
     price, so a few ulp of the price can exceed 1e-9 of its own size. Once all three are warm,
-    blocks of EWM_BLOCK rows run branch-free (`ewm_exact`) over range-indexed slices; a block
+    blocks of EWM_BLOCK rows run over range-indexed slices, speculatively without pandas'
+    equality skip (`ewm_plain`, replayed with `ewm_exact` where it applies); a block
     with a missing close is rolled back and replayed with the general row (`ewm_step`)."""
     af = span_alpha(fast)
     asl = span_alpha(slow)
@@ -133,24 +145,36 @@ def macd(close, fast, slow, signal, out):
             p1 = o1[i:b1]
             p2 = o2[i:b1]
             s0 = (ef, es, eg)
-            chk = 0.0
-            for t in range(m):
+            hit = False
+            for t in range(m):           # speculative: no select on the chains
                 c = cc[t]
-                chk += c - c
-                ef = ewm_exact(ef, c, ff, af)
-                es = ewm_exact(es, c, fs, asl)
+                h = ewm_hit(ef, c) | ewm_hit(es, c)
+                ef = ewm_plain(ef, c, ff, af)
+                es = ewm_plain(es, c, fs, asl)
                 md = ef - es
-                eg = ewm_exact(eg, md, fg, ag)
+                hit = hit | h | ewm_hit(eg, md)
+                eg = ewm_plain(eg, md, fg, ag)
                 p0[t] = md
                 p1[t] = eg
                 p2[t] = md - eg
-            if chk == 0.0:
+            if ef - ef == 0.0 and es - es == 0.0 and eg - eg == 0.0:   # all rows finite
+                if hit:                  # an input equalled its EMA: replay with the skip
+                    ef, es, eg = s0
+                    for t in range(m):
+                        c = cc[t]
+                        ef = ewm_exact(ef, c, ff, af)
+                        es = ewm_exact(es, c, fs, asl)
+                        md = ef - es
+                        eg = ewm_exact(eg, md, fg, ag)
+                        p0[t] = md
+                        p1[t] = eg
+                        p2[t] = md - eg
                 nf += m
                 ns += m
                 ng += m
                 i = b1
                 continue
-            ef, es, eg = s0              # roll back: this block takes the general row
+            ef, es, eg = s0              # a missing close: the general row
             general_to = b1
         c = close[i]
         ef, ewf, nf = ewm_step(ef, ewf, nf, c, af)
@@ -198,7 +222,8 @@ def trix(close, window, out):
     shows when window == 1). One pass, pandas' rows bit for bit (TRIX is a tiny relative
     change of a value near the price, so a few ulp of the price would exceed 1e-9 of it on a
     near-flat series): once the three EMAs are warm, blocks of EWM_BLOCK rows run the three
-    branch-free recurrences (`ewm_exact`) side by side; a block with a missing close is
+    recurrences side by side, speculatively without pandas' equality skip (`ewm_plain`,
+    replayed with `ewm_exact` where it applies); a block with a missing close is
     rolled back and replayed with the general row (`ewm_step`, the same bits on finite rows)."""
     a = span_alpha(window)
     f = 1.0 - a
@@ -225,22 +250,34 @@ def trix(close, window, out):
             cc = close[i:b1]
             oo = out[i:b1]
             s0 = (e1, e2, e3, prev)
-            chk = 0.0
-            for t in range(m):
+            hit = False
+            for t in range(m):           # speculative: no select on the chains
                 c = cc[t]
-                chk += c - c             # NaN once a close is missing
-                e1 = ewm_exact(e1, c, f, a)
-                e2 = ewm_exact(e2, e1, f, a)
-                e3 = ewm_exact(e3, e2, f, a)
+                h1 = ewm_hit(e1, c)
+                e1 = ewm_plain(e1, c, f, a)
+                h2 = ewm_hit(e2, e1)
+                e2 = ewm_plain(e2, e1, f, a)
+                h3 = ewm_hit(e3, e2)
+                e3 = ewm_plain(e3, e2, f, a)
+                hit = hit | h1 | h2 | h3
                 oo[t] = (e3 - prev) / prev * 100.0
                 prev = e3
-            if chk == 0.0:
+            if e1 - e1 == 0.0 and e2 - e2 == 0.0 and e3 - e3 == 0.0:   # all rows finite
+                if hit:                  # an input equalled its EMA: replay with the skip
+                    e1, e2, e3, prev = s0
+                    for t in range(m):
+                        c = cc[t]
+                        e1 = ewm_exact(e1, c, f, a)
+                        e2 = ewm_exact(e2, e1, f, a)
+                        e3 = ewm_exact(e3, e2, f, a)
+                        oo[t] = (e3 - prev) / prev * 100.0
+                        prev = e3
                 n1 += m
                 n2 += m
                 n3 += m
                 i = b1
                 continue
-            e1, e2, e3, prev = s0        # roll back: this block takes the general row
+            e1, e2, e3, prev = s0        # a missing close: the general row
             general_to = b1
         e1, w1, n1 = ewm_step(e1, w1, n1, close[i], a)
         v = e1 if n1 >= window else NAN
