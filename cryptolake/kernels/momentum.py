@@ -323,14 +323,18 @@ def tsi(close, slow, fast, out):
 
 @jit
 def roc(close, window, out):
-    """`ta.momentum.ROCIndicator(close, window).roc()`: 100 * (c - c[t-window]) / c[t-window]."""
+    """`ta.momentum.ROCIndicator(close, window).roc()`: 100 * (c - c[t-window]) / c[t-window].
+    (Range-indexed slices: no negative-index checks, so the division runs in SIMD lanes.)"""
     n = close.shape[0]
-    for i in range(n):
-        if i < window:
-            out[i] = NAN
-        else:
-            p = close[i - window]
-            out[i] = ((close[i] - p) / p) * 100.0
+    w = min(window, n)
+    out[:w] = NAN
+    m = n - w
+    cur = close[w:]
+    prv = close[:m]
+    oo = out[w:]
+    for t in range(m):
+        p = prv[t]
+        oo[t] = ((cur[t] - p) / p) * 100.0
 
 
 KAMA_DIRECT_MAX = 32    # windows up to this long sum their |changes| directly (exact to w ulp)
