@@ -109,3 +109,19 @@ def ema4(y, x1, x2, x3, x4, a, f, f2, f3, f4):
                 if x4 == y:
                     y4 = y
     return y1, y2, y3, y4
+
+
+# ---------------------------------------------------------------- speculative steady state
+@jit(inline="always")
+def ewm_plain(y, x, f, a):
+    """pandas' steady-state row without its equality skip: the same bits as `ewm_exact`
+    whenever x != y. Kernels run a block of rows with it (one multiply-add of latency, no
+    select on the chain) while recording `x == y` off the chain (`ewm_hit`); a block where
+    that ever held is replayed with `ewm_exact`."""
+    return f * y + a * x
+
+
+@jit(inline="always")
+def ewm_hit(y, x):
+    """True where `ewm_exact` would keep y (x == y): the row `ewm_plain` does not replay."""
+    return x == y

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._ewm import alpha_alpha, ewm_exact, ewm_step, exact_ok, span_alpha
+from ._sums import all_finite
+from ._ewm import alpha_alpha, ewm_exact, ewm_hit, ewm_plain, ewm_step, exact_ok, span_alpha
 from .rolling import (
     finite_from,
     hilo_block,
@@ -31,48 +32,73 @@ def _rsi_value(up, dn):
     return 100.0 if dn == 0 else r
 
 
+EWM_BLOCK = 512     # rows per steady-state block (its scratch stays in L1)
+
+
 @jit
 def rsi(close, window, out):
     """`ta.momentum.RSIIndicator(close, window).rsi()`: Wilder smoothing as pandas
     `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
     row's missing change, and any change next to a NaN, counts as 0); 100 where the average
-    loss is 0. Single pass: pandas' row replayed bit for bit, branch-free (`ewm_exact`) while
-    the changes are finite, `ewm_step` around infinities."""
+    loss is 0. pandas' row replayed bit for bit: once warm, blocks of EWM_BLOCK rows run the
+    two recurrences over range-indexed slices (no negative-index checks), speculatively
+    without pandas' equality skip (`ewm_plain`; replayed with `ewm_exact` where it would have
+    applied); a block with a missing or infinite change is rolled back and replayed with the
+    general row (`ewm_step`, the same bits on finite rows), so no value depends on where a
+    block starts or on a later row."""
     n = close.shape[0]
     a = alpha_alpha(1.0 / window)
     f = 1.0 - a
     steady = exact_ok(a)
+    B = EWM_BLOCK
     up = NAN
     up_wt = 1.0
     dn = NAN
     dn_wt = 1.0
     nobs = 0
-    prev = NAN
+    general_to = 0                       # rows below this take the general row
     i = 0
     while i < n:
-        if steady and i > 0 and up_wt == 1.0 and dn_wt == 1.0 and up == up and dn == dn:
-            while i < n:                 # steady state: every finite change is an observation
-                c = close[i]
-                d = c - prev
-                g = d if d > 0 else 0.0
-                l = -d if d < 0 else -0.0
-                if (g - g) + (l - l) != 0.0:
-                    break                # an infinite change: the general row below
-                prev = c
-                up = ewm_exact(up, g, f, a)
-                dn = ewm_exact(dn, l, f, a)
-                nobs += 1
-                out[i] = _rsi_value(up, dn) if nobs >= window else NAN
-                i += 1
-            if i >= n:
-                break
-        c = close[i]
-        d = c - prev
+        if i >= general_to and steady and i > 0 and nobs >= window and up_wt == 1.0 \
+                and dn_wt == 1.0 and up == up and dn == dn:
+            b1 = min(i + B, n)
+            m = b1 - i
+            cc = close[i:b1]
+            pc = close[i - 1:b1 - 1]
+            oo = out[i:b1]
+            u0 = up
+            d0 = dn
+            hit = False
+            for t in range(m):           # speculative: no select on the chains
+                d = cc[t] - pc[t]
+                g = 0.0 if d <= 0 else d     # (as below for a finite d; a NaN d gives NaN
+                l = -0.0 if d >= 0 else -d   # here, so a missing change poisons the block)
+                hit = hit | ewm_hit(up, g) | ewm_hit(dn, l)
+                up = ewm_plain(up, g, f, a)
+                dn = ewm_plain(dn, l, f, a)
+                oo[t] = _rsi_value(up, dn)
+            if up - up == 0.0 and dn - dn == 0.0:   # every change was finite
+                if hit:                  # a change equalled its average: replay with the skip
+                    up = u0
+                    dn = d0
+                    for t in range(m):
+                        d = cc[t] - pc[t]
+                        g = d if d > 0 else 0.0
+                        l = -d if d < 0 else -0.0
+                        up = ewm_exact(up, g, f, a)
+                        dn = ewm_exact(dn, l, f, a)
+                        oo[t] = _rsi_value(up, dn)
+                nobs += m
+                i = b1
+                continue
+            up = u0                      # a missing or infinite change (a non-finite value
+            dn = d0                      # never turns finite again): the general row
+            general_to = b1
+        d = close[i] - close[i - 1] if i > 0 else NAN
         g = d if d > 0 else 0.0
         l = -d if d < 0 else -0.0
         up, up_wt, _ = ewm_step(up, up_wt, nobs, g, a)
         dn, dn_wt, nobs = ewm_step(dn, dn_wt, nobs, l, a)
-        prev = c
         out[i] = _rsi_value(up, dn) if nobs >= window else NAN
         i += 1
 
@@ -80,10 +106,12 @@ def rsi(close, window, out):
 @jit
 def macd(close, fast, slow, signal, out):
     """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
-    rows of `out` = macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass,
-    with pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near
-    the price, so a few ulp of the price can exceed 1e-9 of its own size. Branch-free
-    (`ewm_exact`) once all three are past their warm-up and the close is finite."""
+    outputs macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass, with
+    pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near the
+    price, so a few ulp of the price can exceed 1e-9 of its own size. Once all three are warm,
+    blocks of EWM_BLOCK rows run over range-indexed slices, speculatively without pandas'
+    equality skip (`ewm_plain`, replayed with `ewm_exact` where it applies); a block
+    with a missing close is rolled back and replayed with the general row (`ewm_step`)."""
     af = span_alpha(fast)
     asl = span_alpha(slow)
     ag = span_alpha(signal)
@@ -101,33 +129,62 @@ def macd(close, fast, slow, signal, out):
     ewg = 1.0
     ng = 0
     n = close.shape[0]
+    o0 = out[0]
+    o1 = out[1]
+    o2 = out[2]
+    B = EWM_BLOCK
+    general_to = 0
     i = 0
     while i < n:
-        if steady and ng >= signal and ewf == 1.0 and ews == 1.0 and ewg == 1.0 \
-                and nf >= fast and ns >= slow:
-            while i < n:
-                c = close[i]
-                if c - c != 0.0:
-                    break
-                ef = ewm_exact(ef, c, ff, af)
-                es = ewm_exact(es, c, fs, asl)
-                m = ef - es
-                eg = ewm_exact(eg, m, fg, ag)
-                out[0][i] = m
-                out[1][i] = eg
-                out[2][i] = m - eg
-                i += 1
-            if i >= n:
-                break
+        if i >= general_to and steady and ng >= signal and ewf == 1.0 and ews == 1.0 \
+                and ewg == 1.0 and nf >= fast and ns >= slow:
+            b1 = min(i + B, n)
+            m = b1 - i
+            cc = close[i:b1]
+            p0 = o0[i:b1]
+            p1 = o1[i:b1]
+            p2 = o2[i:b1]
+            s0 = (ef, es, eg)
+            hit = False
+            for t in range(m):           # speculative: no select on the chains
+                c = cc[t]
+                h = ewm_hit(ef, c) | ewm_hit(es, c)
+                ef = ewm_plain(ef, c, ff, af)
+                es = ewm_plain(es, c, fs, asl)
+                md = ef - es
+                hit = hit | h | ewm_hit(eg, md)
+                eg = ewm_plain(eg, md, fg, ag)
+                p0[t] = md
+                p1[t] = eg
+                p2[t] = md - eg
+            if ef - ef == 0.0 and es - es == 0.0 and eg - eg == 0.0:   # all rows finite
+                if hit:                  # an input equalled its EMA: replay with the skip
+                    ef, es, eg = s0
+                    for t in range(m):
+                        c = cc[t]
+                        ef = ewm_exact(ef, c, ff, af)
+                        es = ewm_exact(es, c, fs, asl)
+                        md = ef - es
+                        eg = ewm_exact(eg, md, fg, ag)
+                        p0[t] = md
+                        p1[t] = eg
+                        p2[t] = md - eg
+                nf += m
+                ns += m
+                ng += m
+                i = b1
+                continue
+            ef, es, eg = s0              # a missing close: the general row
+            general_to = b1
         c = close[i]
         ef, ewf, nf = ewm_step(ef, ewf, nf, c, af)
         es, ews, ns = ewm_step(es, ews, ns, c, asl)
-        m = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
-        eg, ewg, ng = ewm_step(eg, ewg, ng, m, ag)
+        md = (ef if nf >= fast else NAN) - (es if ns >= slow else NAN)
+        eg, ewg, ng = ewm_step(eg, ewg, ng, md, ag)
         sg = eg if ng >= signal else NAN
-        out[0][i] = m
-        out[1][i] = sg
-        out[2][i] = m - sg
+        o0[i] = md
+        o1[i] = sg
+        o2[i] = md - sg
         i += 1
 
 
@@ -159,15 +216,78 @@ def ema_chain(x, window, depth, out):
 
 @jit
 def trix(close, window, out):
-    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA.
-    Row 0 is NaN (ta fills the missing previous value with the whole-series mean, a
-    look-ahead that only shows when window == 1)."""
-    ema_chain(close, window, 3, out)
+    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA
+    (three pandas EMAs of span `window`, each NaN until `window` observations). Row 0 is NaN
+    (ta fills the missing previous value with the whole-series mean, a look-ahead that only
+    shows when window == 1). One pass, pandas' rows bit for bit (TRIX is a tiny relative
+    change of a value near the price, so a few ulp of the price would exceed 1e-9 of it on a
+    near-flat series): once the three EMAs are warm, blocks of EWM_BLOCK rows run the three
+    recurrences side by side, speculatively without pandas' equality skip (`ewm_plain`,
+    replayed with `ewm_exact` where it applies); a block with a missing close is
+    rolled back and replayed with the general row (`ewm_step`, the same bits on finite rows)."""
+    a = span_alpha(window)
+    f = 1.0 - a
+    steady = exact_ok(a)
+    e1 = NAN
+    w1 = 1.0
+    n1 = 0
+    e2 = NAN
+    w2 = 1.0
+    n2 = 0
+    e3 = NAN
+    w3 = 1.0
+    n3 = 0
     prev = NAN
-    for i in range(close.shape[0]):
-        e = out[i]
-        out[i] = (e - prev) / prev * 100.0
-        prev = e
+    n = close.shape[0]
+    B = EWM_BLOCK
+    general_to = 0
+    i = 0
+    while i < n:
+        if i >= general_to and steady and n3 >= window and w1 == 1.0 and w2 == 1.0 \
+                and w3 == 1.0 and prev == prev:
+            b1 = min(i + B, n)
+            m = b1 - i
+            cc = close[i:b1]
+            oo = out[i:b1]
+            s0 = (e1, e2, e3, prev)
+            hit = False
+            for t in range(m):           # speculative: no select on the chains
+                c = cc[t]
+                h1 = ewm_hit(e1, c)
+                e1 = ewm_plain(e1, c, f, a)
+                h2 = ewm_hit(e2, e1)
+                e2 = ewm_plain(e2, e1, f, a)
+                h3 = ewm_hit(e3, e2)
+                e3 = ewm_plain(e3, e2, f, a)
+                hit = hit | h1 | h2 | h3
+                oo[t] = (e3 - prev) / prev * 100.0
+                prev = e3
+            if e1 - e1 == 0.0 and e2 - e2 == 0.0 and e3 - e3 == 0.0:   # all rows finite
+                if hit:                  # an input equalled its EMA: replay with the skip
+                    e1, e2, e3, prev = s0
+                    for t in range(m):
+                        c = cc[t]
+                        e1 = ewm_exact(e1, c, f, a)
+                        e2 = ewm_exact(e2, e1, f, a)
+                        e3 = ewm_exact(e3, e2, f, a)
+                        oo[t] = (e3 - prev) / prev * 100.0
+                        prev = e3
+                n1 += m
+                n2 += m
+                n3 += m
+                i = b1
+                continue
+            e1, e2, e3, prev = s0        # a missing close: the general row
+            general_to = b1
+        e1, w1, n1 = ewm_step(e1, w1, n1, close[i], a)
+        v = e1 if n1 >= window else NAN
+        e2, w2, n2 = ewm_step(e2, w2, n2, v, a)
+        v = e2 if n2 >= window else NAN
+        e3, w3, n3 = ewm_step(e3, w3, n3, v, a)
+        v = e3 if n3 >= window else NAN
+        out[i] = (v - prev) / prev * 100.0
+        prev = v
+        i += 1
 
 
 @jit
@@ -203,25 +323,99 @@ def tsi(close, slow, fast, out):
 
 @jit
 def roc(close, window, out):
-    """`ta.momentum.ROCIndicator(close, window).roc()`: 100 * (c - c[t-window]) / c[t-window]."""
+    """`ta.momentum.ROCIndicator(close, window).roc()`: 100 * (c - c[t-window]) / c[t-window].
+    (Range-indexed slices: no negative-index checks, so the division runs in SIMD lanes.)"""
     n = close.shape[0]
-    for i in range(n):
-        if i < window:
-            out[i] = NAN
-        else:
-            p = close[i - window]
-            out[i] = ((close[i] - p) / p) * 100.0
+    w = min(window, n)
+    out[:w] = NAN
+    m = n - w
+    cur = close[w:]
+    prv = close[:m]
+    oo = out[w:]
+    for t in range(m):
+        p = prv[t]
+        oo[t] = ((cur[t] - p) / p) * 100.0
+
+
+KAMA_DIRECT_MAX = 32    # windows up to this long sum their |changes| directly (exact to w ulp)
+KAMA_BLOCK = 512
+
+
+@jit(inline="always")
+def _kama_sc(close, i, w, fd, ssc):
+    """KAMA's smoothing constant at row i >= w - 1 (one row of the blocked pass, same bits):
+    efficiency ratio |c - c[i-w]| / (|change| summed over the window, newest first; NaN when
+    any is missing), 0 where that sum is 0."""
+    den = abs(close[i] - close[i - 1]) if i > 0 else 0.0
+    for j in range(1, w):
+        r = i - j
+        den += abs(close[r] - close[r - 1]) if r > 0 else 0.0
+    num = abs(close[i] - close[i - w]) if i >= w else 0.0
+    if den - den != 0.0:
+        den = NAN                        # a missing change (inf counts as missing, as pandas)
+    er = num / den if den != 0 else 0.0
+    t = er * fd + ssc
+    return t * t
 
 
 @jit
-def kama(close, window, fast, slow, out):
-    """`ta.momentum.KAMAIndicator(close, window, pow1=fast, pow2=slow).kama()`.
+def _kama_direct(close, w, fd, ssc, out):
+    n = close.shape[0]
+    B = KAMA_BLOCK
+    vol = np.empty(B + w)
+    sc = np.empty(B)
+    first = True
+    k = NAN                              # the previous KAMA value, kept in a register
+    lo = min(w - 1, n)
+    out[:lo] = NAN
+    i = lo
+    while i < n:
+        b1 = min(i + B, n)
+        m = b1 - i
+        if not first and i >= w and all_finite(close[i - w:b1]):
+            # slices indexed by range variables: no negative-index wraparound, so SIMD lanes
+            cur = close[i - w + 1:b1]
+            prv = close[i - w:b1 - 1]
+            for t in range(m + w - 1):
+                vol[t] = abs(cur[t] - prv[t])      # |change| of row i - w + 1 + t
+            v = vol[w - 1:w - 1 + m]
+            for t in range(m):
+                sc[t] = v[t]
+            for j in range(1, w):                  # newest first, as _kama_sc
+                v = vol[w - 1 - j:w - 1 - j + m]
+                for t in range(m):
+                    sc[t] += v[t]
+            cc = close[i:b1]
+            cw = close[i - w:b1 - w]
+            for t in range(m):
+                den = sc[t]
+                er = abs(cc[t] - cw[t]) / den if den != 0 else 0.0
+                u = er * fd + ssc
+                sc[t] = u * u
+            oo = out[i:b1]
+            for t in range(m):
+                k = k + sc[t] * (cc[t] - k)        # ta's form: one chain, no division
+                oo[t] = k
+            i = b1
+            continue
+        while i < b1:
+            s = _kama_sc(close, i, w, fd, ssc)
+            if s != s:
+                out[i] = NAN
+                k = NAN
+            elif first:
+                k = close[i]
+                out[i] = k
+                first = False
+            else:
+                k = k + s * (close[i] - k)
+                out[i] = k
+            i += 1
 
-    Efficiency ratio |c - c[t-window]| / rolling sum of |one-row change|; the first value with
-    a full window is the close itself. (ta's first change wraps around to the last row via
-    np.roll; here it is 0, so nothing depends on a later row; the first KAMA value is the close
-    either way.)
-    """
+
+@jit
+def _kama_summed(close, window, fast, slow, out):
+    """`kama` for long windows: the |change| window sum as a guarded running sum."""
     n = close.shape[0]
     vol = np.empty(n)
     for i in range(n):
@@ -254,6 +448,23 @@ def kama(close, window, fast, slow, out):
         else:
             k = k + sc * (close[i] - k)
             out[i] = k
+
+
+@jit
+def kama(close, window, fast, slow, out):
+    """`ta.momentum.KAMAIndicator(close, window, pow1=fast, pow2=slow).kama()`.
+
+    Efficiency ratio |c - c[t-window]| / rolling sum of |one-row change|; the first value with
+    a full window is the close itself. (ta's first change wraps around to the last row via
+    np.roll; here it is 0, so nothing depends on a later row; the first KAMA value is the close
+    either way.) Windows up to KAMA_DIRECT_MAX rows sum the window directly (a sum of
+    non-negative terms: within w ulp of exact, no drift), blocks of finite rows in SIMD lanes
+    with one multiply-add chain left per row; longer windows use a guarded running sum.
+    """
+    if window <= KAMA_DIRECT_MAX:
+        _kama_direct(close, window, 2.0 / (fast + 1) - 2.0 / (slow + 1.0), 2.0 / (slow + 1.0), out)
+    else:
+        _kama_summed(close, window, fast, slow, out)
 
 
 @jit
