@@ -285,36 +285,184 @@ def psar(high, low, close, step, max_step, out):
             pd_[i] = ps[i]
 
 
+_UO_B = 256                  # rows per block (its scratch stays in L1)
+_SHRINK = 0.0009765625       # 2^-10: a tr sum this far below its peak is re-summed
+
+
+@jit(inline="always")
+def _uo_inputs(high, low, close, lo, b1, z, bp, tr, okb, okt):
+    """Rows lo..b1-1 of ta's buying pressure and true range into bp/tr[z + row - lo],
+    missing values as 0 with flags okb/okt; returns True when none is missing.
+    bp = close - min(low, prev close) (NaN when either is); tr = the NaN-skipping max of
+    h - l, |h - pc|, |l - pc|; NaN/inf count as missing (as in pandas' rolling sum)."""
+    clean = True
+    s = lo
+    if lo == 0 and b1 > 0:                 # row 0: no previous close
+        t = high[0] - low[0]
+        ok = t - t == 0.0
+        tr[z] = t if ok else 0.0
+        okt[z] = ok
+        bp[z] = 0.0
+        okb[z] = False
+        clean = False
+        s = 1
+    hs = high[s:b1]
+    ls = low[s:b1]
+    cs = close[s:b1]
+    ps = close[s - 1:b1 - 1]
+    o = z + s - lo
+    bq = bp[o:o + b1 - s]
+    tq = tr[o:o + b1 - s]
+    kb = okb[o:o + b1 - s]
+    kt = okt[o:o + b1 - s]
+    for j in range(b1 - s):
+        h = hs[j]
+        l = ls[j]
+        pc = ps[j]
+        t = h - l
+        u = abs(h - pc)
+        t = u if (u > t) | (t != t) else t
+        u = abs(l - pc)
+        t = u if (u > t) | (t != t) else t
+        b = cs[j] - (l if l < pc else pc)
+        gb = (b - b == 0.0) & (l == l) & (pc == pc)
+        gt = t - t == 0.0
+        bq[j] = b if gb else 0.0
+        tq[j] = t if gt else 0.0
+        kb[j] = gb
+        kt[j] = gt
+        clean &= gb & gt
+    return clean
+
+
+@jit(inline="always")
+def _sum2(bp, tr, a, b):
+    """In-order sums of bp[a:b] and tr[a:b]."""
+    x = 0.0
+    y = 0.0
+    for j in range(a, b):
+        x += bp[j]
+        y += tr[j]
+    return x, y
+
+
+@jit
+def _uo_sums(bp, tr, p, m, ws, sums, careful):
+    """Running window sums of bp and tr for rows p..p+m-1 of the block buffers (p rows of
+    history in front) into sums[2j] (bp) and sums[2j+1] (tr), t = row - p. They start exact
+    (re-summed in order) and then add/drop one row each, so each sum's rounding error is at
+    most ~2m * 2^-53 times (its start + the tr added since). A tr sum below 2^-10 of that
+    (a large range left the window; an all-zero window must give exactly 0) makes the fast
+    loop return True at once (the caller reruns it `careful`), and the careful one re-sum
+    all three windows in order and restart the count. Up to that row both do the same
+    arithmetic, so no value depends on a later row."""
+    w1, w2, w3 = ws
+    a1, c1 = _sum2(bp, tr, p - w1, p)
+    a2, c2 = _sum2(bp, tr, p - w2, p)
+    a3, c3 = _sum2(bp, tr, p - w3, p)
+    cum = max(c1, c2, c3)                # start + tr added since (bounds the error)
+    x0 = bp[p:p + m]
+    y0 = tr[p:p + m]
+    x1 = bp[p - w1:p - w1 + m]
+    y1 = tr[p - w1:p - w1 + m]
+    x2 = bp[p - w2:p - w2 + m]
+    y2 = tr[p - w2:p - w2 + m]
+    x3 = bp[p - w3:p - w3 + m]
+    y3 = tr[p - w3:p - w3 + m]
+    s0 = sums[0]
+    s1 = sums[1]
+    s2 = sums[2]
+    s3 = sums[3]
+    s4 = sums[4]
+    s5 = sums[5]
+    for t in range(m):
+        x = x0[t]
+        y = y0[t]
+        cum += y
+        a1 += x - x1[t]
+        c1 += y - y1[t]
+        a2 += x - x2[t]
+        c2 += y - y2[t]
+        a3 += x - x3[t]
+        c3 += y - y3[t]
+        lim = cum * _SHRINK
+        if (c1 < lim) | (c2 < lim) | (c3 < lim):
+            if not careful:
+                return True
+            k = p + t + 1
+            a1, c1 = _sum2(bp, tr, k - w1, k)
+            a2, c2 = _sum2(bp, tr, k - w2, k)
+            a3, c3 = _sum2(bp, tr, k - w3, k)
+            cum = max(c1, c2, c3)
+        s0[t] = a1
+        s1[t] = c1
+        s2[t] = a2
+        s3[t] = c2
+        s4[t] = a3
+        s5[t] = c3
+    return False
+
+
 @jit
 def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
     """`ta.momentum.UltimateOscillator(high, low, close, window1=w1, window2=w2, window3=w3,
-    weight1=k1, weight2=k2, weight3=k3).ultimate_oscillator()`."""
+    weight1=k1, weight2=k2, weight3=k3).ultimate_oscillator()`.
+
+    Blocks of 256 rows with L1-sized scratch, no length-n temporaries: ta's buying pressure
+    and true range for the block and the longest window before it (a vectorised pass), six
+    running window sums (`_uo_sums`: exact at each block start and on cancellation, so each
+    sum is within ~512 * 2^10 * 2^-53 (~6e-11) of its value in the worst case, ~1e-15
+    typically), then the weighted ratios over one common denominator (a vectorised pass, one
+    division a row; ta's three divisions where that product is zero or extreme).
+    Slices, not offsets, index the scratch: numba then knows the indices are non-negative
+    and the passes vectorise. A window (min_periods = window, as ta)
+    is valid when it holds no missing bp/tr. Blocks start at fixed rows and every decision
+    depends on earlier rows only: a prefix of the input gives a prefix of the output."""
     n = close.shape[0]
-    bp = np.empty(n)
-    tr = np.empty(n)
-    for i in range(n):
-        pc = close[i - 1] if i > 0 else NAN
-        h = high[i]
-        l = low[i]
-        t = h - l
-        if pc == pc:
-            t = max(t, abs(h - pc), abs(l - pc))
-        tr[i] = t
-        bp[i] = close[i] - (min(l, pc) if (pc == pc and l == l) else NAN)
-    a = np.empty(n)
-    b = np.empty(n)
-    for i in range(n):
-        out[i] = 0.0
+    p = max(w1, w2, w3)
+    B = _UO_B
+    bp = np.zeros(B + p)
+    tr = np.zeros(B + p)
+    okb = np.ones(B + p, np.bool_)
+    okt = np.ones(B + p, np.bool_)
+    sums = np.empty((6, B))
     ws = (w1, w2, w3)
-    ks = (k1, k2, k3)
-    for j in range(3):
-        rolling_sum(bp, ws[j], ws[j], a)
-        rolling_sum(tr, ws[j], ws[j], b)
-        for i in range(n):
-            out[i] += ks[j] * (a[i] / b[i])
-    tot = k1 + k2 + k3
-    for i in range(n):
-        out[i] = 100.0 * out[i] / tot
+    sc = 100.0 / (k1 + k2 + k3)
+    badb = -(1 << 62)                     # last rows with a missing bp / tr
+    badt = -(1 << 62)
+    for b0 in range(0, n, B):
+        b1 = min(b0 + B, n)
+        m = b1 - b0
+        lo = max(b0 - p, 0)
+        z = lo - (b0 - p)                 # rows before 0 stay 0 in the buffers
+        clean = _uo_inputs(high, low, close, lo, b1, z, bp, tr, okb, okt)
+        if _uo_sums(bp, tr, p, m, ws, sums, False):
+            _uo_sums(bp, tr, p, m, ws, sums, True)
+        o = out[b0:b1]
+        s0 = sums[0]
+        s1 = sums[1]
+        s2 = sums[2]
+        s3 = sums[3]
+        s4 = sums[4]
+        s5 = sums[5]
+        for t in range(m):
+            d1 = s1[t]
+            d2 = s3[t]
+            d3 = s5[t]
+            d = d1 * d2 * d3
+            num = k1 * s0[t] * (d2 * d3) + k2 * s2[t] * (d1 * d3) + k3 * s4[t] * (d1 * d2)
+            v = num / d * sc
+            if not ((d > 1e-280) & (d < 1e280)):     # a zero (or extreme) window: ta's form
+                v = (k1 * (s0[t] / d1) + k2 * (s2[t] / d2) + k3 * (s4[t] / d3)) * sc
+            o[t] = v
+        if clean and b0 - max(badb, badt) >= p:
+            continue
+        for t in range(m):                # NaN where a window holds a missing value
+            i = b0 + t
+            badb = i if not okb[p + t] else badb
+            badt = i if not okt[p + t] else badt
+            if min(i - badb, i - badt) < p:
+                out[i] = NAN
 
 
 @register_warmup
