@@ -190,40 +190,73 @@ def adx(high, low, close, window, out):
 @jit
 def aroon(high, low, window, out):
     """`ta.trend.AroonIndicator(high, low, window)`: rows aroon_up(), aroon_down() =
-    100 * (position of the first max / min in the last window+1 rows) / window. Monotonic
-    deques, O(n); NaN when the span holds a NaN."""
+    100 * (position of the first max / min in the last window+1 rows) / window; NaN while
+    the span holds a NaN/inf (pandas' rolling apply counts them as missing).
+
+    van Herk / Gil-Werman on (value, row) pairs, one block of window+1 rows at a time: the
+    span ending at row i is a suffix of the previous block plus a prefix of this one; the
+    prefix keeps its first extreme (strict compare), the suffix its first too (>=, scanning
+    backwards), and the suffix wins ties (it is earlier). O(n), branch-free, exact."""
     n = high.shape[0]
-    span = window + 1
-    for k in range(2):
-        x = high if k == 0 else low
-        q = np.empty(span + 1, np.int64)
-        head = 0
-        size = 0
-        cap = span + 1
-        nans = 0
-        for i in range(n):
-            if i - span >= 0:
-                if x[i - span] - x[i - span] != 0.0:
-                    nans -= 1
-                if size > 0 and q[head] <= i - span:
-                    head = (head + 1) % cap
-                    size -= 1
-            v = x[i]
-            if v - v != 0.0:
-                nans += 1
-            else:
-                while size > 0:
-                    last = x[q[(head + size - 1) % cap]]
-                    if (k == 0 and last < v) or (k == 1 and last > v):
-                        size -= 1
-                    else:
-                        break
-                q[(head + size) % cap] = i
-                size += 1
-            if i >= span - 1 and nans == 0:
-                out[k][i] = float(q[head] - (i - span + 1)) / window * 100.0
-            else:
-                out[k][i] = NAN
+    s = window + 1
+    up = out[0]
+    dn = out[1]
+    shv = np.full(s + 1, -np.inf)        # previous block's suffix max / min and their rows
+    shi = np.zeros(s + 1, np.int64)
+    slv = np.full(s + 1, np.inf)
+    sli = np.zeros(s + 1, np.int64)
+    bad = -1                             # last row with a missing high/low (rows < 0 count)
+    tab = np.empty(s)                    # ta's value for each position, looked up
+    for k in range(s):
+        tab[k] = float(k) / window * 100.0
+    for b0 in range(0, n, s):
+        b1 = min(b0 + s, n)
+        m = b1 - b0
+        hs = high[b0:b1]
+        ls = low[b0:b1]
+        us = up[b0:b1]
+        ds = dn[b0:b1]
+        mh = -np.inf
+        ml = np.inf
+        mhi = b0
+        mli = b0
+        for t in range(m):
+            h = hs[t]
+            l = ls[t]
+            i = b0 + t
+            bad = bad if (h - h == 0.0) & (l - l == 0.0) else i
+            gt = h > mh
+            mhi = i if gt else mhi
+            mh = h if gt else mh
+            lt = l < ml
+            mli = i if lt else mli
+            ml = l if lt else ml
+            a = shv[t + 1]
+            ih = shi[t + 1] if a >= mh else mhi
+            b = slv[t + 1]
+            il = sli[t + 1] if b <= ml else mli
+            valid = i - bad >= s
+            kh = ih - i + window if valid else 0      # (garbage rows stay in the table)
+            kl = il - i + window if valid else 0
+            us[t] = tab[kh] if valid else NAN
+            ds[t] = tab[kl] if valid else NAN
+        mh = -np.inf
+        ml = np.inf
+        mhi = b1 - 1
+        mli = b1 - 1
+        for t in range(m - 1, -1, -1):   # this block's suffix extremes, for the next block
+            h = hs[t]
+            l = ls[t]
+            ge = h >= mh
+            mhi = b0 + t if ge else mhi
+            mh = h if ge else mh
+            le = l <= ml
+            mli = b0 + t if le else mli
+            ml = l if le else ml
+            shv[t] = mh
+            shi[t] = mhi
+            slv[t] = ml
+            sli[t] = mli
 
 
 @jit
