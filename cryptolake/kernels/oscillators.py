@@ -262,60 +262,68 @@ def aroon(high, low, window, out):
 @jit
 def psar(high, low, close, step, max_step, out):
     """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
-    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close)."""
+    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close). One pass, the
+    state (previous SAR, the last two highs/lows) in registers, each output written once."""
     n = close.shape[0]
     ps = out[0]
     pu = out[1]
     pd_ = out[2]
-    for i in range(n):
+    for i in range(min(n, 2)):
         ps[i] = close[i]
         pu[i] = NAN
         pd_[i] = NAN
-    if n == 0:
+    if n < 3:
         return
     up_trend = True
     af = step
     up_high = high[0]
     down_low = low[0]
+    prev = close[1]
+    h2 = high[0]
+    h1 = high[1]
+    l2 = low[0]
+    l1 = low[1]
     for i in range(2, n):
-        reversal = False
         max_high = high[i]
         min_low = low[i]
         if up_trend:
-            ps[i] = ps[i - 1] + (af * (up_high - ps[i - 1]))
-            if min_low < ps[i]:
-                reversal = True
-                ps[i] = up_high
+            v = prev + (af * (up_high - prev))
+            if min_low < v:
+                v = up_high
                 down_low = min_low
                 af = step
+                up_trend = False
             else:
                 if max_high > up_high:
                     up_high = max_high
                     af = min(af + step, max_step)
-                if low[i - 2] < ps[i]:
-                    ps[i] = low[i - 2]
-                elif low[i - 1] < ps[i]:
-                    ps[i] = low[i - 1]
+                if l2 < v:
+                    v = l2
+                elif l1 < v:
+                    v = l1
         else:
-            ps[i] = ps[i - 1] - (af * (ps[i - 1] - down_low))
-            if max_high > ps[i]:
-                reversal = True
-                ps[i] = down_low
+            v = prev - (af * (prev - down_low))
+            if max_high > v:
+                v = down_low
                 up_high = max_high
                 af = step
+                up_trend = True
             else:
                 if min_low < down_low:
                     down_low = min_low
                     af = min(af + step, max_step)
-                if high[i - 2] > ps[i]:
-                    ps[i] = high[i - 2]
-                elif high[i - 1] > ps[i]:
-                    ps[i] = high[i - 1]
-        up_trend = up_trend != reversal
-        if up_trend:
-            pu[i] = ps[i]
-        else:
-            pd_[i] = ps[i]
+                if h2 > v:
+                    v = h2
+                elif h1 > v:
+                    v = h1
+        ps[i] = v
+        pu[i] = v if up_trend else NAN
+        pd_[i] = NAN if up_trend else v
+        prev = v
+        h2 = h1
+        h1 = max_high
+        l2 = l1
+        l1 = min_low
 
 
 _UO_B = 256                  # rows per block (its scratch stays in L1)
