@@ -46,8 +46,15 @@ def _range_position(high, low, close, window, kind, out, scratch):
         ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
         if not ok:
             break
-        for t in range(min(window, n - b0)):
-            out[b0 + t] = _position(kind, close[b0 + t], hh[t], ll[t])
+        m = min(window, n - b0)
+        cs = close[b0:b0 + m]            # slices: non-negative indices, the loop vectorises
+        os_ = out[b0:b0 + m]
+        if kind == _K:
+            for t in range(m):
+                os_[t] = _position(_K, cs[t], hh[t], ll[t])
+        else:
+            for t in range(m):
+                os_[t] = _position(_R, cs[t], hh[t], ll[t])
     if not ok:
         rolling_max(high, window, window, scratch)
         rolling_min(low, window, window, out)
