@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._sums import np_block, np_sum
+from ._sums import all_finite, np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -77,55 +77,77 @@ def williams_r(high, low, close, window, out):
     _range_position(high, low, close, window, _R, out, np.empty_like(out))
 
 
+_CCI_FLAT = 1e-5     # a window whose mean deviation is below this of |mean| is "near-flat"
+
+
+@jit(inline="always")
+def _cci_exact(tp, i, w, m, c):
+    """Row i of CCI as ta computes it: the mean deviation around np.mean of the window (bit
+    for bit: on a near-flat window it decides whether the deviation is 0 or an ulp), over
+    the deviation of tp from pandas' rolling mean m."""
+    lo = i - w + 1
+    mu = np_sum(tp, lo, w) / w
+    dev = 0.0
+    for j in range(lo, i + 1):
+        dev += abs(tp[j] - mu)
+    return (tp[i] - m) / (c * (dev / w))
+
+
 @jit
 def cci(high, low, close, window, c, out):
     """`ta.trend.CCIIndicator(high, low, close, window, constant=c).cci()`:
-    (tp - rolling mean tp) / (c * mean absolute deviation), tp = (h + l + c) / 3. The mean
-    deviation replays numpy's pairwise sums, as ta computes it with np.mean per window
-    (O(n * window): there is no running form of it); four rows at a time where their windows
-    are full, each row's sums in the same order as alone."""
+    (tp - rolling mean tp) / (c * mean absolute deviation), tp = (h + l + c) / 3, the rolling
+    mean replaying pandas' arithmetic bit for bit. The mean deviation (O(window) a row, as in
+    ta and TA-Lib) is taken around that rolling mean, eight rows at once in vector lanes
+    (each row's deviations summed in order, so a row gets the same bits alone or in a
+    group). ta takes it around np.mean of the window, which differs by an ulp or two: that
+    changes a row by at most ~1e-15 * |mean| / deviation relative, so where the deviation
+    is below 1e-5 of |mean| (near-flat windows, where it matters) the row is recomputed
+    exactly as ta does (`_cci_exact`)."""
     n = close.shape[0]
+    w = window
     tp = np.empty(n)
     for i in range(n):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
-    rolling_mean_exact(tp, window, window, out)
-    w = window
+    rolling_mean_exact(tp, w, w, out)
     i = 0
     while i < n:
-        if i + 4 <= n and w <= 128 and (out[i] == out[i]) & (out[i + 1] == out[i + 1]) \
-                & (out[i + 2] == out[i + 2]) & (out[i + 3] == out[i + 3]):
-            # four rows at once: four independent sums (each in the row-by-row order, so the
-            # same bits) keep the adder busy instead of waiting on one chain
-            x = tp[i - w + 1:i + 4]      # (a slice: indices from 0 need no wraparound)
-            mu0 = np_block(x, 0, w) / w  # np_sum's own block sum (w <= 128), inlined
-            mu1 = np_block(x, 1, w) / w
-            mu2 = np_block(x, 2, w) / w
-            mu3 = np_block(x, 3, w) / w
-            d0 = 0.0
-            d1 = 0.0
-            d2 = 0.0
-            d3 = 0.0
-            for j in range(w):
-                d0 += abs(x[j] - mu0)
-                d1 += abs(x[j + 1] - mu1)
-                d2 += abs(x[j + 2] - mu2)
-                d3 += abs(x[j + 3] - mu3)
-            out[i] = (tp[i] - out[i]) / (c * (d0 / w))
-            out[i + 1] = (tp[i + 1] - out[i + 1]) / (c * (d1 / w))
-            out[i + 2] = (tp[i + 2] - out[i + 2]) / (c * (d2 / w))
-            out[i + 3] = (tp[i + 3] - out[i + 3]) / (c * (d3 / w))
-            i += 4
-            continue
+        if i + 8 <= n and i >= w - 1:
+            ms = out[i:i + 8]
+            if all_finite(ms):
+                x = tp[i - w + 1:i + 8]
+                m0, m1, m2, m3, m4, m5, m6, m7 = ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7]
+                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
+                for j in range(w):
+                    d0 += abs(x[j] - m0)
+                    d1 += abs(x[j + 1] - m1)
+                    d2 += abs(x[j + 2] - m2)
+                    d3 += abs(x[j + 3] - m3)
+                    d4 += abs(x[j + 4] - m4)
+                    d5 += abs(x[j + 5] - m5)
+                    d6 += abs(x[j + 6] - m6)
+                    d7 += abs(x[j + 7] - m7)
+                ds = (d0, d1, d2, d3, d4, d5, d6, d7)
+                for k in range(8):
+                    m = ms[k]
+                    mad = ds[k] / w
+                    if mad >= _CCI_FLAT * abs(m):
+                        ms[k] = (x[w - 1 + k] - m) / (c * mad)
+                    else:
+                        ms[k] = _cci_exact(tp, i + k, w, m, c)
+                i += 8
+                continue
         m = out[i]
         if m == m:
             lo = i - w + 1
-            # the window mean bit for bit as np.mean (it decides whether a flat window's
-            # deviation is 0 or one ulp); the deviations' sum needs no such care
-            mu = np_sum(tp, lo, w) / w
             dev = 0.0
             for j in range(lo, i + 1):
-                dev += abs(tp[j] - mu)
-            out[i] = (tp[i] - m) / (c * (dev / w))
+                dev += abs(tp[j] - m)
+            mad = dev / w
+            if mad >= _CCI_FLAT * abs(m):
+                out[i] = (tp[i] - m) / (c * mad)
+            else:
+                out[i] = _cci_exact(tp, i, w, m, c)
         i += 1
 
 
