@@ -234,7 +234,8 @@ def aroon(high, low, window, out):
     shi = np.zeros(s + 1, np.int64)
     slv = np.full(s + 1, np.inf)
     sli = np.zeros(s + 1, np.int64)
-    bad = -1                             # last row with a missing high/low (rows < 0 count)
+    badh = -1                            # last rows with a missing high / low (rows < 0
+    badl = -1                            # count as missing)
     tab = np.empty(s)                    # ta's value for each position, looked up
     for k in range(s):
         tab[k] = float(k) / window * 100.0
@@ -253,7 +254,8 @@ def aroon(high, low, window, out):
             h = hs[t]
             l = ls[t]
             i = b0 + t
-            bad = bad if (h - h == 0.0) & (l - l == 0.0) else i
+            badh = badh if h - h == 0.0 else i
+            badl = badl if l - l == 0.0 else i
             gt = h > mh
             mhi = i if gt else mhi
             mh = h if gt else mh
@@ -264,11 +266,12 @@ def aroon(high, low, window, out):
             ih = shi[t + 1] if a >= mh else mhi
             b = slv[t + 1]
             il = sli[t + 1] if b <= ml else mli
-            valid = i - bad >= s
-            kh = ih - i + window if valid else 0      # (garbage rows stay in the table)
-            kl = il - i + window if valid else 0
-            us[t] = tab[kh] if valid else NAN
-            ds[t] = tab[kl] if valid else NAN
+            vh = i - badh >= s
+            vl = i - badl >= s
+            kh = ih - i + window if vh else 0    # (garbage rows stay in the table)
+            kl = il - i + window if vl else 0
+            us[t] = tab[kh] if vh else NAN
+            ds[t] = tab[kl] if vl else NAN
         mh = -np.inf
         ml = np.inf
         mhi = b1 - 1
