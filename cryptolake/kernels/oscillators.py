@@ -151,69 +151,97 @@ def cci(high, low, close, window, c, out):
         i += 1
 
 
+@jit(inline="always")
+def _dm(hi, hi0, lo, lo0, pc):
+    """True range and ta's +DM / -DM of a row from its high/low, the previous high/low and
+    the previous close (`&`, not `and`: selects, not branches that mispredict)."""
+    tr = max(hi, pc) - min(lo, pc)
+    up = hi - hi0
+    dn = lo0 - lo
+    return tr, (up if (up > dn) & (up > 0) else 0.0), (dn if (dn > up) & (dn > 0) else 0.0)
+
+
 @jit
 def adx(high, low, close, window, out):
     """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
-    ta's Wilder sums and seeding in one pass (ta's divisions by the window as multiplies by
-    its reciprocal: within an ulp per step, and the sums contract). As in ta, the warm-up rows
+    ta's Wilder sums and seeding in one pass, each output written once, no length-n
+    temporaries. ta's steps x - x / w + v and (a * (w - 1) + v) / w are taken as
+    x * (1 - 1/w) + v and a * ((w - 1)/w) + v / w: two dependent operations a row instead of
+    three (the running sums are the latency chain), within a few ulps a step, and the
+    smoothing is contractive, so within ~1e-14 relative of ta. As in ta, the warm-up rows
     are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
     Expects finite inputs (ta drops NaN rows before seeding)."""
     n = close.shape[0]
     w = window
-    fw = float(w)
-    for i in range(n):
-        out[0][i] = 0.0
-        out[1][i] = 0.0
-        out[2][i] = 0.0
+    ax = out[0]
+    ap = out[1]
+    an = out[2]
+    for i in range(min(n, 2 * w - 1)):
+        ax[i] = 0.0
+    for i in range(min(n, w + 1)):
+        ap[i] = 0.0
+        an[i] = 0.0
     if n <= w:
         return
-    buf = np.empty(n)                    # dm / pos / neg seeds and then the DI values
-    trs = 0.0
-    dip = 0.0
-    din = 0.0
-    # seeds: pandas .sum() of rows 1..w (pairwise order)
+    buf = np.empty(w + 1)                # the seeds: pandas .sum() of rows 1..w (pairwise)
     for i in range(1, w + 1):
-        pc = close[i - 1]
-        buf[i] = max(high[i], pc) - min(low[i], pc)
+        buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[0]
     trs = np_sum(buf, 1, w)
     for i in range(1, w + 1):
-        up = high[i] - high[i - 1]
-        dn = low[i - 1] - low[i]
-        buf[i] = up if (up > dn and up > 0) else 0.0
+        buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[1]
     dip = np_sum(buf, 1, w)
     for i in range(1, w + 1):
-        up = high[i] - high[i - 1]
-        dn = low[i - 1] - low[i]
-        buf[i] = dn if (dn > up and dn > 0) else 0.0
+        buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[2]
     din = np_sum(buf, 1, w)
+    fw = float(w)
+    keep = 1.0 - 1.0 / fw
+    kw = (w - 1) / fw
+    inv = 1.0 / fw
+    dxb = np.empty(w)                    # the first window of DX values (ADX's seed)
     adxv = 0.0
-    inv = 1.0 / fw                       # ta divides by the window; a multiply is ~1 ulp off
-    for p in range(w, n):                # p: output row of trs[p - w]
+    for p in range(w, min(2 * w, n)):
         if p > w:
-            pc = close[p - 1]
-            dm = max(high[p], pc) - min(low[p], pc)
-            up = high[p] - high[p - 1]
-            dn = low[p - 1] - low[p]
-            pos = up if ((up > dn) & (up > 0)) else 0.0     # & (not `and`): selects, not
-            neg = dn if ((dn > up) & (dn > 0)) else 0.0     # branches that mispredict
-            trs = trs - trs * inv + dm
-            dip = dip - dip * inv + pos
-            din = din - din * inv + neg
+            tr, pos, neg = _dm(high[p], high[p - 1], low[p], low[p - 1], close[p - 1])
+            trs = trs * keep + tr
+            dip = dip * keep + pos
+            din = din * keep + neg
         r = 100.0 / trs
         dpos = dip * r if trs != 0 else 0.0
         dneg = din * r if trs != 0 else 0.0
         if p > w:
-            out[1][p] = dpos
-            out[2][p] = dneg
+            ap[p] = dpos
+            an[p] = dneg
         s = dpos + dneg
         dx = 100.0 * abs((dpos - dneg) / s)
-        buf[p] = dx if s != 0 else 0.0
+        dxb[p - w] = dx if s != 0 else 0.0
         if p == 2 * w - 1:
-            adxv = np_sum(buf, w, w) / w
-            out[0][p] = adxv
-        elif p > 2 * w - 1:
-            adxv = ((adxv * (w - 1)) + buf[p]) * inv
-            out[0][p] = adxv
+            adxv = np_sum(dxb, 0, w) / w
+            ax[p] = adxv
+    if n <= 2 * w:
+        return
+    b = 2 * w                            # steady state: slices (non-negative indices)
+    hs = high[b:]
+    ls = low[b:]
+    cs = close[b - 1:n - 1]
+    hp = high[b - 1:n - 1]
+    lp = low[b - 1:n - 1]
+    xs = ax[b:]
+    ps = ap[b:]
+    ns = an[b:]
+    for t in range(n - b):
+        tr, pos, neg = _dm(hs[t], hp[t], ls[t], lp[t], cs[t])
+        trs = trs * keep + tr
+        dip = dip * keep + pos
+        din = din * keep + neg
+        r = 100.0 / trs
+        dpos = dip * r if trs != 0 else 0.0
+        dneg = din * r if trs != 0 else 0.0
+        ps[t] = dpos
+        ns[t] = dneg
+        s = dpos + dneg
+        dx = 100.0 * abs((dpos - dneg) / s)
+        adxv = adxv * kw + (dx if s != 0 else 0.0) * inv
+        xs[t] = adxv
 
 
 @jit
