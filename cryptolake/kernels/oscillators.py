@@ -514,7 +514,8 @@ def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
     running window sums (`_uo_sums`: exact at each block start and on cancellation, so each
     sum is within ~512 * 2^10 * 2^-53 (~6e-11) of its value in the worst case, ~1e-15
     typically), then the weighted ratios over one common denominator (a vectorised pass, one
-    division a row; ta's three divisions where that product is zero or extreme).
+    division a row; then ta's three divisions on the rows where that product is zero or
+    extreme, e.g. an all-zero window's 0/0).
     Slices, not offsets, index the scratch: numba then knows the indices are non-negative
     and the passes vectorise. A window (min_periods = window, as ta)
     is valid when it holds no missing bp/tr. Blocks start at fixed rows and every decision
@@ -546,16 +547,20 @@ def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
         s3 = sums[3]
         s4 = sums[4]
         s5 = sums[5]
+        odd = False
         for t in range(m):
             d1 = s1[t]
             d2 = s3[t]
             d3 = s5[t]
             d = d1 * d2 * d3
             num = k1 * s0[t] * (d2 * d3) + k2 * s2[t] * (d1 * d3) + k3 * s4[t] * (d1 * d2)
-            v = num / d * sc
-            if not ((d > 1e-280) & (d < 1e280)):     # a zero (or extreme) window: ta's form
-                v = (k1 * (s0[t] / d1) + k2 * (s2[t] / d2) + k3 * (s4[t] / d3)) * sc
-            o[t] = v
+            o[t] = num / d * sc
+            odd |= not ((d > 1e-280) & (d < 1e280))
+        if odd:                           # a zero (or extreme) window: ta's form
+            for t in range(m):
+                d = s1[t] * s3[t] * s5[t]
+                if not ((d > 1e-280) & (d < 1e280)):
+                    o[t] = (k1 * (s0[t] / s1[t]) + k2 * (s2[t] / s3[t]) + k3 * (s4[t] / s5[t])) * sc
         if clean and b0 - max(badb, badt) >= p:
             continue
         for t in range(m):                # NaN where a window holds a missing value
