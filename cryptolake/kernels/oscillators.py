@@ -18,7 +18,6 @@ from .rolling import (
     rolling_mean,
     rolling_mean_exact,
     rolling_min,
-    rolling_sum,
 )
 
 NAN = np.nan
@@ -116,7 +115,8 @@ def cci(high, low, close, window, c, out):
             ms = out[i:i + 8]
             if all_finite(ms):
                 x = tp[i - w + 1:i + 8]
-                m0, m1, m2, m3, m4, m5, m6, m7 = ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7]
+                m0, m1, m2, m3 = ms[0], ms[1], ms[2], ms[3]
+                m4, m5, m6, m7 = ms[4], ms[5], ms[6], ms[7]
                 d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
                 for j in range(w):
                     d0 += abs(x[j] - m0)

@@ -28,7 +28,8 @@ PARAMS = {"ultimate_oscillator": [{}, {"window": 3, "window2": 5, "window3": 40}
           "aroon": [{}, {"window": 3}], "cci": [{}, {"window": 9}], "psar": [{}],
           "stoch": [{}], "williams_r": [{"window": 5}]}
 # CRYPTOLAKE_HYPOTHESIS_EXAMPLES=200 for a deeper run
-PROP = settings(max_examples=int(os.environ.get("CRYPTOLAKE_HYPOTHESIS_EXAMPLES", "12")), deadline=None,
+PROP = settings(max_examples=int(os.environ.get("CRYPTOLAKE_HYPOTHESIS_EXAMPLES", "12")),
+                deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
