@@ -175,3 +175,25 @@ def test_cci_near_flat_windows_take_the_exact_path():
     for w in (5, 20):
         msg = mismatch(INDICATORS["cci"](df, window=w), ORACLES["cci"].reference(df, window=w))
         assert msg is None, msg
+
+
+@pytest.mark.parametrize("price", [0.001234, 30000.0])
+def test_cci_no_worse_than_talib_against_long_double(price):
+    """The mean deviation taken around pandas' rolling mean (not np.mean) stays at least as
+    close as TA-Lib to CCI computed in 80-bit long double."""
+    talib = pytest.importorskip("talib")
+    df = make_ohlcv(20000, 3, price=price, flat=None, tick=price * 1e-5)
+    h, l, c = (df[k].to_numpy() for k in ("high", "low", "close"))
+    tp = (h.astype(np.longdouble) + l + c) / 3
+    win = np.lib.stride_tricks.sliding_window_view(tp, 20)
+    mu = win.mean(axis=1)
+    mad = np.abs(win - mu[:, None]).mean(axis=1)
+    exact = np.full(len(c), np.nan)
+    exact[19:] = ((tp[19:] - mu) / (0.015 * mad)).astype(np.float64)
+    ours = INDICATORS["cci"](df).to_numpy()
+    theirs = talib.CCI(h, l, c, 20)
+    ok = np.isfinite(exact)
+    scale = np.mean(np.abs(exact[ok]))
+    err_ours = np.max(np.abs(ours[ok] - exact[ok])) / scale
+    err_talib = np.max(np.abs(theirs[ok] - exact[ok])) / scale
+    assert err_ours <= err_talib, (err_ours, err_talib)
