@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._sums import np_block, np_sum
+from ._sums import all_finite, np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -18,7 +18,6 @@ from .rolling import (
     rolling_mean,
     rolling_mean_exact,
     rolling_min,
-    rolling_sum,
 )
 
 NAN = np.nan
@@ -46,8 +45,15 @@ def _range_position(high, low, close, window, kind, out, scratch):
         ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
         if not ok:
             break
-        for t in range(min(window, n - b0)):
-            out[b0 + t] = _position(kind, close[b0 + t], hh[t], ll[t])
+        m = min(window, n - b0)
+        cs = close[b0:b0 + m]            # slices: non-negative indices, the loop vectorises
+        os_ = out[b0:b0 + m]
+        if kind == _K:
+            for t in range(m):
+                os_[t] = _position(_K, cs[t], hh[t], ll[t])
+        else:
+            for t in range(m):
+                os_[t] = _position(_R, cs[t], hh[t], ll[t])
     if not ok:
         rolling_max(high, window, window, scratch)
         rolling_min(low, window, window, out)
@@ -70,251 +76,499 @@ def williams_r(high, low, close, window, out):
     _range_position(high, low, close, window, _R, out, np.empty_like(out))
 
 
+_CCI_FLAT = 1e-5     # a window whose mean deviation is below this of |mean| is "near-flat"
+
+
+@jit(inline="always")
+def _cci_exact(tp, i, w, m, c):
+    """Row i of CCI as ta computes it: the mean deviation around np.mean of the window (bit
+    for bit: on a near-flat window it decides whether the deviation is 0 or an ulp), over
+    the deviation of tp from pandas' rolling mean m."""
+    lo = i - w + 1
+    mu = np_sum(tp, lo, w) / w
+    dev = 0.0
+    for j in range(lo, i + 1):
+        dev += abs(tp[j] - mu)
+    return (tp[i] - m) / (c * (dev / w))
+
+
 @jit
 def cci(high, low, close, window, c, out):
     """`ta.trend.CCIIndicator(high, low, close, window, constant=c).cci()`:
-    (tp - rolling mean tp) / (c * mean absolute deviation), tp = (h + l + c) / 3. The mean
-    deviation replays numpy's pairwise sums, as ta computes it with np.mean per window
-    (O(n * window): there is no running form of it); four rows at a time where their windows
-    are full, each row's sums in the same order as alone."""
+    (tp - rolling mean tp) / (c * mean absolute deviation), tp = (h + l + c) / 3, the rolling
+    mean replaying pandas' arithmetic bit for bit. The mean deviation (O(window) a row, as in
+    ta and TA-Lib) is taken around that rolling mean, eight rows at once in vector lanes
+    (each row's deviations summed in order, so a row gets the same bits alone or in a
+    group). ta takes it around np.mean of the window, which differs by an ulp or two: that
+    changes a row by at most ~1e-15 * |mean| / deviation relative, so where the deviation
+    is below 1e-5 of |mean| (near-flat windows, where it matters) the row is recomputed
+    exactly as ta does (`_cci_exact`)."""
     n = close.shape[0]
+    w = window
     tp = np.empty(n)
     for i in range(n):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
-    rolling_mean_exact(tp, window, window, out)
-    w = window
+    rolling_mean_exact(tp, w, w, out)
     i = 0
     while i < n:
-        if i + 4 <= n and w <= 128 and (out[i] == out[i]) & (out[i + 1] == out[i + 1]) \
-                & (out[i + 2] == out[i + 2]) & (out[i + 3] == out[i + 3]):
-            # four rows at once: four independent sums (each in the row-by-row order, so the
-            # same bits) keep the adder busy instead of waiting on one chain
-            x = tp[i - w + 1:i + 4]      # (a slice: indices from 0 need no wraparound)
-            mu0 = np_block(x, 0, w) / w  # np_sum's own block sum (w <= 128), inlined
-            mu1 = np_block(x, 1, w) / w
-            mu2 = np_block(x, 2, w) / w
-            mu3 = np_block(x, 3, w) / w
-            d0 = 0.0
-            d1 = 0.0
-            d2 = 0.0
-            d3 = 0.0
-            for j in range(w):
-                d0 += abs(x[j] - mu0)
-                d1 += abs(x[j + 1] - mu1)
-                d2 += abs(x[j + 2] - mu2)
-                d3 += abs(x[j + 3] - mu3)
-            out[i] = (tp[i] - out[i]) / (c * (d0 / w))
-            out[i + 1] = (tp[i + 1] - out[i + 1]) / (c * (d1 / w))
-            out[i + 2] = (tp[i + 2] - out[i + 2]) / (c * (d2 / w))
-            out[i + 3] = (tp[i + 3] - out[i + 3]) / (c * (d3 / w))
-            i += 4
-            continue
+        if i + 8 <= n and i >= w - 1:
+            ms = out[i:i + 8]
+            if all_finite(ms):
+                x = tp[i - w + 1:i + 8]
+                m0, m1, m2, m3 = ms[0], ms[1], ms[2], ms[3]
+                m4, m5, m6, m7 = ms[4], ms[5], ms[6], ms[7]
+                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
+                for j in range(w):
+                    d0 += abs(x[j] - m0)
+                    d1 += abs(x[j + 1] - m1)
+                    d2 += abs(x[j + 2] - m2)
+                    d3 += abs(x[j + 3] - m3)
+                    d4 += abs(x[j + 4] - m4)
+                    d5 += abs(x[j + 5] - m5)
+                    d6 += abs(x[j + 6] - m6)
+                    d7 += abs(x[j + 7] - m7)
+                ds = (d0, d1, d2, d3, d4, d5, d6, d7)
+                for k in range(8):
+                    m = ms[k]
+                    mad = ds[k] / w
+                    if mad >= _CCI_FLAT * abs(m):
+                        ms[k] = (x[w - 1 + k] - m) / (c * mad)
+                    else:
+                        ms[k] = _cci_exact(tp, i + k, w, m, c)
+                i += 8
+                continue
         m = out[i]
         if m == m:
             lo = i - w + 1
-            # the window mean bit for bit as np.mean (it decides whether a flat window's
-            # deviation is 0 or one ulp); the deviations' sum needs no such care
-            mu = np_sum(tp, lo, w) / w
             dev = 0.0
             for j in range(lo, i + 1):
-                dev += abs(tp[j] - mu)
-            out[i] = (tp[i] - m) / (c * (dev / w))
+                dev += abs(tp[j] - m)
+            mad = dev / w
+            if mad >= _CCI_FLAT * abs(m):
+                out[i] = (tp[i] - m) / (c * mad)
+            else:
+                out[i] = _cci_exact(tp, i, w, m, c)
         i += 1
+
+
+@jit(inline="always")
+def _dm(hi, hi0, lo, lo0, pc):
+    """True range and ta's +DM / -DM of a row from its high/low, the previous high/low and
+    the previous close (`&`, not `and`: selects, not branches that mispredict)."""
+    tr = max(hi, pc) - min(lo, pc)
+    up = hi - hi0
+    dn = lo0 - lo
+    return tr, (up if (up > dn) & (up > 0) else 0.0), (dn if (dn > up) & (dn > 0) else 0.0)
 
 
 @jit
 def adx(high, low, close, window, out):
     """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
-    ta's Wilder sums and seeding in one pass (ta's divisions by the window as multiplies by
-    its reciprocal: within an ulp per step, and the sums contract). As in ta, the warm-up rows
+    ta's Wilder sums and seeding in one pass, each output written once, no length-n
+    temporaries. ta's steps x - x / w + v and (a * (w - 1) + v) / w are taken as
+    x * (1 - 1/w) + v and a * ((w - 1)/w) + v / w: two dependent operations a row instead of
+    three (the running sums are the latency chain), within a few ulps a step, and the
+    smoothing is contractive, so within ~1e-14 relative of ta. As in ta, the warm-up rows
     are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
     Expects finite inputs (ta drops NaN rows before seeding)."""
     n = close.shape[0]
     w = window
-    fw = float(w)
-    for i in range(n):
-        out[0][i] = 0.0
-        out[1][i] = 0.0
-        out[2][i] = 0.0
+    ax = out[0]
+    ap = out[1]
+    an = out[2]
+    for i in range(min(n, 2 * w - 1)):
+        ax[i] = 0.0
+    for i in range(min(n, w + 1)):
+        ap[i] = 0.0
+        an[i] = 0.0
     if n <= w:
         return
-    buf = np.empty(n)                    # dm / pos / neg seeds and then the DI values
-    trs = 0.0
-    dip = 0.0
-    din = 0.0
-    # seeds: pandas .sum() of rows 1..w (pairwise order)
+    buf = np.empty(w + 1)                # the seeds: pandas .sum() of rows 1..w (pairwise)
     for i in range(1, w + 1):
-        pc = close[i - 1]
-        buf[i] = max(high[i], pc) - min(low[i], pc)
+        buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[0]
     trs = np_sum(buf, 1, w)
     for i in range(1, w + 1):
-        up = high[i] - high[i - 1]
-        dn = low[i - 1] - low[i]
-        buf[i] = up if (up > dn and up > 0) else 0.0
+        buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[1]
     dip = np_sum(buf, 1, w)
     for i in range(1, w + 1):
-        up = high[i] - high[i - 1]
-        dn = low[i - 1] - low[i]
-        buf[i] = dn if (dn > up and dn > 0) else 0.0
+        buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[2]
     din = np_sum(buf, 1, w)
+    fw = float(w)
+    keep = 1.0 - 1.0 / fw
+    kw = (w - 1) / fw
+    inv = 1.0 / fw
+    dxb = np.empty(w)                    # the first window of DX values (ADX's seed)
     adxv = 0.0
-    inv = 1.0 / fw                       # ta divides by the window; a multiply is ~1 ulp off
-    for p in range(w, n):                # p: output row of trs[p - w]
+    for p in range(w, min(2 * w, n)):
         if p > w:
-            pc = close[p - 1]
-            dm = max(high[p], pc) - min(low[p], pc)
-            up = high[p] - high[p - 1]
-            dn = low[p - 1] - low[p]
-            pos = up if ((up > dn) & (up > 0)) else 0.0     # & (not `and`): selects, not
-            neg = dn if ((dn > up) & (dn > 0)) else 0.0     # branches that mispredict
-            trs = trs - trs * inv + dm
-            dip = dip - dip * inv + pos
-            din = din - din * inv + neg
+            tr, pos, neg = _dm(high[p], high[p - 1], low[p], low[p - 1], close[p - 1])
+            trs = trs * keep + tr
+            dip = dip * keep + pos
+            din = din * keep + neg
         r = 100.0 / trs
         dpos = dip * r if trs != 0 else 0.0
         dneg = din * r if trs != 0 else 0.0
         if p > w:
-            out[1][p] = dpos
-            out[2][p] = dneg
+            ap[p] = dpos
+            an[p] = dneg
         s = dpos + dneg
         dx = 100.0 * abs((dpos - dneg) / s)
-        buf[p] = dx if s != 0 else 0.0
+        dxb[p - w] = dx if s != 0 else 0.0
         if p == 2 * w - 1:
-            adxv = np_sum(buf, w, w) / w
-            out[0][p] = adxv
-        elif p > 2 * w - 1:
-            adxv = ((adxv * (w - 1)) + buf[p]) * inv
-            out[0][p] = adxv
+            adxv = np_sum(dxb, 0, w) / w
+            ax[p] = adxv
+    if n <= 2 * w:
+        return
+    b = 2 * w                            # steady state: slices (non-negative indices)
+    hs = high[b:]
+    ls = low[b:]
+    cs = close[b - 1:n - 1]
+    hp = high[b - 1:n - 1]
+    lp = low[b - 1:n - 1]
+    xs = ax[b:]
+    ps = ap[b:]
+    ns = an[b:]
+    for t in range(n - b):
+        tr, pos, neg = _dm(hs[t], hp[t], ls[t], lp[t], cs[t])
+        trs = trs * keep + tr
+        dip = dip * keep + pos
+        din = din * keep + neg
+        r = 100.0 / trs
+        dpos = dip * r if trs != 0 else 0.0
+        dneg = din * r if trs != 0 else 0.0
+        ps[t] = dpos
+        ns[t] = dneg
+        s = dpos + dneg
+        dx = 100.0 * abs((dpos - dneg) / s)
+        adxv = adxv * kw + (dx if s != 0 else 0.0) * inv
+        xs[t] = adxv
 
 
 @jit
 def aroon(high, low, window, out):
     """`ta.trend.AroonIndicator(high, low, window)`: rows aroon_up(), aroon_down() =
-    100 * (position of the first max / min in the last window+1 rows) / window. Monotonic
-    deques, O(n); NaN when the span holds a NaN."""
+    100 * (position of the first max / min in the last window+1 rows) / window; NaN while
+    the span holds a NaN/inf (pandas' rolling apply counts them as missing).
+
+    van Herk / Gil-Werman on (value, row) pairs, one block of window+1 rows at a time: the
+    span ending at row i is a suffix of the previous block plus a prefix of this one; the
+    prefix keeps its first extreme (strict compare), the suffix its first too (>=, scanning
+    backwards), and the suffix wins ties (it is earlier). O(n), branch-free, exact."""
     n = high.shape[0]
-    span = window + 1
-    for k in range(2):
-        x = high if k == 0 else low
-        q = np.empty(span + 1, np.int64)
-        head = 0
-        size = 0
-        cap = span + 1
-        nans = 0
-        for i in range(n):
-            if i - span >= 0:
-                if x[i - span] - x[i - span] != 0.0:
-                    nans -= 1
-                if size > 0 and q[head] <= i - span:
-                    head = (head + 1) % cap
-                    size -= 1
-            v = x[i]
-            if v - v != 0.0:
-                nans += 1
-            else:
-                while size > 0:
-                    last = x[q[(head + size - 1) % cap]]
-                    if (k == 0 and last < v) or (k == 1 and last > v):
-                        size -= 1
-                    else:
-                        break
-                q[(head + size) % cap] = i
-                size += 1
-            if i >= span - 1 and nans == 0:
-                out[k][i] = float(q[head] - (i - span + 1)) / window * 100.0
-            else:
-                out[k][i] = NAN
+    s = window + 1
+    up = out[0]
+    dn = out[1]
+    shv = np.full(s + 1, -np.inf)        # previous block's suffix max / min and their rows
+    shi = np.zeros(s + 1, np.int64)
+    slv = np.full(s + 1, np.inf)
+    sli = np.zeros(s + 1, np.int64)
+    badh = -1                            # last rows with a missing high / low (rows < 0
+    badl = -1                            # count as missing)
+    tab = np.empty(s)                    # ta's value for each position, looked up
+    for k in range(s):
+        tab[k] = float(k) / window * 100.0
+    for b0 in range(0, n, s):
+        b1 = min(b0 + s, n)
+        m = b1 - b0
+        hs = high[b0:b1]
+        ls = low[b0:b1]
+        us = up[b0:b1]
+        ds = dn[b0:b1]
+        mh = -np.inf
+        ml = np.inf
+        mhi = b0
+        mli = b0
+        for t in range(m):
+            h = hs[t]
+            l = ls[t]
+            i = b0 + t
+            badh = badh if h - h == 0.0 else i
+            badl = badl if l - l == 0.0 else i
+            gt = h > mh
+            mhi = i if gt else mhi
+            mh = h if gt else mh
+            lt = l < ml
+            mli = i if lt else mli
+            ml = l if lt else ml
+            a = shv[t + 1]
+            ih = shi[t + 1] if a >= mh else mhi
+            b = slv[t + 1]
+            il = sli[t + 1] if b <= ml else mli
+            vh = i - badh >= s
+            vl = i - badl >= s
+            kh = ih - i + window if vh else 0    # (garbage rows stay in the table)
+            kl = il - i + window if vl else 0
+            us[t] = tab[kh] if vh else NAN
+            ds[t] = tab[kl] if vl else NAN
+        mh = -np.inf
+        ml = np.inf
+        mhi = b1 - 1
+        mli = b1 - 1
+        for t in range(m - 1, -1, -1):   # this block's suffix extremes, for the next block
+            h = hs[t]
+            l = ls[t]
+            ge = h >= mh
+            mhi = b0 + t if ge else mhi
+            mh = h if ge else mh
+            le = l <= ml
+            mli = b0 + t if le else mli
+            ml = l if le else ml
+            shv[t] = mh
+            shi[t] = mhi
+            slv[t] = ml
+            sli[t] = mli
 
 
 @jit
 def psar(high, low, close, step, max_step, out):
     """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
-    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close)."""
+    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close). One pass, the
+    state (previous SAR, the last two highs/lows) in registers, each output written once."""
     n = close.shape[0]
     ps = out[0]
     pu = out[1]
     pd_ = out[2]
-    for i in range(n):
+    for i in range(min(n, 2)):
         ps[i] = close[i]
         pu[i] = NAN
         pd_[i] = NAN
-    if n == 0:
+    if n < 3:
         return
     up_trend = True
     af = step
     up_high = high[0]
     down_low = low[0]
+    prev = close[1]
+    h2 = high[0]
+    h1 = high[1]
+    l2 = low[0]
+    l1 = low[1]
     for i in range(2, n):
-        reversal = False
         max_high = high[i]
         min_low = low[i]
         if up_trend:
-            ps[i] = ps[i - 1] + (af * (up_high - ps[i - 1]))
-            if min_low < ps[i]:
-                reversal = True
-                ps[i] = up_high
+            v = prev + (af * (up_high - prev))
+            if min_low < v:
+                v = up_high
                 down_low = min_low
                 af = step
+                up_trend = False
             else:
                 if max_high > up_high:
                     up_high = max_high
                     af = min(af + step, max_step)
-                if low[i - 2] < ps[i]:
-                    ps[i] = low[i - 2]
-                elif low[i - 1] < ps[i]:
-                    ps[i] = low[i - 1]
+                if l2 < v:
+                    v = l2
+                elif l1 < v:
+                    v = l1
         else:
-            ps[i] = ps[i - 1] - (af * (ps[i - 1] - down_low))
-            if max_high > ps[i]:
-                reversal = True
-                ps[i] = down_low
+            v = prev - (af * (prev - down_low))
+            if max_high > v:
+                v = down_low
                 up_high = max_high
                 af = step
+                up_trend = True
             else:
                 if min_low < down_low:
                     down_low = min_low
                     af = min(af + step, max_step)
-                if high[i - 2] > ps[i]:
-                    ps[i] = high[i - 2]
-                elif high[i - 1] > ps[i]:
-                    ps[i] = high[i - 1]
-        up_trend = up_trend != reversal
-        if up_trend:
-            pu[i] = ps[i]
-        else:
-            pd_[i] = ps[i]
+                if h2 > v:
+                    v = h2
+                elif h1 > v:
+                    v = h1
+        ps[i] = v
+        pu[i] = v if up_trend else NAN
+        pd_[i] = NAN if up_trend else v
+        prev = v
+        h2 = h1
+        h1 = max_high
+        l2 = l1
+        l1 = min_low
+
+
+_UO_B = 256                  # rows per block (its scratch stays in L1)
+_SHRINK = 0.0009765625       # 2^-10: a tr sum this far below its peak is re-summed
+
+
+@jit(inline="always")
+def _uo_inputs(high, low, close, lo, b1, z, bp, tr, okb, okt):
+    """Rows lo..b1-1 of ta's buying pressure and true range into bp/tr[z + row - lo],
+    missing values as 0 with flags okb/okt; returns True when none is missing.
+    bp = close - min(low, prev close) (NaN when either is); tr = the NaN-skipping max of
+    h - l, |h - pc|, |l - pc|; NaN/inf count as missing (as in pandas' rolling sum)."""
+    clean = True
+    s = lo
+    if lo == 0 and b1 > 0:                 # row 0: no previous close
+        t = high[0] - low[0]
+        ok = t - t == 0.0
+        tr[z] = t if ok else 0.0
+        okt[z] = ok
+        bp[z] = 0.0
+        okb[z] = False
+        clean = False
+        s = 1
+    hs = high[s:b1]
+    ls = low[s:b1]
+    cs = close[s:b1]
+    ps = close[s - 1:b1 - 1]
+    o = z + s - lo
+    bq = bp[o:o + b1 - s]
+    tq = tr[o:o + b1 - s]
+    kb = okb[o:o + b1 - s]
+    kt = okt[o:o + b1 - s]
+    for j in range(b1 - s):
+        h = hs[j]
+        l = ls[j]
+        pc = ps[j]
+        t = h - l
+        u = abs(h - pc)
+        t = u if (u > t) | (t != t) else t
+        u = abs(l - pc)
+        t = u if (u > t) | (t != t) else t
+        b = cs[j] - (l if l < pc else pc)
+        gb = (b - b == 0.0) & (l == l) & (pc == pc)
+        gt = t - t == 0.0
+        bq[j] = b if gb else 0.0
+        tq[j] = t if gt else 0.0
+        kb[j] = gb
+        kt[j] = gt
+        clean &= gb & gt
+    return clean
+
+
+@jit(inline="always")
+def _sum2(bp, tr, a, b):
+    """In-order sums of bp[a:b] and tr[a:b]."""
+    x = 0.0
+    y = 0.0
+    for j in range(a, b):
+        x += bp[j]
+        y += tr[j]
+    return x, y
+
+
+@jit
+def _uo_sums(bp, tr, p, m, ws, sums, careful):
+    """Running window sums of bp and tr for rows p..p+m-1 of the block buffers (p rows of
+    history in front) into sums[2j] (bp) and sums[2j+1] (tr), t = row - p. They start exact
+    (re-summed in order) and then add/drop one row each, so each sum's rounding error is at
+    most ~2m * 2^-53 times (its start + the tr added since). A tr sum below 2^-10 of that
+    (a large range left the window; an all-zero window must give exactly 0) makes the fast
+    loop return True at once (the caller reruns it `careful`), and the careful one re-sum
+    all three windows in order and restart the count. Up to that row both do the same
+    arithmetic, so no value depends on a later row."""
+    w1, w2, w3 = ws
+    a1, c1 = _sum2(bp, tr, p - w1, p)
+    a2, c2 = _sum2(bp, tr, p - w2, p)
+    a3, c3 = _sum2(bp, tr, p - w3, p)
+    cum = max(c1, c2, c3)                # start + tr added since (bounds the error)
+    x0 = bp[p:p + m]
+    y0 = tr[p:p + m]
+    x1 = bp[p - w1:p - w1 + m]
+    y1 = tr[p - w1:p - w1 + m]
+    x2 = bp[p - w2:p - w2 + m]
+    y2 = tr[p - w2:p - w2 + m]
+    x3 = bp[p - w3:p - w3 + m]
+    y3 = tr[p - w3:p - w3 + m]
+    s0 = sums[0]
+    s1 = sums[1]
+    s2 = sums[2]
+    s3 = sums[3]
+    s4 = sums[4]
+    s5 = sums[5]
+    for t in range(m):
+        x = x0[t]
+        y = y0[t]
+        cum += y
+        a1 += x - x1[t]
+        c1 += y - y1[t]
+        a2 += x - x2[t]
+        c2 += y - y2[t]
+        a3 += x - x3[t]
+        c3 += y - y3[t]
+        lim = cum * _SHRINK
+        if (c1 < lim) | (c2 < lim) | (c3 < lim):
+            if not careful:
+                return True
+            k = p + t + 1
+            a1, c1 = _sum2(bp, tr, k - w1, k)
+            a2, c2 = _sum2(bp, tr, k - w2, k)
+            a3, c3 = _sum2(bp, tr, k - w3, k)
+            cum = max(c1, c2, c3)
+        s0[t] = a1
+        s1[t] = c1
+        s2[t] = a2
+        s3[t] = c2
+        s4[t] = a3
+        s5[t] = c3
+    return False
 
 
 @jit
 def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
     """`ta.momentum.UltimateOscillator(high, low, close, window1=w1, window2=w2, window3=w3,
-    weight1=k1, weight2=k2, weight3=k3).ultimate_oscillator()`."""
+    weight1=k1, weight2=k2, weight3=k3).ultimate_oscillator()`.
+
+    Blocks of 256 rows with L1-sized scratch, no length-n temporaries: ta's buying pressure
+    and true range for the block and the longest window before it (a vectorised pass), six
+    running window sums (`_uo_sums`: exact at each block start and on cancellation, so each
+    sum is within ~512 * 2^10 * 2^-53 (~6e-11) of its value in the worst case, ~1e-15
+    typically), then the weighted ratios over one common denominator (a vectorised pass, one
+    division a row; then ta's three divisions on the rows where that product is zero or
+    extreme, e.g. an all-zero window's 0/0).
+    Slices, not offsets, index the scratch: numba then knows the indices are non-negative
+    and the passes vectorise. A window (min_periods = window, as ta)
+    is valid when it holds no missing bp/tr. Blocks start at fixed rows and every decision
+    depends on earlier rows only: a prefix of the input gives a prefix of the output."""
     n = close.shape[0]
-    bp = np.empty(n)
-    tr = np.empty(n)
-    for i in range(n):
-        pc = close[i - 1] if i > 0 else NAN
-        h = high[i]
-        l = low[i]
-        t = h - l
-        if pc == pc:
-            t = max(t, abs(h - pc), abs(l - pc))
-        tr[i] = t
-        bp[i] = close[i] - (min(l, pc) if (pc == pc and l == l) else NAN)
-    a = np.empty(n)
-    b = np.empty(n)
-    for i in range(n):
-        out[i] = 0.0
+    p = max(w1, w2, w3)
+    B = _UO_B
+    bp = np.zeros(B + p)
+    tr = np.zeros(B + p)
+    okb = np.ones(B + p, np.bool_)
+    okt = np.ones(B + p, np.bool_)
+    sums = np.empty((6, B))
     ws = (w1, w2, w3)
-    ks = (k1, k2, k3)
-    for j in range(3):
-        rolling_sum(bp, ws[j], ws[j], a)
-        rolling_sum(tr, ws[j], ws[j], b)
-        for i in range(n):
-            out[i] += ks[j] * (a[i] / b[i])
-    tot = k1 + k2 + k3
-    for i in range(n):
-        out[i] = 100.0 * out[i] / tot
+    sc = 100.0 / (k1 + k2 + k3)
+    badb = -(1 << 62)                     # last rows with a missing bp / tr
+    badt = -(1 << 62)
+    for b0 in range(0, n, B):
+        b1 = min(b0 + B, n)
+        m = b1 - b0
+        lo = max(b0 - p, 0)
+        z = lo - (b0 - p)                 # rows before 0 stay 0 in the buffers
+        clean = _uo_inputs(high, low, close, lo, b1, z, bp, tr, okb, okt)
+        if _uo_sums(bp, tr, p, m, ws, sums, False):
+            _uo_sums(bp, tr, p, m, ws, sums, True)
+        o = out[b0:b1]
+        s0 = sums[0]
+        s1 = sums[1]
+        s2 = sums[2]
+        s3 = sums[3]
+        s4 = sums[4]
+        s5 = sums[5]
+        odd = False
+        for t in range(m):
+            d1 = s1[t]
+            d2 = s3[t]
+            d3 = s5[t]
+            d = d1 * d2 * d3
+            num = k1 * s0[t] * (d2 * d3) + k2 * s2[t] * (d1 * d3) + k3 * s4[t] * (d1 * d2)
+            o[t] = num / d * sc
+            odd |= not ((d > 1e-280) & (d < 1e280))
+        if odd:                           # a zero (or extreme) window: ta's form
+            for t in range(m):
+                d = s1[t] * s3[t] * s5[t]
+                if not ((d > 1e-280) & (d < 1e280)):
+                    o[t] = (k1 * (s0[t] / s1[t]) + k2 * (s2[t] / s3[t]) + k3 * (s4[t] / s5[t])) * sc
+        if clean and b0 - max(badb, badt) >= p:
+            continue
+        for t in range(m):                # NaN where a window holds a missing value
+            i = b0 + t
+            badb = i if not okb[p + t] else badb
+            badt = i if not okt[p + t] else badt
+            if min(i - badb, i - badt) < p:
+                out[i] = NAN
 
 
 @register_warmup
