@@ -206,12 +206,114 @@ def gsum_value(s, nobs, last, prev, i, w, minp):
     return prev * nobs if last <= i - rows + 1 else s
 
 
+@jit(inline="always")
+def _run_start(x, i, w):
+    """The row where the run of equal values ending at row i began (looking back at most w
+    rows; finite x)."""
+    v = x[i]
+    j = i
+    while j > 0 and j > i - w and x[j - 1] == v:
+        j -= 1
+    return j
+
+
+@jit(inline="always")
+def _runs(v, i, pv, lastfin, lastq):
+    """Track runs of equal finite values (NaN/inf skipped: pandas counts a run by its adds):
+    `pv` the last finite value, `lastfin` its row, `lastq` the row of the last finite value
+    that differs from the one after it. The finite values of a window starting at row lo are
+    all equal (to pv) exactly when lastq < lo."""
+    if v - v == 0.0:
+        if v != pv and pv == pv:
+            lastq = lastfin
+        pv = v
+        lastfin = i
+    return pv, lastfin, lastq
+
+
+@jit
+def _block_mean(x, w, minp, out, b0, b1):
+    """Rows b0 .. b1-1 of `rolling_mean`; b0 is a multiple of `_mean_block(w)`. The running sum
+    restarts here from an in-order sum of the finite values of the window ending at b0 - 1, so
+    a row's value depends on rows >= b0 - w only (no drift beyond one block, no look-ahead)."""
+    s = 0.0
+    nobs = 0
+    for j in range(max(b0 - w, 0), b0):
+        u = x[j]
+        if u - u == 0.0:
+            s += u
+            nobs += 1
+    invw = 1.0 / w
+    m = b1 - b0
+    if w >= 2 and b0 >= w and nobs == w and minp <= w:
+        # slices indexed from 0: numba then drops its negative-index wraparound per access
+        xa = x[b0:b1]
+        xb = x[b0 - w:b1 - w]
+        xp = x[b0 - 1:b1 - 1]
+        o = out[b0:b1]
+        s0 = s
+        nrep = 0
+        for t in range(m):
+            v = xa[t]
+            s += v - xb[t]
+            nrep += 1 if v == xp[t] else 0
+            o[t] = s * invw
+        if s - s == 0.0:
+            # every row was finite (a NaN/inf would have left s NaN/inf): one add and one
+            # multiply per row, no branches. Runs of equal values give exactly that value.
+            if nrep > 0:                      # runs of equal values: exactly that value
+                last = _run_start(x, b0 - 1, w) - b0
+                for t in range(m):
+                    v = xa[t]
+                    if v != xp[t]:
+                        last = t
+                    elif t - last + 1 >= w:
+                        o[t] = v
+            return
+        s = s0
+    pv = NAN
+    lastfin = -1
+    lastq = -1
+    for j in range(max(b0 - w, 0), b0):
+        pv, lastfin, lastq = _runs(x[j], j, pv, lastfin, lastq)
+    for i in range(b0, b1):
+        # the same arithmetic as the fast loop on finite rows (missing rows add 0)
+        v = x[i]
+        ok = v - v == 0.0
+        u = x[i - w] if i >= w else NAN
+        uok = u - u == 0.0
+        s += (v if ok else 0.0) - (u if uok else 0.0)
+        nobs += (1 if ok else 0) - (1 if uok else 0)
+        pv, lastfin, lastq = _runs(v, i, pv, lastfin, lastq)
+        if nobs >= minp and nobs > 0:
+            if lastq < i - w + 1:
+                out[i] = pv
+            elif nobs == w:
+                out[i] = s * invw
+            else:
+                out[i] = s / nobs
+        else:
+            out[i] = NAN
+
+
+@jit(inline="always")
+def _mean_block(w):
+    return max(1024, w)
+
+
 @jit
 def rolling_mean(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n): a plain running sum guarded
-    against cancellation (~1e-13 relative of pandas; see `rolling_mean_exact` for pandas' own
-    arithmetic). As in pandas, +/-inf counts as missing in every rolling kernel here."""
-    _fast_sum_mean(x, w, minp, out, True)
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n), at about the cost of one
+    add and one multiply per row: a plain running sum restarted from an in-order sum of its
+    window every max(1024, w) rows (fixed rows, so a prefix of the input gives a prefix of the
+    output), divided by multiplying with 1/w. Its error is at most a few hundred ulp of the
+    window sums in its block (TA-Lib's running sum drifts over the whole series; pandas'
+    Kahan sum is `rolling_mean_exact`). A window of equal values gives that value exactly, as
+    in pandas. As in pandas, +/-inf counts as missing in every rolling kernel here."""
+    n = x.shape[0]
+    B = _mean_block(w)
+    for b0 in range(0, n, B):
+        _block_mean(x, w, minp, out, b0, min(b0 + B, n))
 
 
 @jit
