@@ -12,7 +12,7 @@ from .rolling import (
     hilo_scratch,
     rolling_max,
     rolling_mean,
-    rolling_mean_std,
+    _mean_std_bands,
     rolling_min,
 )
 
@@ -22,17 +22,11 @@ NAN = np.nan
 @jit
 def bbands(close, window, k, out):
     """`ta.volatility.BollingerBands(close, window, window_dev=k)`: rows bb_mid
-    (bollinger_mavg), bb_upper, bb_lower, one pass. The population standard deviation is
-    computed to near-exact accuracy (ta's pandas rolling std drifts by up to
-    ~1e-5 relative on long series, so the exact two-pass value is the reference)."""
-    mid = out[0]
-    sd = out[1]
-    rolling_mean_std(close, window, window, 0, mid, sd)
-    for i in range(close.shape[0]):
-        m = mid[i]
-        s = sd[i]
-        out[1][i] = m + k * s
-        out[2][i] = m - k * s
+    (bollinger_mavg), bb_upper, bb_lower, one pass (`rolling_mean_std`'s arithmetic, the bands
+    written block by block with a vectorised square root). The population standard deviation
+    is near-exact (ta's pandas rolling std drifts by up to ~1e-5 relative on long series, so
+    the exact two-pass value is the reference)."""
+    _mean_std_bands(close, window, window, 0, k, True, out[0], out[1], out[2])
 
 
 @jit(inline="always")
