@@ -96,53 +96,61 @@ def ewm_mean(x, alpha, minp, out):
 
 # ---------------------------------------------------------------- weighted moving average
 @jit
-def wma(x, w, out):
-    """`ta.trend.WMAIndicator(x, w).wma()`: weights 1..w normalised by w(w+1)/2, NaN until w
-    rows and wherever the window holds a NaN. O(n): running plain and weighted sums, rebuilt
-    every w rows to stop drift. +/-inf counts as missing (pandas' rule for every window op)."""
-    n = x.shape[0]
+def _wma_block(x, w, out, b0, b1):
+    # the window ending at b0 - 1, summed afresh (missing rows as 0, counted in nans)
+    fw = float(w)
     norm = 2.0 / (w * (w + 1.0))
     tot = 0.0
     wsum = 0.0
     nans = 0
-    k = 0                                # i % w, kept as a counter (no division per row)
-    for i in range(n):
-        if k == w:
-            k = 0
-        k += 1
-        if k == 1 or i < w:              # rebuild the sums over the window ending at i
-            lo = i - w + 1
-            if lo < 0:
-                lo = 0
-            tot = 0.0
-            wsum = 0.0
-            nans = 0
-            for j in range(lo, i + 1):
-                v = x[j]
-                if v - v == 0.0:
-                    tot += v
-                    wsum += (j - i + w) * v
-                else:
-                    nans += 1
-        else:
-            old = x[i - w]
-            v = x[i]
-            # wsum_i = wsum_{i-1} - tot_{i-1} + w * x_i  (every weight drops by one)
-            if old - old == 0.0:
-                wsum -= tot
-                tot -= old
-            else:
-                nans -= 1
-                wsum -= tot
-            if v - v == 0.0:
-                wsum += w * v
-                tot += v
-            else:
-                nans += 1
-        if i >= w - 1 and nans == 0:
-            out[i] = wsum * norm
-        else:
-            out[i] = NAN
+    lo = max(b0 - w, 0)
+    for j in range(lo, b0):
+        v = x[j]
+        ok = v - v == 0.0
+        vv = v if ok else 0.0
+        wsum += (j - b0 + w + 1) * vv
+        tot += vv
+        nans += 0 if ok else 1
+    m = b1 - b0
+    if b0 >= w and nans == 0:
+        xa = x[b0:b1]                        # slices indexed from 0: no wraparound checks
+        xb = x[b0 - w:b1 - w]
+        o = out[b0:b1]
+        t0 = tot
+        s0 = wsum
+        for t in range(m):
+            # wsum_i = wsum_{i-1} - tot_{i-1} + w * x_i (every weight drops by one)
+            v = xa[t]
+            wsum += fw * v - tot
+            tot += v - xb[t]
+            o[t] = wsum * norm
+        if wsum - wsum == 0.0 and tot - tot == 0.0:   # no NaN/inf (they would persist)
+            return
+        tot = t0
+        wsum = s0
+    for i in range(b0, b1):                  # the same arithmetic, missing rows as 0
+        v = x[i]
+        ok = v - v == 0.0
+        vv = v if ok else 0.0
+        u = x[i - w] if i >= w else 0.0
+        uok = u - u == 0.0
+        wsum += fw * vv - tot
+        tot += vv - (u if uok else 0.0)
+        nans += (0 if ok else 1) - (0 if uok else 1)
+        out[i] = wsum * norm if (nans == 0 and i >= w - 1) else NAN
+
+
+@jit
+def wma(x, w, out):
+    """`ta.trend.WMAIndicator(x, w).wma()`: weights 1..w normalised by w(w+1)/2, NaN until w
+    rows and wherever the window holds a NaN (+/-inf counts as missing, pandas' rule for every
+    window op). O(n): running plain and weighted sums, summed afresh every max(1024, w) rows
+    (fixed rows, so a prefix of the input gives a prefix of the output) to stop drift; finite
+    blocks take a loop of two multiply-adds per row without branches."""
+    n = x.shape[0]
+    B = max(1024, w)
+    for b0 in range(0, n, B):
+        _wma_block(x, w, out, b0, min(b0 + B, n))
 
 
 @register_warmup
