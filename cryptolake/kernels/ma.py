@@ -37,21 +37,25 @@ def ema_fast(x, alpha, minp, out):
     f4 = f3 * f
     y = x[f0]
     out[f0] = y
-    i = f0 + 1
-    while i + 4 <= n:
-        x1 = x[i]
-        x2 = x[i + 1]
-        x3 = x[i + 2]
-        x4 = x[i + 3]
+    xs = x[f0 + 1:]                    # slices indexed from 0: no wraparound checks
+    os = out[f0 + 1:]
+    done = 0                           # blocks of four rows written
+    for q in range(xs.shape[0] // 4):
+        t = 4 * q
+        x1 = xs[t]
+        x2 = xs[t + 1]
+        x3 = xs[t + 2]
+        x4 = xs[t + 3]
         if (x1 - x1) + (x2 - x2) + (x3 - x3) + (x4 - x4) != 0.0:
             break                      # a NaN/inf in this block: finish it row-wise below
         y1, y2, y3, y4 = ema4(y, x1, x2, x3, x4, alpha, f, f2, f3, f4)
-        out[i] = y1
-        out[i + 1] = y2
-        out[i + 2] = y3
-        out[i + 3] = y4
+        os[t] = y1
+        os[t + 1] = y2
+        os[t + 2] = y3
+        os[t + 3] = y4
         y = y4
-        i += 4
+        done = q + 1
+    i = f0 + 1 + 4 * done
     j = i
     while j < n and j < i + 4 and x[j] - x[j] == 0.0:
         j += 1

@@ -434,12 +434,14 @@ def hilo_block(hi, lo, b0, w, sh, sl, hh, ll):
     previous block's suffix extremes (start them at -inf/+inf). Returns False when the block
     holds a NaN/inf (the values are then meaningless: the caller takes its NaN-aware path)."""
     m = min(b0 + w, hi.shape[0]) - b0
+    hs = hi[b0:b0 + m]                   # slices indexed from 0: no wraparound checks
+    ls = lo[b0:b0 + m]
     ok = True
     mh = -np.inf
     ml = np.inf
     for t in range(m):
-        h = hi[b0 + t]
-        l = lo[b0 + t]
+        h = hs[t]
+        l = ls[t]
         ok &= (h - h == 0.0) & (l - l == 0.0)
         mh = h if h > mh else mh
         ml = l if l < ml else ml
@@ -454,8 +456,8 @@ def hilo_block(hi, lo, b0, w, sh, sl, hh, ll):
     mh = -np.inf
     ml = np.inf
     for t in range(m - 1, -1, -1):       # this block's suffix extremes, for the next block
-        h = hi[b0 + t]
-        l = lo[b0 + t]
+        h = hs[t]
+        l = ls[t]
         mh = h if h > mh else mh
         ml = l if l < ml else ml
         sh[t] = mh

@@ -47,19 +47,22 @@ def _tr(high, low, close, i):
 
 
 @jit(inline="always")
-def tr_max(high, low, close, i):
-    """The true range of row i >= 1 as max(h-l, |h-pc|, |l-pc|), without branches (a
-    compare-and-branch per row mispredicts about half the time inside a recurrence). NaN
-    whenever h, l or pc is (then the caller takes `_tr`, ta's NaN-skipping rule)."""
-    h = high[i]
-    l = low[i]
-    pc = close[i - 1]
+def _trv(h, l, pc):
+    # max(h - l, |h - pc|, |l - pc|) without branches; NaN whenever h, l or pc is
     t = h - l
     a = abs(h - pc)
     b = abs(l - pc)
     m = a if a > b else b
     r = m if m > t else t
     return r + (t - t) + (pc - pc)
+
+
+@jit(inline="always")
+def tr_max(high, low, close, i):
+    """The true range of row i >= 1 as max(h-l, |h-pc|, |l-pc|), without branches (a
+    compare-and-branch per row mispredicts about half the time inside a recurrence). NaN
+    whenever h, l or pc is (then the caller takes `_tr`, ta's NaN-skipping rule)."""
+    return _trv(high[i], low[i], close[i - 1])
 
 
 @jit
@@ -92,19 +95,23 @@ def _atr_fast(high, low, close, window, out):
     f2 = f * f
     f3 = f2 * f
     f4 = f3 * f
-    i = window
-    while i + 4 <= n:
-        x1 = tr_max(high, low, close, i)
-        x2 = tr_max(high, low, close, i + 1)
-        x3 = tr_max(high, low, close, i + 2)
-        x4 = tr_max(high, low, close, i + 3)
+    hv = high[window:]                   # slices indexed from 0: no wraparound checks
+    lv = low[window:]
+    pv = close[window - 1:n - 1]
+    ov = out[window:]
+    for q in range((n - window) // 4):
+        t = 4 * q
+        x1 = _trv(hv[t], lv[t], pv[t])
+        x2 = _trv(hv[t + 1], lv[t + 1], pv[t + 1])
+        x3 = _trv(hv[t + 2], lv[t + 2], pv[t + 2])
+        x4 = _trv(hv[t + 3], lv[t + 3], pv[t + 3])
         y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
-        out[i] = y1
-        out[i + 1] = y2
-        out[i + 2] = y3
-        out[i + 3] = y4
+        ov[t] = y1
+        ov[t + 1] = y2
+        ov[t + 2] = y3
+        ov[t + 3] = y4
         prev = y4
-        i += 4
+    i = window + 4 * ((n - window) // 4)
     r = n - i                            # the last partial block: the same formulas, so
     if r > 0:                            # a prefix of the input gives a prefix of the output
         x1 = tr_max(high, low, close, i)
