@@ -99,13 +99,22 @@ def ewm_mean(x, alpha, minp, out):
 
 
 # ---------------------------------------------------------------- weighted moving average
-@jit
-def _wma_block(x, w, out, b0, b1):
-    # the window ending at b0 - 1, summed afresh (missing rows as 0, counted in nans)
-    fw = float(w)
-    norm = 2.0 / (w * (w + 1.0))
-    tot = 0.0
+@jit(inline="always")
+def _wma_start(x, w, b0):
+    # the weighted and plain sums of the window ending at b0 - 1, afresh (missing rows as 0,
+    # counted in nans); finite windows take a loop without selects (same arithmetic)
     wsum = 0.0
+    tot = 0.0
+    if b0 >= w:
+        xr = x[b0 - w:b0]
+        for j in range(w):
+            v = xr[j]
+            wsum += (j + 1) * v
+            tot += v
+        if wsum - wsum == 0.0 and tot - tot == 0.0:
+            return wsum, tot, 0
+        wsum = 0.0
+        tot = 0.0
     nans = 0
     lo = max(b0 - w, 0)
     for j in range(lo, b0):
@@ -115,44 +124,66 @@ def _wma_block(x, w, out, b0, b1):
         wsum += (j - b0 + w + 1) * vv
         tot += vv
         nans += 0 if ok else 1
+    return wsum, tot, nans
+
+
+@jit(inline="always")
+def _wma_block(x, w, out, b0, b1):
+    fw = float(w)
+    norm = 2.0 / (w * (w + 1.0))
+    wsum, tot, nans = _wma_start(x, w, b0)
     m = b1 - b0
+    # TA-Lib's order of operations (between rows p holds wsum - tot). The weighted sum
+    # integrates the plain sum's rounding errors, so its error grows within a block: blocks
+    # are kept short (`_wma_block_rows`).
+    p = wsum - tot
     if b0 >= w and nans == 0:
         xa = x[b0:b1]                        # slices indexed from 0: no wraparound checks
         xb = x[b0 - w:b1 - w]
         o = out[b0:b1]
         t0 = tot
-        s0 = wsum
+        p0 = p
         for t in range(m):
-            # wsum_i = wsum_{i-1} - tot_{i-1} + w * x_i (every weight drops by one)
             v = xa[t]
-            wsum += fw * v - tot
-            tot += v - xb[t]
-            o[t] = wsum * norm
-        if wsum - wsum == 0.0 and tot - tot == 0.0:   # no NaN/inf (they would persist)
+            tot += v
+            tot -= xb[t]
+            p += fw * v
+            o[t] = p * norm
+            p -= tot
+        if p - p == 0.0 and tot - tot == 0.0:   # no NaN/inf (they would persist)
             return
         tot = t0
-        wsum = s0
+        p = p0
     for i in range(b0, b1):                  # the same arithmetic, missing rows as 0
         v = x[i]
         ok = v - v == 0.0
         vv = v if ok else 0.0
         u = x[i - w] if i >= w else 0.0
         uok = u - u == 0.0
-        wsum += fw * vv - tot
-        tot += vv - (u if uok else 0.0)
+        tot += vv
+        tot -= u if uok else 0.0
+        p += fw * vv
         nans += (0 if ok else 1) - (0 if uok else 1)
-        out[i] = wsum * norm if (nans == 0 and i >= w - 1) else NAN
+        out[i] = p * norm if (nans == 0 and i >= w - 1) else NAN
+        p -= tot
+
+
+@jit(inline="always")
+def _wma_block_rows(w):
+    return max(64, w)
 
 
 @jit
 def wma(x, w, out):
     """`ta.trend.WMAIndicator(x, w).wma()`: weights 1..w normalised by w(w+1)/2, NaN until w
     rows and wherever the window holds a NaN (+/-inf counts as missing, pandas' rule for every
-    window op). O(n): running plain and weighted sums, summed afresh every max(1024, w) rows
-    (fixed rows, so a prefix of the input gives a prefix of the output) to stop drift; finite
-    blocks take a loop of two multiply-adds per row without branches."""
+    window op). O(n): running plain and weighted sums, summed afresh every max(64, w) rows
+    (fixed rows, so a prefix of the input gives a prefix of the output): the weighted sum
+    integrates the plain sum's rounding errors (growing as rows^1.5), so the blocks stay short
+    enough to keep it within TA-Lib's distance from the exact value. Finite blocks take a loop
+    of two multiply-adds per row without branches."""
     n = x.shape[0]
-    B = max(1024, w)
+    B = _wma_block_rows(w)
     for b0 in range(0, n, B):
         _wma_block(x, w, out, b0, min(b0 + B, n))
 
