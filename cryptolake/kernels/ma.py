@@ -179,8 +179,9 @@ def wma(x, w, out):
     rows and wherever the window holds a NaN (+/-inf counts as missing, pandas' rule for every
     window op). O(n): running plain and weighted sums, summed afresh every max(64, w) rows
     (fixed rows, so a prefix of the input gives a prefix of the output): the weighted sum
-    integrates the plain sum's rounding errors (growing as rows^1.5), so the blocks stay short
-    enough to keep it within TA-Lib's distance from the exact value. Finite blocks take a loop
+    integrates the plain sum's rounding errors (its error grows through a block), so the blocks
+    stay short enough to keep it within TA-Lib's distance from the exact value (1024-row
+    blocks were ~40x further off). Finite blocks take a loop
     of two multiply-adds per row without branches."""
     n = x.shape[0]
     B = _wma_block_rows(w)
