@@ -286,7 +286,7 @@ def _block_mean(x, w, minp, out, b0, b1):
         nobs += (1 if ok else 0) - (1 if uok else 0)
         pv, lastfin, lastq = _runs(v, i, pv, lastfin, lastq)
         if nobs >= minp and nobs > 0:
-            if lastq < i - w + 1:
+            if lastq < max(i - w + 1, 0):
                 out[i] = pv
             elif nobs == w:
                 out[i] = s * invw
@@ -552,7 +552,7 @@ def _block_mean_var(x, w, minp, ddof, b0, b1, mo, vr):
         pv, lastfin, lastq = _runs(v, i, pv, lastfin, lastq)
         t = i - b0
         if nobs >= minp and nobs > 0:
-            if lastq < i - w + 1:        # the window's finite values are all equal
+            if lastq < max(i - w + 1, 0):        # the window's finite values are all equal
                 mo[t] = pv
                 vr[t] = 0.0 if nobs > ddof else NAN
                 continue

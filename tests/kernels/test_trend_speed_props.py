@@ -159,6 +159,20 @@ def test_rolling_std_close_to_the_exact_two_pass_value(x, w):
         assert np.all(np.abs(s[ok] - ref[ok]) <= scale + 1e-300)
 
 
+def test_partial_windows_of_equal_values_give_that_value():
+    """min_periods below the window: a partial window of equal values (rows before w - 1) is
+    exactly its value, and its std exactly 0 (the run test once compared with row i - w + 1,
+    negative there)."""
+    x = np.array([1.001e-08, 1.001e-08, 1.001e-08, np.nan, 1.001e-08])
+    out = np.empty(5)
+    K.rolling_mean(x, 4, 0, out)
+    np.testing.assert_array_equal(out, [x[0]] * 5)
+    m, s = np.empty(5), np.empty(5)
+    K.rolling_mean_std(x, 4, 1, 0, m, s)
+    np.testing.assert_array_equal(m, [x[0]] * 5)
+    np.testing.assert_array_equal(s, [0.0] * 5)
+
+
 def test_restart_blocks_are_what_the_bounds_assume():
     assert _mean_block(12) == 1024 and _mean_block(5000) == 5000
     assert _std_block(20) == 512 and _std_block(900) == 900
