@@ -206,12 +206,114 @@ def gsum_value(s, nobs, last, prev, i, w, minp):
     return prev * nobs if last <= i - rows + 1 else s
 
 
+@jit(inline="always")
+def _run_start(x, i, w):
+    """The row where the run of equal values ending at row i began (looking back at most w
+    rows; finite x)."""
+    v = x[i]
+    j = i
+    while j > 0 and j > i - w and x[j - 1] == v:
+        j -= 1
+    return j
+
+
+@jit(inline="always")
+def _runs(v, i, pv, lastfin, lastq):
+    """Track runs of equal finite values (NaN/inf skipped: pandas counts a run by its adds):
+    `pv` the last finite value, `lastfin` its row, `lastq` the row of the last finite value
+    that differs from the one after it. The finite values of a window starting at row lo are
+    all equal (to pv) exactly when lastq < lo."""
+    if v - v == 0.0:
+        if v != pv and pv == pv:
+            lastq = lastfin
+        pv = v
+        lastfin = i
+    return pv, lastfin, lastq
+
+
+@jit
+def _block_mean(x, w, minp, out, b0, b1):
+    """Rows b0 .. b1-1 of `rolling_mean`; b0 is a multiple of `_mean_block(w)`. The running sum
+    restarts here from an in-order sum of the finite values of the window ending at b0 - 1, so
+    a row's value depends on rows >= b0 - w only (no drift beyond one block, no look-ahead)."""
+    s = 0.0
+    nobs = 0
+    for j in range(max(b0 - w, 0), b0):
+        u = x[j]
+        if u - u == 0.0:
+            s += u
+            nobs += 1
+    invw = 1.0 / w
+    m = b1 - b0
+    if w >= 2 and b0 >= w and nobs == w and minp <= w:
+        # slices indexed from 0: numba then drops its negative-index wraparound per access
+        xa = x[b0:b1]
+        xb = x[b0 - w:b1 - w]
+        xp = x[b0 - 1:b1 - 1]
+        o = out[b0:b1]
+        s0 = s
+        nrep = 0
+        for t in range(m):
+            v = xa[t]
+            s += v - xb[t]
+            nrep += 1 if v == xp[t] else 0
+            o[t] = s * invw
+        if s - s == 0.0:
+            # every row was finite (a NaN/inf would have left s NaN/inf): one add and one
+            # multiply per row, no branches. Runs of equal values give exactly that value.
+            if nrep > 0:                      # runs of equal values: exactly that value
+                last = _run_start(x, b0 - 1, w) - b0
+                for t in range(m):
+                    v = xa[t]
+                    if v != xp[t]:
+                        last = t
+                    elif t - last + 1 >= w:
+                        o[t] = v
+            return
+        s = s0
+    pv = NAN
+    lastfin = -1
+    lastq = -1
+    for j in range(max(b0 - w, 0), b0):
+        pv, lastfin, lastq = _runs(x[j], j, pv, lastfin, lastq)
+    for i in range(b0, b1):
+        # the same arithmetic as the fast loop on finite rows (missing rows add 0)
+        v = x[i]
+        ok = v - v == 0.0
+        u = x[i - w] if i >= w else NAN
+        uok = u - u == 0.0
+        s += (v if ok else 0.0) - (u if uok else 0.0)
+        nobs += (1 if ok else 0) - (1 if uok else 0)
+        pv, lastfin, lastq = _runs(v, i, pv, lastfin, lastq)
+        if nobs >= minp and nobs > 0:
+            if lastq < max(i - w + 1, 0):
+                out[i] = pv
+            elif nobs == w:
+                out[i] = s * invw
+            else:
+                out[i] = s / nobs
+        else:
+            out[i] = NAN
+
+
+@jit(inline="always")
+def _mean_block(w):
+    return max(1024, w)
+
+
 @jit
 def rolling_mean(x, w, minp, out):
-    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n): a plain running sum guarded
-    against cancellation (~1e-13 relative of pandas; see `rolling_mean_exact` for pandas' own
-    arithmetic). As in pandas, +/-inf counts as missing in every rolling kernel here."""
-    _fast_sum_mean(x, w, minp, out, True)
+    """`pd.Series(x).rolling(w, min_periods=minp).mean()` in O(n), at about the cost of one
+    add and one multiply per row: a plain running sum restarted from an in-order sum of its
+    window every max(1024, w) rows (fixed rows, so a prefix of the input gives a prefix of the
+    output), divided by multiplying with 1/w. Its error is at most a few hundred ulp of the
+    window sums in its block (TA-Lib's running sum drifts over the whole series; pandas'
+    Kahan sum is `rolling_mean_exact`). A window of equal values gives that value exactly, as
+    in pandas. As in pandas, +/-inf counts as missing in every rolling kernel here."""
+    n = x.shape[0]
+    B = _mean_block(w)
+    for b0 in range(0, n, B):
+        _block_mean(x, w, minp, out, b0, min(b0 + B, n))
 
 
 @jit
@@ -332,12 +434,14 @@ def hilo_block(hi, lo, b0, w, sh, sl, hh, ll):
     previous block's suffix extremes (start them at -inf/+inf). Returns False when the block
     holds a NaN/inf (the values are then meaningless: the caller takes its NaN-aware path)."""
     m = min(b0 + w, hi.shape[0]) - b0
+    hs = hi[b0:b0 + m]                   # slices indexed from 0: no wraparound checks
+    ls = lo[b0:b0 + m]
     ok = True
     mh = -np.inf
     ml = np.inf
     for t in range(m):
-        h = hi[b0 + t]
-        l = lo[b0 + t]
+        h = hs[t]
+        l = ls[t]
         ok &= (h - h == 0.0) & (l - l == 0.0)
         mh = h if h > mh else mh
         ml = l if l < ml else ml
@@ -352,8 +456,8 @@ def hilo_block(hi, lo, b0, w, sh, sl, hh, ll):
     mh = -np.inf
     ml = np.inf
     for t in range(m - 1, -1, -1):       # this block's suffix extremes, for the next block
-        h = hi[b0 + t]
-        l = lo[b0 + t]
+        h = hs[t]
+        l = ls[t]
         mh = h if h > mh else mh
         ml = l if l < ml else ml
         sh[t] = mh
@@ -384,128 +488,174 @@ def _window_var(x, a, b, ddof):
 
 
 @jit
+def _block_mean_var(x, w, minp, ddof, b0, b1, mo, vr):
+    """Rows b0 .. b1-1 of `rolling_mean_std`. Returns (K, nrep): with nrep >= 0 the block was
+    finite and vr[t], mo[t] (t = row - b0) hold the running sums of (x - K) and (x - K)^2 for
+    `_finish_block`, nrep counting rows equal to the row before; with nrep = -1 they hold the
+    mean and the variance (NaN-aware loop). Sums of (x - K) and (x - K)^2 restart at b0 around K, the mean of
+    the window ending at b0 - 1, so a row depends on rows >= b0 - w only (no look-ahead).
+    Finite blocks take a loop without branches; NaN/inf leave the sums non-finite, and the
+    block is then rerun NaN-aware with the same arithmetic on finite windows."""
+    lo = max(b0 - w, 0)
+    tot, cnt = finite_sum(x, lo, b0)
+    v0 = x[b0]
+    k = tot / cnt if cnt > 0 else (v0 if v0 - v0 == 0.0 else 0.0)
+    s1 = 0.0
+    s2 = 0.0
+    for j in range(lo, b0):
+        v = x[j]
+        if v - v == 0.0:
+            d = v - k
+            s1 += d
+            s2 += d * d
+    invw = 1.0 / w
+    invd = 1.0 / (w - ddof) if w > ddof else NAN
+    m = b1 - b0
+    if w >= 2 and b0 >= w and cnt == w and minp <= w and w > ddof:
+        xa = x[b0:b1]                    # slices indexed from 0: no wraparound per access
+        xb = x[b0 - w:b1 - w]
+        xp = x[b0 - 1:b1 - 1]
+        t1 = s1
+        t2 = s2
+        nrep = 0
+        a1 = vr                          # the running sums go through vr and mo (scratch)
+        a2 = mo
+        for t in range(m):               # the two dependency chains, nothing else
+            v = xa[t]
+            d = v - k
+            e = xb[t] - k
+            s1 += d - e
+            s2 += d * d - e * e
+            nrep += 1 if v == xp[t] else 0
+            a1[t] = s1
+            a2[t] = s2
+        if s1 - s1 == 0.0 and s2 - s2 == 0.0:      # every row was finite
+            return k, nrep
+        s1 = t1
+        s2 = t2
+    nobs = cnt
+    pv = NAN
+    lastfin = -1
+    lastq = -1
+    for j in range(lo, b0):
+        pv, lastfin, lastq = _runs(x[j], j, pv, lastfin, lastq)
+    for i in range(b0, b1):
+        v = x[i]
+        ok = v - v == 0.0
+        u = x[i - w] if i >= w else NAN
+        uok = u - u == 0.0
+        d = v - k if ok else 0.0
+        e = u - k if uok else 0.0
+        s1 += d - e
+        s2 += d * d - e * e
+        nobs += (1 if ok else 0) - (1 if uok else 0)
+        pv, lastfin, lastq = _runs(v, i, pv, lastfin, lastq)
+        t = i - b0
+        if nobs >= minp and nobs > 0:
+            if lastq < max(i - w + 1, 0):        # the window's finite values are all equal
+                mo[t] = pv
+                vr[t] = 0.0 if nobs > ddof else NAN
+                continue
+            if nobs == w:
+                mo[t] = k + s1 * invw
+                ss = s2 - s1 * s1 * invw
+                var = ss * invd
+            else:
+                mo[t] = k + s1 / nobs
+                ss = s2 - s1 * s1 / nobs
+                var = ss / (nobs - ddof)
+            if nobs <= ddof:
+                vr[t] = NAN
+            elif ss < 1e-4 * s2:
+                vr[t] = _window_var(x, max(i - w + 1, 0), i + 1, ddof)
+            else:
+                vr[t] = var
+        else:
+            mo[t] = NAN
+            vr[t] = NAN
+    return k, -1
+
+
+@jit(inline="always")
+def _std_block(w):
+    return max(512, w)
+
+
+@jit
 def rolling_mean_std(x, w, minp, ddof, mean, std):
     """Rolling mean and `pd.Series(x).rolling(w, min_periods=minp).std(ddof=ddof)` in one pass,
     the standard deviation near-exact.
 
     pandas' online variance drifts (up to ~1e-5 relative on long series); this keeps running
-    sums of (x - K) and (x - K)^2 around a shift K re-centred on the window mean every
-    max(w, 256) rows (the sums are rebuilt then, O(n) overall), so it agrees with an exact
-    two-pass computation to ~1e-12 relative. The mean is K + sum(x - K) / n (~1e-16 relative).
-    A window whose values are all equal gives exactly that value and 0. Where the running form
-    cancels more than four digits (a tiny spread far from K, e.g. a near-flat stretch after a
-    jump), that row's variance is recomputed in two passes over its window. Full finite
-    windows take a loop without divisions (reciprocals of w and w - ddof). NaN/inf count as
-    missing.
+    sums of (x - K) and (x - K)^2 around a shift K, restarted on the window mean every
+    max(512, w) rows (fixed rows: a prefix of the input gives a prefix of the output, also
+    with NaNs), so it agrees with an exact two-pass computation to ~1e-12 relative (TA-Lib's
+    running sums: ~5e-12). The mean is K + sum(x - K) / n (~1e-16 relative). A window whose
+    values are all equal gives exactly that value and 0. Where the running form cancels more
+    than four digits (a tiny spread far from K, e.g. a near-flat stretch after a jump), that
+    row's variance is recomputed in two passes over its window. NaN/inf count as missing.
     """
+    _mean_std_bands(x, w, minp, ddof, 0.0, False, mean, std, std)
+
+
+@jit(inline="always")
+def _put(mean, o1, o2, i, mu, var, kk, bands):
+    sd = np.sqrt(var)
+    mean[i] = mu
+    if bands:
+        o1[i] = mu + kk * sd
+        o2[i] = mu - kk * sd
+    else:
+        o1[i] = sd
+
+
+@jit
+def _mean_std_bands(x, w, minp, ddof, kk, bands, mean, o1, o2):
+    # bands=False: o1 = std; bands=True: o1 = mean + kk * std, o2 = mean - kk * std
     n = x.shape[0]
-    k = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    nobs = 0
-    last = -1                            # row where the current run of equal values began
-    prev = NAN
+    B = _std_block(w)
+    a1 = np.empty(B)
+    a2 = np.empty(B)
     invw = 1.0 / w
     invd = 1.0 / (w - ddof) if w > ddof else NAN
-    B = max(w, 256)                      # rows between re-centrings (O(w) each)
-    for b0 in range(0, n, B):            # rebuild around the current window's mean
+    for b0 in range(0, n, B):
         b1 = min(b0 + B, n)
-        lo = max(b0 - w, 0)              # the window ending at b0 - 1
-        tot, cnt = finite_sum(x, lo, b0)
-        k = tot / cnt if cnt > 0 else (x[b0] if x[b0] - x[b0] == 0.0 else 0.0)
-        s1 = 0.0
-        s2 = 0.0
-        for j in range(lo, b0):
-            v = x[j]
-            if v - v == 0.0:
-                d = v - k
-                s1 += d
-                s2 += d * d
-        nobs = cnt
-        clean = cnt == b0 - lo and all_finite(x[b0:b1])
-        bad = False
-        if clean and b0 >= w and w >= minp and w > ddof:
-            # every window full and finite: no division per row (reciprocals of w and
-            # w - ddof, within an ulp of dividing) and no branch on the data
-            for i in range(b0, b1):
-                v = x[i]
-                d = v - k
-                e = x[i - w] - k
-                s1 += d - e
-                s2 += d * d - e * e
-                last = last if v == prev else i
-                prev = v
-                ss = s2 - s1 * s1 * invw
-                var = ss * invd
-                flag = ss < 1e-4 * s2
-                bad |= flag
-                sd = np.sqrt(var) if var > 0 else 0.0
-                run = i - last + 1 >= w
-                mean[i] = prev if run else k + s1 * invw
-                std[i] = 0.0 if run else (-1.0 if flag else sd)
-        for i in range(b0, b1 if not (clean and b0 >= w and w >= minp and w > ddof) else b0):
-            v = x[i]
-            if clean:
-                d = v - k
-                if i >= w:
-                    e = x[i - w] - k
-                    s1 += d - e
-                    s2 += d * d - e * e
-                else:
-                    s1 += d
-                    s2 += d * d
-                nobs = i + 1 if i < w else w
-                last = last if v == prev else i
-                prev = v
-                run = i - last + 1
-            else:
-                if i >= w:
-                    u = x[i - w]
-                    if u - u == 0.0:
-                        e = u - k
-                        s1 -= e
-                        s2 -= e * e
-                        nobs -= 1
-                if v - v == 0.0:
-                    d = v - k
-                    s1 += d
-                    s2 += d * d
-                    nobs += 1
-                    if v != prev:
-                        last = i
-                        prev = v
-                run = 0
-                if prev == prev:         # a run of equal values (NaNs between them allowed)
-                    run = nobs
-                    for j in range(max(i - w + 1, 0), i + 1):
-                        u = x[j]
-                        if u - u == 0.0 and u != prev:
-                            run = 0
-                            break
-            if nobs >= minp and nobs > 0:
-                if run >= nobs:
-                    mean[i] = prev
-                    std[i] = 0.0 if nobs > ddof else NAN
-                else:
-                    mean[i] = k + s1 / nobs
-                    if nobs > ddof:
-                        ss = s2 - s1 * s1 / nobs
-                        var = ss / (nobs - ddof)
-                        # most digits cancelled (the window sits far from the shift K, its
-                        # spread tiny): mark the row (-1) for two passes after the block
-                        flag = ss < 1e-4 * s2
-                        bad |= flag
-                        std[i] = -1.0 if flag else (np.sqrt(var) if var > 0 else 0.0)
-                    else:
-                        std[i] = NAN
-            else:
-                mean[i] = NAN
-                std[i] = NAN
-        if bad:
-            for i in range(b0, b1):
-                if std[i] == -1.0:
-                    var = _window_var(x, max(i - w + 1, 0), i + 1, ddof)
-                    std[i] = np.sqrt(var) if var > 0 else 0.0
+        m = b1 - b0
+        k, nrep = _block_mean_var(x, w, minp, ddof, b0, b1, a2, a1)
+        mo = mean[b0:b1]
+        p1 = o1[b0:b1]
+        p2 = o2[b0:b1]
+        if nrep < 0:
+            for t in range(m):
+                _put(mo, p1, p2, t, a2[t], a1[t], kk, bands)
+            continue
+        nbad = 0
+        for t in range(m):               # vectorised: mean, variance, bands of each row
+            q1 = a1[t]
+            q2 = a2[t]
+            mu = k + q1 * invw
+            ss = q2 - q1 * q1 * invw
+            # most digits cancelled (a tiny spread far from K): two passes below
+            nbad += 1 if ss < 1e-4 * q2 else 0
+            _put(mo, p1, p2, t, mu, ss * invd, kk, bands)
+        if nbad > 0:
+            for t in range(m):
+                q1 = a1[t]
+                q2 = a2[t]
+                ss = q2 - q1 * q1 * invw
+                if ss < 1e-4 * q2:
+                    var = _window_var(x, b0 + t - w + 1, b0 + t + 1, ddof)
+                    _put(mo, p1, p2, t, k + q1 * invw, var, kk, bands)
+        if nrep > 0:                     # runs of equal values: that value, variance 0
+            xa = x[b0:b1]
+            xp = x[b0 - 1:b1 - 1]
+            last = _run_start(x, b0 - 1, w) - b0
+            for t in range(m):
+                v = xa[t]
+                if v != xp[t]:
+                    last = t
+                elif t - last + 1 >= w:
+                    _put(mo, p1, p2, t, v, 0.0, kk, bands)
 
 
 @jit

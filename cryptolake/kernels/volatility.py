@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._ewm import ema4, ewm_step
+from ._ewm import ema4, span_alpha
+from .ma import ewm_mean
 from ._sums import np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
     rolling_max,
-    rolling_mean,
-    rolling_mean_std,
+    _mean_std_bands,
     rolling_min,
 )
 
@@ -22,17 +22,11 @@ NAN = np.nan
 @jit
 def bbands(close, window, k, out):
     """`ta.volatility.BollingerBands(close, window, window_dev=k)`: rows bb_mid
-    (bollinger_mavg), bb_upper, bb_lower, one pass. The population standard deviation is
-    computed to near-exact accuracy (ta's pandas rolling std drifts by up to
-    ~1e-5 relative on long series, so the exact two-pass value is the reference)."""
-    mid = out[0]
-    sd = out[1]
-    rolling_mean_std(close, window, window, 0, mid, sd)
-    for i in range(close.shape[0]):
-        m = mid[i]
-        s = sd[i]
-        out[1][i] = m + k * s
-        out[2][i] = m - k * s
+    (bollinger_mavg), bb_upper, bb_lower, one pass (`rolling_mean_std`'s arithmetic, the bands
+    written block by block with a vectorised square root). The population standard deviation
+    is near-exact (ta's pandas rolling std drifts by up to ~1e-5 relative on long series, so
+    the exact two-pass value is the reference)."""
+    _mean_std_bands(close, window, window, 0, k, True, out[0], out[1], out[2])
 
 
 @jit(inline="always")
@@ -53,19 +47,22 @@ def _tr(high, low, close, i):
 
 
 @jit(inline="always")
-def tr_max(high, low, close, i):
-    """The true range of row i >= 1 as max(h-l, |h-pc|, |l-pc|), without branches (a
-    compare-and-branch per row mispredicts about half the time inside a recurrence). NaN
-    whenever h, l or pc is (then the caller takes `_tr`, ta's NaN-skipping rule)."""
-    h = high[i]
-    l = low[i]
-    pc = close[i - 1]
+def _trv(h, l, pc):
+    # max(h - l, |h - pc|, |l - pc|) without branches; NaN whenever h, l or pc is
     t = h - l
     a = abs(h - pc)
     b = abs(l - pc)
     m = a if a > b else b
     r = m if m > t else t
     return r + (t - t) + (pc - pc)
+
+
+@jit(inline="always")
+def tr_max(high, low, close, i):
+    """The true range of row i >= 1 as max(h-l, |h-pc|, |l-pc|), without branches (a
+    compare-and-branch per row mispredicts about half the time inside a recurrence). NaN
+    whenever h, l or pc is (then the caller takes `_tr`, ta's NaN-skipping rule)."""
+    return _trv(high[i], low[i], close[i - 1])
 
 
 @jit
@@ -98,19 +95,23 @@ def _atr_fast(high, low, close, window, out):
     f2 = f * f
     f3 = f2 * f
     f4 = f3 * f
-    i = window
-    while i + 4 <= n:
-        x1 = tr_max(high, low, close, i)
-        x2 = tr_max(high, low, close, i + 1)
-        x3 = tr_max(high, low, close, i + 2)
-        x4 = tr_max(high, low, close, i + 3)
+    hv = high[window:]                   # slices indexed from 0: no wraparound checks
+    lv = low[window:]
+    pv = close[window - 1:n - 1]
+    ov = out[window:]
+    for q in range((n - window) // 4):
+        t = 4 * q
+        x1 = _trv(hv[t], lv[t], pv[t])
+        x2 = _trv(hv[t + 1], lv[t + 1], pv[t + 1])
+        x3 = _trv(hv[t + 2], lv[t + 2], pv[t + 2])
+        x4 = _trv(hv[t + 3], lv[t + 3], pv[t + 3])
         y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
-        out[i] = y1
-        out[i + 1] = y2
-        out[i + 2] = y3
-        out[i + 3] = y4
+        ov[t] = y1
+        ov[t + 1] = y2
+        ov[t + 2] = y3
+        ov[t + 3] = y4
         prev = y4
-        i += 4
+    i = window + 4 * ((n - window) // 4)
     r = n - i                            # the last partial block: the same formulas, so
     if r > 0:                            # a prefix of the input gives a prefix of the output
         x1 = tr_max(high, low, close, i)
@@ -184,6 +185,79 @@ def atr(high, low, close, window, out):
         _atr_nan(high, low, close, window, out)
 
 
+@jit(inline="always")
+def _hlc_ok(high, low, close, i):
+    h = high[i]
+    l = low[i]
+    c = close[i]
+    return (h - h == 0.0) & (l - l == 0.0) & (c - c == 0.0)
+
+
+@jit
+def _keltner_block(high, low, close, w, half, mid, up, dn, b0, b1):
+    # Rows b0 .. b1-1 of the original Keltner channel from running sums of high, low and close
+    # (mean tp = (Sh + Sl + Sc) / 3n, band = half * (Sh - Sl) / n), summed afresh over the
+    # window ending at b0 - 1 (fixed rows: no drift beyond a block, no look-ahead). A row is
+    # missing unless high, low and close are all finite (its tp would be NaN in ta).
+    sh = 0.0
+    sl = 0.0
+    sc = 0.0
+    nobs = 0
+    for j in range(max(b0 - w, 0), b0):
+        if _hlc_ok(high, low, close, j):
+            sh += high[j]
+            sl += low[j]
+            sc += close[j]
+            nobs += 1
+    inv3w = 1.0 / (3.0 * w)
+    hw = half / w
+    m = b1 - b0
+    if b0 >= w and nobs == w:
+        ha = high[b0:b1]                      # slices indexed from 0: no wraparound checks
+        la = low[b0:b1]
+        ca = close[b0:b1]
+        hb = high[b0 - w:b1 - w]
+        lb = low[b0 - w:b1 - w]
+        cb = close[b0 - w:b1 - w]
+        mo = mid[b0:b1]
+        uo = up[b0:b1]
+        do = dn[b0:b1]
+        t0, t1, t2 = sh, sl, sc
+        for t in range(m):
+            sh += ha[t] - hb[t]
+            sl += la[t] - lb[t]
+            sc += ca[t] - cb[t]
+            mu = (sh + sl + sc) * inv3w
+            band = (sh - sl) * hw
+            mo[t] = mu
+            uo[t] = mu + band
+            do[t] = mu - band
+        if sh - sh == 0.0 and sl - sl == 0.0 and sc - sc == 0.0:   # every row finite
+            return
+        sh, sl, sc = t0, t1, t2
+    for i in range(b0, b1):                   # the same arithmetic, missing rows as 0
+        ok = _hlc_ok(high, low, close, i)
+        uok = i >= w and _hlc_ok(high, low, close, i - w)
+        sh += (high[i] if ok else 0.0) - (high[i - w] if uok else 0.0)
+        sl += (low[i] if ok else 0.0) - (low[i - w] if uok else 0.0)
+        sc += (close[i] if ok else 0.0) - (close[i - w] if uok else 0.0)
+        nobs += (1 if ok else 0) - (1 if uok else 0)
+        if nobs == 0:
+            mid[i] = NAN
+            up[i] = NAN
+            dn[i] = NAN
+            continue
+        if nobs == w:
+            mu = (sh + sl + sc) * inv3w
+            band = (sh - sl) * hw
+        else:
+            mu = (sh + sl + sc) / (3.0 * nobs)
+            band = half * (sh - sl) / nobs
+        mid[i] = mu if nobs == w else NAN
+        up[i] = mu + band
+        dn[i] = mu - band
+
+
 @jit
 def keltner(high, low, close, window, atr_window, k, original, out):
     """`ta.volatility.KeltnerChannel(high, low, close, window, window_atr=atr_window,
@@ -191,44 +265,28 @@ def keltner(high, low, close, window, atr_window, k, original, out):
 
     original=True (ta's default): mid = SMA of typical price (min_periods=window); bands are
     rolling means (min_periods=0, so they start at row 0 as in ta) of tp +/- (k/2)(h - l),
-    which for k=2 is ta's (4h - 2l + c)/3 and (-2h + 4l + c)/3.
+    which for k=2 is ta's (4h - 2l + c)/3 and (-2h + 4l + c)/3. One pass: running sums of
+    high, low and close restarted every max(1024, window) rows (a few ulp of ta's values).
     original=False: mid = EMA(close, span=window) and bands mid +/- k * ATR(atr_window) (ta's
     ATR, 0 during its warm-up).
     """
     n = close.shape[0]
-    tmp = np.empty(n)
     if original:
-        half = k / 2.0
-        for i in range(n):
-            tmp[i] = (high[i] + low[i] + close[i]) / 3.0
-        rolling_mean(tmp, window, window, out[0])
-        if k == 2.0:
-            for i in range(n):
-                tmp[i] = ((4 * high[i]) - (2 * low[i]) + close[i]) / 3.0
-        else:
-            for i in range(n):
-                tmp[i] = (high[i] + low[i] + close[i]) / 3.0 + half * (high[i] - low[i])
-        rolling_mean(tmp, window, 0, out[1])
-        if k == 2.0:
-            for i in range(n):
-                tmp[i] = ((-2 * high[i]) + (4 * low[i]) + close[i]) / 3.0
-        else:
-            for i in range(n):
-                tmp[i] = (high[i] + low[i] + close[i]) / 3.0 - half * (high[i] - low[i])
-        rolling_mean(tmp, window, 0, out[2])
-    else:
-        a = 1.0 / (1.0 + (window - 1) / 2.0)
-        e = NAN
-        wt = 1.0
-        nobs = 0
-        for i in range(n):
-            e, wt, nobs = ewm_step(e, wt, nobs, close[i], a)
-            out[0][i] = e if nobs >= window else NAN
-        atr(high, low, close, atr_window, tmp)
-        for i in range(n):
-            m = out[0][i]
-            out[1][i] = m + (k * tmp[i])
-            out[2][i] = m - (k * tmp[i])
+        B = max(1024, window)
+        for b0 in range(0, n, B):
+            _keltner_block(high, low, close, window, k / 2.0, out[0], out[1], out[2], b0,
+                           min(b0 + B, n))
+        return
+    ewm_mean(close, span_alpha(window), window, out[0])
+    tmp = out[1]
+    atr(high, low, close, atr_window, tmp)
+    mid = out[0]
+    lo = out[2]
+    for i in range(n):
+        m = mid[i]
+        a = k * tmp[i]
+        tmp[i] = m + a
+        lo[i] = m - a
 
 
 @jit
