@@ -250,13 +250,56 @@ class Bronze:
         status = STORED if fetched.status == "ok" else QUARANTINED
         where = layout.bronze_path if status == STORED else layout.quarantine_path
         self.storage.write_bytes(where(key.key), fetched.data)
+        return self._finish_store(fetched, table, status, len(fetched.data))
+
+    def store_stream(self, archive, remote, table: str):
+        """Stream one upstream file straight into bronze (bounded memory: 1 MiB chunks, hashed
+        on the way) and verify it: `(Fetched, manifest row)`, the row None when the download
+        failed (nothing is left behind). The bytes land under a temporary name beside their
+        place and are moved once verified: to `bronze/<key>`, or to quarantine on a checksum
+        mismatch, a missing .CHECKSUM or an unreadable zip."""
+        from dataclasses import replace
+        from ..sources.archive import _zip_problem
+        key = remote.key
+        tmp = self.storage.tmp_path(layout.bronze_path(key.key))
+        try:
+            with self.storage.fs.open(tmp, "wb") as dst:
+                fetched = archive.fetch_to(remote, dst)
+            checkpoint("fetch")
+            if fetched.status == "ok":
+                with self.storage.fs.open(tmp, "rb") as fh:
+                    problem = _zip_problem(fh)
+                if problem:
+                    fetched = replace(fetched, status="quarantined", reason=problem)
+        except BaseException:
+            self._drop(tmp)
+            raise
+        if fetched.status == "failed":
+            self._drop(tmp)
+            return fetched, None
+        status = STORED if fetched.status == "ok" else QUARANTINED
+        where = layout.bronze_path if status == STORED else layout.quarantine_path
+        self.storage.move_into(tmp, where(key.key))
+        return fetched, self._finish_store(fetched, table, status, fetched.nbytes)
+
+    def _drop(self, tmp: str) -> None:
+        try:
+            if self.storage.fs.exists(tmp):
+                self.storage.fs.rm(tmp)
+        except OSError:
+            pass
+
+    def _finish_store(self, fetched, table: str, status: str, nbytes: int) -> dict:
+        """After the data file is in place: its .CHECKSUM, and the manifest row."""
+        remote, key = fetched.remote, fetched.remote.key
+        where = layout.bronze_path if status == STORED else layout.quarantine_path
         checkpoint("bronze_write")
         if fetched.checksum_text:
             self.storage.write_bytes(where(key.checksum_key), fetched.checksum_text.encode())
         if status == STORED:   # a file that was quarantined before and is good now
             self.storage.remove(layout.quarantine_path(key.key))
         row = self.row(remote, table, status=status, reason=fetched.reason or "",
-                       sha256=fetched.sha256, nbytes=len(fetched.data))
+                       sha256=fetched.sha256, nbytes=nbytes)
         return {**row, **self._republished(table, key.symbol, key.key, fetched.sha256)}
 
     def _republished(self, table: str, symbol: str, key: str, sha256: str | None) -> dict:
@@ -288,9 +331,8 @@ class Bronze:
         key = row["key"]
         for rel in (key, key + ".CHECKSUM"):
             src = layout.bronze_path(rel)
-            if self.storage.exists(src):
-                self.storage.write_bytes(layout.quarantine_path(rel), self.storage.read_bytes(src))
-                self.storage.remove(src)
+            if self.storage.exists(src):      # moved, never read whole (files run to GBs)
+                self.storage.move_into(self.storage.path(src), layout.quarantine_path(rel))
         return {**row, "status": QUARANTINED, "reason": reason, "in_silver": False}
 
     @staticmethod
@@ -320,6 +362,10 @@ class Bronze:
 
     def read(self, key: str) -> bytes:
         return self.storage.read_bytes(layout.bronze_path(key))
+
+    def open(self, key: str):
+        """A seekable binary file of a stored file (parse it in batches with `iter_parse`)."""
+        return self.storage.open(layout.bronze_path(key))
 
     def files(self, **filters) -> pd.DataFrame:
         """Manifest rows matching every filter: `files(symbol="BTCUSDT", status="stored")`;
