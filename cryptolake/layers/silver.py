@@ -220,6 +220,49 @@ def commit_partitions(storage: Storage, layer: str, table: str, schema: pa.Schem
     return out["rows"], out["version"]
 
 
+def _prefetch(it, depth: int = 2):
+    """Iterate `it` on a helper thread, `depth` items ahead: the CSV parse (pyarrow, zlib: GIL
+    released) runs while Delta encodes the previous batches. Exceptions arrive in order; when
+    the consumer stops early the helper stops at its next item."""
+    import queue
+    import threading
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for x in it:
+                if not put((True, x)):
+                    return
+            put((True, done))
+        except BaseException as e:   # noqa: BLE001 - handed to the consumer
+            put((False, e))
+
+    th = threading.Thread(target=run, name="cryptolake-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            ok, x = q.get()
+            if not ok:
+                raise x
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        th.join()
+
+
 def stream_partitions(storage: Storage, layer: str, table: str, symbol: str, schema: pa.Schema,
                       time_col: str, interval: str | None, build: Callable, note: str = ""
                       ) -> tuple[int, int | None]:
@@ -262,7 +305,7 @@ def stream_partitions(storage: Storage, layer: str, table: str, symbol: str, sch
                 failed.append(e)
                 raise
 
-        stream = gen()
+        stream = _prefetch(gen())
         first = next(stream, None)
         if failed:
             raise failed[0]
