@@ -212,3 +212,40 @@ def test_merge_sorted_refuses_a_stream_that_goes_back_in_time():
         list(merge_sorted([a, [pa.table({"t": [2], "id": [9]})]], "t", ("id",)))
     with pytest.raises(Unsorted):
         list(merge_sorted([a], "t", ("id",)))
+
+
+def test_stream_partitions_retries_a_conflict_by_streaming_again(tmp_path):
+    """Another writer commits the same partition between our snapshot and our write: the
+    commit is retried on fresh state, and the retry re-opens the stream (build runs again)."""
+    from deltalake import write_deltalake
+
+    from cryptolake.layers import silver
+    from cryptolake.storage import Storage
+
+    storage = Storage(str(tmp_path / "lake"))
+    sch = pa.schema([("t", pa.timestamp("us", tz="UTC")), ("x", pa.int64())])
+    silver.ensure_table(storage, "silver", "demo", sch)
+    uri = storage.table_uri("silver/demo")
+    calls = []
+
+    def rows(n, base):
+        return pa.table({"t": pa.array(np.arange(n) * 1_000_000 + 1_700_000_000_000_000,
+                                       pa.timestamp("us", tz="UTC")), "x": np.arange(n) + base})
+
+    def build():
+        calls.append(1)
+        if len(calls) == 1:      # a concurrent writer lands first, on the same partition
+            other = rows(5, 1000).append_column("symbol", pa.array(["S"] * 5)) \
+                .append_column("month", pa.array(["2023-11"] * 5))
+            write_deltalake(uri, other, mode="append")
+
+        def gen():
+            for i in range(4):
+                yield "2023-11", rows(50, 100 * i).slice(i * 10, 10)
+        return ["2023-11"], gen()
+
+    n, version = silver.stream_partitions(storage, "silver", "demo", "S", sch, "t", None, build)
+    assert len(calls) == 2 and n == 40
+    got = storage.open_table("silver/demo").to_pyarrow_table()
+    assert got.num_rows == 40 and sorted(got["x"].to_pylist()) == sorted(
+        sum((list(range(100 * i + i * 10, 100 * i + i * 10 + 10)) for i in range(4)), []))
