@@ -105,6 +105,10 @@ def test_streamed_trades_dedup_across_batches_and_rebuild(tmp_path, monkeypatch)
     want = pd.concat([b.frame(k) for k in keys]).sort_values(["time", "id"], ignore_index=True)
     got = _silver(lake, "spot_trades", "ETHUSDT", "time", "id")
     pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
+    from cryptolake.ingest import rebuild_table          # every partition again, from bronze
+    assert rebuild_table(lake, "spot_trades", progress=False) == 2100
+    got = _silver(lake, "spot_trades", "ETHUSDT", "time", "id")
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False)
 
 
 def test_interleaved_file_beyond_one_batch_is_merged_exactly(tmp_path, monkeypatch):
