@@ -44,6 +44,40 @@ MANIFEST_REL = layout.MANIFEST_DIR
 _NOT_STALE = "s.in_silver = false OR s.sha256 IS NULL OR t.sha256 IS NULL OR t.sha256 = s.sha256"
 
 
+# manifest partitions up to this many rows are upserted by rewriting them (cheap while small);
+# bigger ones by a Delta MERGE, which rewrites only the files holding matched rows
+REWRITE_ROWS = 50_000
+
+
+def _partition_rows(t, tables: list[str]) -> int:
+    """Rows the manifest holds for `tables`, from the Delta log (no data read)."""
+    acts = pa.table(t.get_add_actions(flatten=True))
+    if not acts.num_rows:
+        return 0
+    hit = pc.is_in(acts["partition.table"].cast(pa.string()), pa.array(tables, pa.string()))
+    return int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
+
+
+def _upserted(cur: pa.Table, src: pa.Table) -> pa.Table:
+    """`cur` with `src` upserted by (table, key), as the MERGE does: a source row replaces the
+    target row unless it is a stale "in silver" mark (see _NOT_STALE); new keys are added."""
+    index = {(a, b): i for i, (a, b) in enumerate(zip(cur["table"].to_pylist(), cur["key"].to_pylist()))}
+    t_sha = cur["sha256"].to_pylist()
+    s_rows = src.to_pylist()
+    drop, keep = set(), []
+    for r in s_rows:
+        i = index.get((r["table"], r["key"]))
+        if i is not None:
+            if not (r["in_silver"] is False or r["sha256"] is None or t_sha[i] is None
+                    or t_sha[i] == r["sha256"]):
+                continue            # a stale mark: the target row (other bytes) stays
+            drop.add(i)
+        keep.append(r)
+    if drop:
+        cur = cur.filter(pa.array([i not in drop for i in range(cur.num_rows)]))
+    return pa.concat_tables([cur, pa.Table.from_pylist(keep, schema=MANIFEST_SCHEMA)])
+
+
 def _empty_manifest() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in MANIFEST_COLUMNS.items()})
 
@@ -150,6 +184,18 @@ class Bronze:
         def merge():
             t = self.storage.open_table(MANIFEST_REL)
             checkpoint("manifest_upsert")
+            if _partition_rows(t, tables) <= REWRITE_ROWS:
+                # a small manifest: rewrite its partitions with the rows upserted in Arrow (one
+                # predicate overwrite: a plain write, several times cheaper than a MERGE; a
+                # concurrent writer to these partitions makes it conflict and be redone)
+                from deltalake import write_deltalake
+                cur = t.to_pyarrow_dataset(file_pruning_predicate=[("table", "in", tables)]).to_table()
+                cur = cur.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+                cur = cur.filter(pc.is_in(cur["table"], pa.array(tables, pa.string())))
+                write_deltalake(t, _upserted(cur, src), mode="overwrite", predicate="table IN (" +
+                                ", ".join(map(_sql_str, tables)) + ")", partition_by=["table"],
+                                commit_properties=props)
+                return
             (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
                      target_alias="t", commit_properties=props)
              .when_matched_update_all(predicate=_NOT_STALE).when_not_matched_insert_all().execute())
