@@ -47,3 +47,15 @@ def max_workers() -> int:
     if env:
         return max(1, int(env))
     return max(8, 4 * (os.cpu_count() or 1))
+
+
+def batch_rows() -> int:
+    """Rows per batch when big files (aggTrades, trades, bookTicker) stream from bronze to
+    silver: $CRYPTOLAKE_BATCH_ROWS, else 250,000. Peak memory of an ingest scales with it."""
+    env = os.environ.get("CRYPTOLAKE_BATCH_ROWS")
+    if env:
+        n = int(env)
+        if n < 1:
+            raise ValueError(f"CRYPTOLAKE_BATCH_ROWS must be a positive integer, got {env!r}")
+        return n
+    return 250_000

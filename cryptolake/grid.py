@@ -106,3 +106,14 @@ def partition_stats(t_us: np.ndarray, interval: str | None, volume: np.ndarray |
     zero = int((np.asarray(volume) == 0).sum()) if volume is not None and n else 0
     return {"rows": n, "on_grid": ok, "off_grid": n - ok, "zero_volume": zero,
             "first": int(t.min()) if n else None, "last": int(t.max()) if n else None}
+
+
+def combine_stats(a: dict | None, b: dict) -> dict:
+    """The `partition_stats` of two disjoint sets of rows (a partition written batch by batch)."""
+    if a is None:
+        return dict(b)
+    firsts = [x for x in (a["first"], b["first"]) if x is not None]
+    lasts = [x for x in (a["last"], b["last"]) if x is not None]
+    return {"rows": a["rows"] + b["rows"], "on_grid": a["on_grid"] + b["on_grid"],
+            "off_grid": a["off_grid"] + b["off_grid"], "zero_volume": a["zero_volume"] + b["zero_volume"],
+            "first": min(firsts) if firsts else None, "last": max(lasts) if lasts else None}

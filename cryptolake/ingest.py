@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from . import config, grid, schema, topup
@@ -24,7 +25,8 @@ from .layers import conflicts, silver
 from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
 from .sources.archive import DEFAULT_URL
-from .sources.parse import ParseError, parse_file, row_span
+from .sources.parse import ParseError, parse_file, row_span, source_of
+from .sources.stream import STREAMED_TYPES, Unsorted, iter_parse, merge_sorted
 from .faults import checkpoint
 
 _DAY_US = 86_400_000_000
@@ -38,6 +40,8 @@ class _Outcome:
 
 
 def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Outcome:
+    if remote.key.data_type in STREAMED_TYPES:
+        return _fetch_store_stream(archive, bronze, table_name, remote)
     fetched = archive.fetch(remote)
     checkpoint("fetch")
     if fetched.data is None:
@@ -51,6 +55,17 @@ def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Out
         row = bronze.quarantine(row, f"does not parse: {e}")
         return _Outcome(remote, row, status="quarantined", reason=row["reason"])
     return _Outcome(remote, {**row, **row_span(parsed, remote.key.data_type)}, parsed, status="downloaded")
+
+
+def _fetch_store_stream(archive, bronze: Bronze, table_name: str, remote) -> _Outcome:
+    """Big files: stream to bronze while hashing; parsed later, batch by batch, straight into
+    the silver commit (`_stream_months`), so no whole file or table is ever held."""
+    fetched, row = bronze.store_stream(archive, remote, table_name)
+    if row is None:
+        return _Outcome(remote, status="failed", reason=fetched.reason or "download failed")
+    if row["status"] == QUARANTINED:
+        return _Outcome(remote, row, status="quarantined", reason=row["reason"])
+    return _Outcome(remote, row, None, status="downloaded")
 
 
 def _short_side(parsed, key) -> tuple[bool, bool]:
@@ -162,7 +177,7 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
         for sym in syms:
             by_symbol.setdefault(sym, [])
     found_conflicts: list[dict] = []
-    file_rows, written = [], 0
+    entries, written = [], 0      # file rows (dicts) and outcomes (read once their commit ran)
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
     pending = None   # the previous symbol's commits, overlapping this symbol's fetches
     note = (f"ingest {req.table} {req.start or 'first file'}..{req.end or 'today'} "
@@ -209,18 +224,22 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                 for r in unchanged:
                     prev = bronze.lookup(req.table, r)
                     msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
-                    file_rows.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], msg))
-                for o in outcomes:
-                    file_rows.append(_file_row(o.remote, o.status,
-                                               o.row["bytes"] if o.row else None,
-                                               o.row["sha256"] if o.row else None, o.reason))
-                    if o.status != "downloaded":
-                        report.errors.append(f"{o.remote.key.key}: {o.status}: {o.reason}")
+                    entries.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], msg))
+                entries += outcomes       # a streamed file found not to parse is quarantined by its commit
         finally:
             if pending is not None:
                 finish(pending)
             bronze.save([req.table], note=note)      # last marks, and holes of symbols with no files
     bar.close()
+    file_rows = []
+    for o in entries:
+        if isinstance(o, dict):
+            file_rows.append(o)
+            continue
+        file_rows.append(_file_row(o.remote, o.status, o.row["bytes"] if o.row else None,
+                                   o.row["sha256"] if o.row else None, o.reason))
+        if o.status != "downloaded":
+            report.errors.append(f"{o.remote.key.key}: {o.status}: {o.reason}")
     report.files = pd.DataFrame(file_rows, columns=FILE_COLUMNS)
     report.rows = {req.table: written}
     report.conflicts = conflicts.frame(found_conflicts)
@@ -271,6 +290,11 @@ def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, not
     fresh = {o.remote.key.key: (o.row["sha256"], o.table) for o in outcomes if o.table is not None}
     fed: list[dict] = []
     seen: list[dict] = []
+    if req.data_type in STREAMED_TYPES:
+        written = _commit_streamed(storage, bronze, req, symbol, outcomes, fresh, note, merge, fed)
+        if fed:
+            bronze.upsert([{**r, "in_silver": True} for r in fed], write=False)
+        return written
 
     def build():
         rows = bronze.refresh(table, symbol)
@@ -323,6 +347,109 @@ def _load_months(pool, bronze: Bronze, feeds, fresh, tcol, sch, req, merge="arch
             merged = _drop_superseded_rest(merged, [r for r, _ in items], tcol)
         out[month] = merged
     return out
+
+
+class _BadFile(Exception):
+    """A stored file that fails to parse part-way through a streamed commit."""
+
+    def __init__(self, row: dict, reason: str):
+        super().__init__(reason)
+        self.row, self.reason = row, reason
+
+
+def _commit_streamed(storage, bronze: Bronze, req, symbol: str, outcomes, fresh, note: str,
+                     merge: str, fed: list) -> int:
+    """`commit_symbol` for the big types (aggTrades, trades, bookTicker): each touched month
+    is streamed from its bronze files (batches of `config.batch_rows()`), merged across files
+    on (time, id) by the strategy, into ONE Delta commit; nothing whole is held. A file that
+    does not parse is quarantined and the commit redone without it; a file whose rows go back
+    in time across batches (gotcha 9 at scale) has its month merged in memory instead."""
+    table = req.table
+    sch, tcol = schema.silver_schema(req.market, req.data_type), schema.time_column(req.data_type)
+    spans: dict[str, dict] = {}
+    whole: set[str] = set()
+
+    def build():
+        rows = bronze.refresh(table, symbol)
+        stored = [r for r in rows if r["status"] == STORED]
+        months = sorted({r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]})
+        feeds = [r for r in stored if r["month"] in months]
+        fed[:] = feeds
+        spans.clear()
+        return months, _stream_months(bronze, feeds, months, tcol, req, merge, spans, whole)
+
+    while True:
+        try:
+            written, _ = silver.stream_partitions(storage, "silver", table, symbol, sch, tcol,
+                                                  req.interval, build, note)
+            break
+        except _BadFile as bad:
+            q = bronze.quarantine(bad.row, f"does not parse: {bad.reason}")
+            bronze.upsert([q], write=False)
+            for o in outcomes:
+                if o.remote.key.key == q["key"]:
+                    o.row, o.status, o.reason = q, "quarantined", q["reason"]
+        except Unsorted as e:
+            whole.add(e.args[2])
+    fed[:] = [{**r, **spans[r["key"]]} if r["key"] in spans else r for r in fed]
+    return written
+
+
+def _stream_months(bronze: Bronze, feeds, months, tcol, req, merge, spans, whole):
+    """(month, rows) batches of every month in `months`, each sorted and deduplicated."""
+    key_cols = schema.natural_key(req.data_type)
+    by_month = defaultdict(list)
+    for r in feeds:
+        by_month[r["month"]].append(r)
+    for month in months:
+        items = by_month.get(month, [])
+        if month in whole:
+            yield from _whole_month(bronze, month, items, tcol, req, merge)
+            continue
+        if merge == "latest":
+            items = sorted(items, key=lambda r: r["fetched_at"] or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                           reverse=True)
+        else:
+            ranks = silver.source_ranks(merge)
+            items = sorted(items, key=lambda r: ranks[source_of(parse_archive_key(r["key"]))])
+        try:
+            for t in merge_sorted([_file_stream(bronze, r, tcol, spans) for r in items], tcol, key_cols):
+                yield month, t
+        except Unsorted as e:
+            raise Unsorted(str(e), e.args[1], month) from None
+
+
+def _file_stream(bronze: Bronze, row: dict, tcol: str, spans: dict):
+    """One stored file's batches (its rows, first and last time noted in `spans`)."""
+    key = parse_archive_key(row["key"])
+    rows, lo, hi = 0, None, None
+    try:
+        with bronze.open(row["key"]) as fh:
+            for t in iter_parse(fh, key, config.batch_rows()):
+                if t.num_rows:
+                    mm = pc.min_max(t[tcol])
+                    a, b = mm["min"].as_py(), mm["max"].as_py()
+                    lo, hi = (a if lo is None else min(lo, a)), (b if hi is None else max(hi, b))
+                    rows += t.num_rows
+                yield t
+    except ParseError as e:
+        raise _BadFile(row, str(e)) from None
+    spans[row["key"]] = {"rows": rows, "first_time": lo, "last_time": hi}
+
+
+def _whole_month(bronze: Bronze, month, items, tcol, req, merge):
+    """A month whose files go back in time across batches: merged in memory (as small types)."""
+    tables, fetched = [], []
+    for r in items:
+        try:
+            tables.append(parse_file(bronze.read(r["key"]), parse_archive_key(r["key"])))
+        except ParseError as e:
+            raise _BadFile(r, str(e)) from None
+        fetched.append(r["fetched_at"])
+    sch = schema.silver_schema(req.market, req.data_type)
+    merged = silver.merge(tables, tcol, sch, merge, fetched, None, schema.natural_key(req.data_type))
+    for i in range(0, merged.num_rows, config.batch_rows()):
+        yield month, merged.slice(i, config.batch_rows())
 
 
 def _drop_superseded_rest(t, rows, tcol):

@@ -433,16 +433,54 @@ class Table:
             return quality.funding_gaps(times, extra["funding_interval_hours"], spans, lo, hi)
         if not self.interval:       # event tables: days no usable file covers
             return quality.event_gaps(spans, lo, hi, quality.relisting_days(self.market, self.data_type, None))
-        times = self._times(present, s, e)[0] if present else {}
+        times, quiet = self._grid_times(present, lo, hi)
+        rest = [x for x in present if x not in times]
+        if rest:
+            times.update(self._times(rest, s, e)[0])
         flat = None
         if self.data_type == "klines" and self.market in quality.HALT_MARKETS and present \
-                and not grid.is_calendar(self.interval):
+                and not grid.is_calendar(self.interval) and not quiet:
             cols = [self.time_col, "open", "high", "low", "close", "volume"]
             z = self.read_arrow(present, s, e, columns=cols, where=ds.field("volume") == 0)
             flat = quality.halts(*_symbols_times(z, self.time_col),
                                  *(z[c].to_numpy() for c in cols[1:]), grid.step_us(self.interval))
         return quality.table_gaps(self.interval, times, spans, lo, hi, flat,
                                   quality.relisting_days(self.market, self.data_type, self.interval))
+
+    def _grid_times(self, present, lo, hi) -> tuple[dict[str, np.ndarray], bool]:
+        """Bar times of the symbols whose partitions are provably complete, from metadata
+        alone (no data file read): a kline partition whose rows are all on the grid and number
+        (last - first) / step + 1 holds exactly every bar from first to last (open_time is
+        unique in silver). Returns ({symbol: times in [lo, hi]}, True when no partition of
+        `present` holds a zero-volume bar, so there is no halt to look for)."""
+        if not present or self.data_type not in schema.KLINE_TYPES or not self.interval \
+                or grid.is_calendar(self.interval):
+            return {}, False
+        st = self.partition_stats()
+        st = st[st["symbol"].isin(present)]
+        if not len(st):
+            return {}, False
+        step = grid.step_us(self.interval)
+        first = st["first"].astype("int64").to_numpy()
+        last = st["last"].astype("int64").to_numpy()
+        rows, on = st["rows"].to_numpy(np.int64), st["on_grid"].to_numpy(np.int64)
+        whole = (rows == on) & (rows == (last - first) // step + 1)
+        sym = st["symbol"].to_numpy(object)
+        out: dict[str, np.ndarray] = {}
+        for x in present:
+            mine = sym == x
+            if not mine.any() or not whole[mine].all():
+                continue
+            order = np.argsort(first[mine], kind="stable")
+            t = np.concatenate([np.arange(a, b + step, step, dtype=np.int64)
+                                for a, b in zip(first[mine][order], last[mine][order])])
+            if lo is not None:
+                t = t[t >= lo]
+            if hi is not None:
+                t = t[t <= hi]
+            out[x] = t
+        quiet = bool((st["zero_volume"].to_numpy(np.int64) == 0).all())
+        return out, quiet
 
     def off_grid(self, symbols=None, start=None, end=None) -> pd.DataFrame:
         """The rows whose time is not on the interval's grid (a 04:05 bar in a 1h table)."""

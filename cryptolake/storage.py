@@ -230,6 +230,25 @@ class Storage:
             self.fs.rm(tmp)
             raise
 
+    def tmp_path(self, rel: str) -> str:
+        """A fresh temporary name (full fsspec path) beside `rel`, its folder created: stream
+        into it with `fs.open(tmp, "wb")`, then `move_into(tmp, rel)`."""
+        target = self.path(rel)
+        self.fs.makedirs(target.rpartition("/")[0], exist_ok=True)
+        return self._tmp_name(target)
+
+    def move_into(self, tmp: str, rel: str) -> None:
+        """Move a temporary file (from `tmp_path`) to `rel` (its folder created)."""
+        target = self.path(rel)
+        self.fs.makedirs(target.rpartition("/")[0], exist_ok=True)
+        self.fs.mv(tmp, target)
+
+    def open(self, rel: str, mode: str = "rb"):
+        """A file object for `rel` (seekable when read: zip members stream from it)."""
+        if self.is_local:
+            return open(self.path(rel), mode)
+        return self.fs.open(self.path(rel), mode)
+
     def remove(self, rel: str, recursive: bool = False) -> None:
         p = self.path(rel)
         if self.fs.exists(p):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 
 import cryptolake as cl
 from cryptolake.testing.archive import ArchiveBuilder
@@ -63,3 +65,46 @@ def test_flat_zero_volume_bars_are_a_halt(tmp_path):
     h = halts.iloc[0]
     assert h["start"] == pd.Timestamp("2024-05-01 10:00", tz="UTC")
     assert h["end"] == pd.Timestamp("2024-05-01 11:13", tz="UTC") and h["missing"] == 74
+
+
+def test_gaps_from_partition_stats_equal_gaps_from_the_rows(tmp_path):
+    """Table.gaps takes the bar times of provably complete kline partitions from metadata
+    (no data read); across month ends, sub-ranges, relistings and partial files it must
+    name exactly the gaps that reading every row names."""
+    from cryptolake import quality
+    from cryptolake.query import _to_timestamp
+    b = ArchiveBuilder((tmp_path / "archive").as_uri())
+    for d in ("2024-03-30", "2024-03-31", "2024-04-01", "2024-04-03"):   # 04-02 never published
+        b.klines("um", "BTCUSDT", "1m", d)
+    b.klines("um", "ETHUSDT", "1m", "2024-03-31")
+    b.klines("um", "ETHUSDT", "1m", "2024-04-01", missing=[slice(0, 10)])   # starts late
+    b.klines("um", "SOLUSDT", "1m", "2024-03-01")                          # relisted on 04-20
+    b.klines("um", "SOLUSDT", "1m", "2024-04-20")
+    lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(b.url))
+    r = lake.ingest("um", "klines", interval="1m", start="2024-03-01", end="2024-04-30",
+                    progress=False, today=TODAY)
+    t = lake.silver.um_klines_1m
+    day = lambda s: pd.Timestamp(s, tz="UTC")                                       # noqa: E731
+    g = t.gaps()
+    got = {(s, c): (a, z, n) for s, a, z, n, c in g[["symbol", "start", "end", "missing", "cause"]]
+           .itertuples(index=False, name=None)}
+    assert got[("BTCUSDT", "missing_file")] == (day("2024-04-02"), day("2024-04-02 23:59"), 1440)
+    assert got[("ETHUSDT", "partial_file")] == (day("2024-04-01"), day("2024-04-01 00:09"), 10)
+    assert got[("SOLUSDT", "relisting")][:2] == (day("2024-03-02"), day("2024-04-19 23:59"))
+    assert len(g) == 3
+    assert r.gaps.reset_index(drop=True).equals(g)
+    assert t.gaps(["BTCUSDT"], "2024-03-31", "2024-04-01").empty
+    for syms, s, e in [(None, None, None), (["SOLUSDT"], "2024-03-01 12:00", "2024-04-20 06:00"),
+                       (["BTCUSDT", "ETHUSDT"], "2024-03-31", "2024-04-02"),
+                       (["SOLUSDT"], "2024-03-05", "2024-03-06")]:
+        fast = t.gaps(syms, s, e)
+        a, z = _to_timestamp(s, end=False), _to_timestamp(e, end=True)
+        lo, hi = (None if a is None else a.value // 1000), (None if z is None else z.value // 1000)
+        want_syms = syms or ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+        spans = {k: v for k, v in lake._file_spans(t.name).items() if k in want_syms}
+        rows = t.read_arrow(want_syms, a, z, columns=["open_time"])
+        times = {x: rows.filter(pa.compute.equal(rows["symbol"], x))["open_time"].to_numpy()
+                 .astype("datetime64[us]").astype("int64") for x in want_syms}
+        slow = quality.table_gaps("1m", {k: v for k, v in times.items() if len(v)}, spans, lo, hi, None,
+                                  quality.relisting_days("um", "klines", "1m"))
+        assert fast.equals(slow), (syms, s, e, fast, slow)

@@ -44,6 +44,40 @@ MANIFEST_REL = layout.MANIFEST_DIR
 _NOT_STALE = "s.in_silver = false OR s.sha256 IS NULL OR t.sha256 IS NULL OR t.sha256 = s.sha256"
 
 
+# manifest partitions up to this many rows are upserted by rewriting them (cheap while small);
+# bigger ones by a Delta MERGE, which rewrites only the files holding matched rows
+REWRITE_ROWS = 50_000
+
+
+def _partition_rows(t, tables: list[str]) -> int:
+    """Rows the manifest holds for `tables`, from the Delta log (no data read)."""
+    acts = pa.table(t.get_add_actions(flatten=True))
+    if not acts.num_rows:
+        return 0
+    hit = pc.is_in(acts["partition.table"].cast(pa.string()), pa.array(tables, pa.string()))
+    return int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
+
+
+def _upserted(cur: pa.Table, src: pa.Table) -> pa.Table:
+    """`cur` with `src` upserted by (table, key), as the MERGE does: a source row replaces the
+    target row unless it is a stale "in silver" mark (see _NOT_STALE); new keys are added."""
+    index = {(a, b): i for i, (a, b) in enumerate(zip(cur["table"].to_pylist(), cur["key"].to_pylist()))}
+    t_sha = cur["sha256"].to_pylist()
+    s_rows = src.to_pylist()
+    drop, keep = set(), []
+    for r in s_rows:
+        i = index.get((r["table"], r["key"]))
+        if i is not None:
+            if not (r["in_silver"] is False or r["sha256"] is None or t_sha[i] is None
+                    or t_sha[i] == r["sha256"]):
+                continue            # a stale mark: the target row (other bytes) stays
+            drop.add(i)
+        keep.append(r)
+    if drop:
+        cur = cur.filter(pa.array([i not in drop for i in range(cur.num_rows)]))
+    return pa.concat_tables([cur, pa.Table.from_pylist(keep, schema=MANIFEST_SCHEMA)])
+
+
 def _empty_manifest() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in MANIFEST_COLUMNS.items()})
 
@@ -150,6 +184,18 @@ class Bronze:
         def merge():
             t = self.storage.open_table(MANIFEST_REL)
             checkpoint("manifest_upsert")
+            if _partition_rows(t, tables) <= REWRITE_ROWS:
+                # a small manifest: rewrite its partitions with the rows upserted in Arrow (one
+                # predicate overwrite: a plain write, several times cheaper than a MERGE; a
+                # concurrent writer to these partitions makes it conflict and be redone)
+                from deltalake import write_deltalake
+                cur = t.to_pyarrow_dataset(file_pruning_predicate=[("table", "in", tables)]).to_table()
+                cur = cur.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+                cur = cur.filter(pc.is_in(cur["table"], pa.array(tables, pa.string())))
+                write_deltalake(t, _upserted(cur, src), mode="overwrite", predicate="table IN (" +
+                                ", ".join(map(_sql_str, tables)) + ")", partition_by=["table"],
+                                commit_properties=props)
+                return
             (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
                      target_alias="t", commit_properties=props)
              .when_matched_update_all(predicate=_NOT_STALE).when_not_matched_insert_all().execute())
@@ -250,13 +296,56 @@ class Bronze:
         status = STORED if fetched.status == "ok" else QUARANTINED
         where = layout.bronze_path if status == STORED else layout.quarantine_path
         self.storage.write_bytes(where(key.key), fetched.data)
+        return self._finish_store(fetched, table, status, len(fetched.data))
+
+    def store_stream(self, archive, remote, table: str):
+        """Stream one upstream file straight into bronze (bounded memory: 1 MiB chunks, hashed
+        on the way) and verify it: `(Fetched, manifest row)`, the row None when the download
+        failed (nothing is left behind). The bytes land under a temporary name beside their
+        place and are moved once verified: to `bronze/<key>`, or to quarantine on a checksum
+        mismatch, a missing .CHECKSUM or an unreadable zip."""
+        from dataclasses import replace
+        from ..sources.archive import _zip_problem
+        key = remote.key
+        tmp = self.storage.tmp_path(layout.bronze_path(key.key))
+        try:
+            with self.storage.fs.open(tmp, "wb") as dst:
+                fetched = archive.fetch_to(remote, dst)
+            checkpoint("fetch")
+            if fetched.status == "ok":
+                with self.storage.fs.open(tmp, "rb") as fh:
+                    problem = _zip_problem(fh)
+                if problem:
+                    fetched = replace(fetched, status="quarantined", reason=problem)
+        except BaseException:
+            self._drop(tmp)
+            raise
+        if fetched.status == "failed":
+            self._drop(tmp)
+            return fetched, None
+        status = STORED if fetched.status == "ok" else QUARANTINED
+        where = layout.bronze_path if status == STORED else layout.quarantine_path
+        self.storage.move_into(tmp, where(key.key))
+        return fetched, self._finish_store(fetched, table, status, fetched.nbytes)
+
+    def _drop(self, tmp: str) -> None:
+        try:
+            if self.storage.fs.exists(tmp):
+                self.storage.fs.rm(tmp)
+        except OSError:
+            pass
+
+    def _finish_store(self, fetched, table: str, status: str, nbytes: int) -> dict:
+        """After the data file is in place: its .CHECKSUM, and the manifest row."""
+        remote, key = fetched.remote, fetched.remote.key
+        where = layout.bronze_path if status == STORED else layout.quarantine_path
         checkpoint("bronze_write")
         if fetched.checksum_text:
             self.storage.write_bytes(where(key.checksum_key), fetched.checksum_text.encode())
         if status == STORED:   # a file that was quarantined before and is good now
             self.storage.remove(layout.quarantine_path(key.key))
         row = self.row(remote, table, status=status, reason=fetched.reason or "",
-                       sha256=fetched.sha256, nbytes=len(fetched.data))
+                       sha256=fetched.sha256, nbytes=nbytes)
         return {**row, **self._republished(table, key.symbol, key.key, fetched.sha256)}
 
     def _republished(self, table: str, symbol: str, key: str, sha256: str | None) -> dict:
@@ -288,9 +377,8 @@ class Bronze:
         key = row["key"]
         for rel in (key, key + ".CHECKSUM"):
             src = layout.bronze_path(rel)
-            if self.storage.exists(src):
-                self.storage.write_bytes(layout.quarantine_path(rel), self.storage.read_bytes(src))
-                self.storage.remove(src)
+            if self.storage.exists(src):      # moved, never read whole (files run to GBs)
+                self.storage.move_into(self.storage.path(src), layout.quarantine_path(rel))
         return {**row, "status": QUARANTINED, "reason": reason, "in_silver": False}
 
     @staticmethod
@@ -320,6 +408,10 @@ class Bronze:
 
     def read(self, key: str) -> bytes:
         return self.storage.read_bytes(layout.bronze_path(key))
+
+    def open(self, key: str):
+        """A seekable binary file of a stored file (parse it in batches with `iter_parse`)."""
+        return self.storage.open(layout.bronze_path(key))
 
     def files(self, **filters) -> pd.DataFrame:
         """Manifest rows matching every filter: `files(symbol="BTCUSDT", status="stored")`;

@@ -35,10 +35,21 @@ STATS_COLUMNS = ["symbol", "month", "rows", "on_grid", "off_grid", "zero_volume"
 def partition_row(layer: str, table: str, symbol: str, month: str, data: pa.Table, time_col: str,
                   interval: str | None, version: int | None = None) -> dict:
     """The catalog row of one partition's data (`interval=None`: no bar grid)."""
+    return stats_row(layer, table, symbol, month, table_stats(data, time_col, interval), version)
+
+
+def table_stats(data: pa.Table, time_col: str, interval: str | None) -> dict:
+    """`grid.partition_stats` of some rows (one batch of a streamed partition)."""
     times = data[time_col].to_numpy().astype("datetime64[us]").astype(np.int64) if data.num_rows \
         else np.empty(0, np.int64)
     vol = data["volume"].to_numpy() if "volume" in data.column_names and data.num_rows else None
-    st = grid.partition_stats(times, interval, vol)
+    return grid.partition_stats(times, interval, vol)
+
+
+def stats_row(layer: str, table: str, symbol: str, month: str, st: dict,
+              version: int | None = None) -> dict:
+    """The catalog row of one partition from its `grid.partition_stats` (combined per batch
+    with `grid.combine_stats` when the partition was written from a stream)."""
     to_ts = (lambda us: None if us is None else pd.Timestamp(us, unit="us", tz="UTC").to_pydatetime())
     return {"layer": layer, "table": table, "symbol": symbol, "month": month,
             "rows": st["rows"], "on_grid": st["on_grid"], "off_grid": st["off_grid"],

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Callable
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import layout
+from .. import grid, layout
 from ..schema import SOURCES
 from ..storage import Storage
 from . import catalog
@@ -215,4 +217,128 @@ def commit_partitions(storage: Storage, layer: str, table: str, schema: pa.Schem
     if out["version"] is not None:
         catalog.upsert(storage, [catalog.partition_row(layer, table, sym, m, t, time_col, interval,
                                                        out["version"]) for (sym, m), t in out["parts"].items()])
+    return out["rows"], out["version"]
+
+
+def _prefetch(it, depth: int = 2):
+    """Iterate `it` on a helper thread, `depth` items ahead: the CSV parse (pyarrow, zlib: GIL
+    released) runs while Delta encodes the previous batches. Exceptions arrive in order; when
+    the consumer stops early the helper stops at its next item."""
+    import queue
+    import threading
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run():
+        try:
+            for x in it:
+                if not put((True, x)):
+                    return
+            put((True, done))
+        except BaseException as e:   # noqa: BLE001 - handed to the consumer
+            put((False, e))
+
+    th = threading.Thread(target=run, name="cryptolake-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            ok, x = q.get()
+            if not ok:
+                raise x
+            if x is done:
+                return
+            yield x
+    finally:
+        stop.set()
+        th.join()
+
+
+def stream_partitions(storage: Storage, layer: str, table: str, symbol: str, schema: pa.Schema,
+                      time_col: str, interval: str | None, build: Callable, note: str = ""
+                      ) -> tuple[int, int | None]:
+    """`replace_partitions` for partitions too big to hold: `build()` returns (months, batches),
+    `batches` an iterable of (month, rows) that is consumed while Delta writes (one
+    RecordBatchReader, one predicate-overwrite commit of exactly `months`); catalog counts are
+    combined batch by batch. `build()` runs in every commit attempt and must re-open its
+    sources (a retry streams them again). An exception raised while `batches` is consumed
+    propagates as itself, and nothing is committed."""
+    from deltalake import CommitProperties, write_deltalake
+    ensure_table(storage, layer, table, schema)
+    rel = layout.table_dir(layer, table)
+    full = data_schema(schema)
+    out: dict = {}
+
+    def attempt():
+        dt = storage.open_table(rel)
+        months, batches = build()
+        out.update(rows=0, version=None, stats={})
+        if not months:
+            return
+        months = sorted(set(months))
+        stats: dict[str, dict] = {}
+        failed: list[BaseException] = []
+
+        def gen():
+            try:
+                for month, t in batches:
+                    if month not in months:
+                        raise AssertionError(f"a batch for month {month} outside {months}")
+                    if not t.num_rows:
+                        continue
+                    t = t.select(schema.names).cast(schema)
+                    stats[month] = grid.combine_stats(stats.get(month),
+                                                      catalog.table_stats(t, time_col, interval))
+                    t = (t.append_column("symbol", pa.array([symbol] * t.num_rows, pa.string()))
+                         .append_column("month", pa.array([month] * t.num_rows, pa.string())))
+                    yield from t.to_batches()
+            except BaseException as e:   # noqa: BLE001 - re-raised below as itself
+                failed.append(e)
+                raise
+
+        stream = _prefetch(gen())
+        first = next(stream, None)
+        if failed:
+            raise failed[0]
+        acts = pa.table(dt.get_add_actions(flatten=True))
+        removed = 0
+        if acts.num_rows:
+            hit = pc.and_(pc.equal(acts["partition.symbol"], symbol),
+                          pc.is_in(acts["partition.month"], pa.array(months)))
+            removed = int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
+        if first is None and removed == 0:
+            return
+        pred = f"symbol = {_sql(symbol)} AND month IN ({', '.join(map(_sql, months))})"
+        meta = {"cryptolake_note": note or f"write {layer}.{table}",
+                "cryptolake_rows_removed": str(removed)}
+        reader = pa.RecordBatchReader.from_batches(
+            full, itertools.chain([] if first is None else [first], stream))
+        checkpoint("silver_commit")
+        try:
+            write_deltalake(dt, reader, mode="overwrite", predicate=pred, partition_by=list(PARTITIONS),
+                            commit_properties=CommitProperties(custom_metadata=meta))
+        except Exception:
+            if failed:
+                raise failed[0] from None
+            raise
+        if failed:
+            raise failed[0]
+        empty = grid.partition_stats(np.empty(0, np.int64), interval)
+        out.update(rows=sum(s["rows"] for s in stats.values()), version=dt.version(),
+                   stats={m: stats.get(m, empty) for m in months})
+
+    storage.commit(attempt, f"{layer}.{table}")
+    checkpoint("silver_committed")
+    if out["version"] is not None:
+        catalog.upsert(storage, [catalog.stats_row(layer, table, symbol, m, st, out["version"])
+                                 for m, st in out["stats"].items()])
     return out["rows"], out["version"]

@@ -97,6 +97,7 @@ class Fetched:
     sha256: str | None
     status: str
     reason: str = ""
+    nbytes: int | None = None    # bytes read (set by `fetch_to`, whose `data` stays None)
 
     @property
     def ok(self) -> bool:
@@ -400,9 +401,51 @@ class BinanceArchive:
                 f"reading {key.filename}: got {len(data)} bytes, the listing says {remote.size} "
                 f"(truncated download, or republished since listed)"))
         actual = hashlib.sha256(data).hexdigest()
+        got = self._verdict(remote, data, checksum_text, actual, len(data))
+        if got.status != "ok":
+            return got
+        problem = _zip_problem(data, key)
+        if problem:       # verified bytes, unreadable zip
+            return Fetched(remote, data, checksum_text, got.expected_sha256, actual, "quarantined",
+                           problem, len(data))
+        return got
+
+    def fetch_to(self, remote: RemoteFile, dst) -> Fetched:
+        """Stream one file into the writable file object `dst` in 1 MiB chunks, hashing as it
+        goes, then verify the SHA-256 against the .CHECKSUM: the bounded-memory `fetch` for
+        big files. The returned `Fetched` has `data=None` and `nbytes` set; status "failed"
+        means `dst` holds nothing usable. The zip structure is not checked here (the caller
+        holds the bytes). Never raises for a bad file."""
+        from .stream import sha256_stream
+        key = remote.key
+        try:
+            try:
+                checksum_text = self._read(key.checksum_key).decode("utf-8", errors="replace")
+            except FileNotFoundError:
+                checksum_text = None
+            except Exception as exc:   # noqa: BLE001
+                return self._failed(remote, f"reading {key.filename}.CHECKSUM", exc)
+            try:
+                src = self._retry(self.fs.open, self._path(key.key), "rb", block_size=8 << 20)
+                with src:
+                    actual, n = sha256_stream(src, dst, chunk_size=1 << 20)
+            except Exception as exc:   # noqa: BLE001
+                return self._failed(remote, f"reading {key.filename}", exc)
+            if remote.size is not None and n != remote.size:
+                return Fetched(remote, None, None, None, None, "failed", self._clean(
+                    f"reading {key.filename}: got {n} bytes, the listing says {remote.size} "
+                    f"(truncated download, or republished since listed)"))
+            return self._verdict(remote, None, checksum_text, actual, n)
+        except Exception as exc:   # noqa: BLE001 - one bad file must not stop a batch
+            return Fetched(remote, None, None, None, None, "failed",
+                           self._clean(f"{type(exc).__name__}: {exc}"))
+
+    def _verdict(self, remote, data, checksum_text, actual, nbytes) -> Fetched:
+        """ok / quarantined from the .CHECKSUM text and the bytes' SHA-256."""
+        key = remote.key
 
         def verdict(status, reason="", expected=None):
-            return Fetched(remote, data, checksum_text, expected, actual, status, reason)
+            return Fetched(remote, data, checksum_text, expected, actual, status, reason, nbytes)
 
         if checksum_text is None:
             return verdict("quarantined", "no .CHECKSUM published")
@@ -418,9 +461,6 @@ class BinanceArchive:
         if expected != actual:
             return verdict("quarantined", f"sha256 mismatch: .CHECKSUM says {expected}, "
                                           f"file hashes to {actual}", expected)
-        problem = _zip_problem(data, key)
-        if problem:
-            return verdict("quarantined", problem, expected)   # verified bytes, unreadable zip
         return verdict("ok", "", expected)
 
     def _failed(self, remote, what, exc) -> Fetched:
@@ -552,10 +592,11 @@ def _month_end(first: dt.date) -> dt.date:
     return nxt - dt.timedelta(days=1)
 
 
-def _zip_problem(data: bytes, key: ArchiveKey) -> str | None:
-    """A cheap structural check (central directory only, nothing decompressed)."""
+def _zip_problem(data, key: ArchiveKey | None = None) -> str | None:
+    """A cheap structural check (central directory only, nothing decompressed) of zip bytes
+    or a seekable binary file."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data) as zf:
             names = zf.namelist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         return f"corrupt zip (checksum matched): {exc}"

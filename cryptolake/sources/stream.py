@@ -34,6 +34,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
 from cryptolake import schema
@@ -41,7 +42,7 @@ from cryptolake.layout import ArchiveKey
 from cryptolake.sources.parse import (ParseError, _plan, dedupe_sort, finish, has_header,
                                       parse_csv, single_member, source_of)
 
-__all__ = ["iter_parse", "ParseStream", "IdRuns", "sha256_stream", "STREAMED_TYPES"]
+__all__ = ["iter_parse", "ParseStream", "IdRuns", "sha256_stream", "merge_sorted", "STREAMED_TYPES"]
 
 STREAMED_TYPES = ("aggTrades", "trades", "bookTicker")
 """Types read batch by batch (their single integer key increases through a file)."""
@@ -285,3 +286,96 @@ def sha256_stream(src: BinaryIO, dst: BinaryIO | None = None,
         n += len(chunk)
         if dst is not None:
             dst.write(chunk)
+
+
+class Unsorted(ValueError):
+    """A stream handed to :func:`merge_sorted` went back in time between two batches."""
+
+
+def _times(t: pa.Table, time_col: str) -> np.ndarray:
+    return t.column(time_col).cast(pa.int64()).to_numpy()
+
+
+def merge_sorted(streams: list, time_col: str, key: tuple[str, ...]) -> Iterator[pa.Table]:
+    """Merge several streams of tables, each sorted by ``(time, *key)`` across its batches,
+    into one sorted stream with one row per ``(time, *key)``: where streams share a row, the
+    one listed first in ``streams`` wins (order them by priority). Memory: about two batches
+    per stream. Emits everything below a watermark (the smallest last time any unfinished
+    stream has shown), so no row can be matched by a later one. Raises :class:`Unsorted`
+    (naming the stream's index in ``.args[1]``) when a stream goes back in time.
+    """
+    n = len(streams)
+    its = [iter(s) for s in streams]
+    cols = [time_col] + [c for c in key if c != time_col]
+    if n == 1:                                    # one source: sorted and unique already
+        last = None
+        for t in its[0]:
+            if not t.num_rows:
+                continue
+            tt = _times(t, time_col)
+            if last is not None and tt[0] < last:
+                raise Unsorted(f"stream 0 goes back in time at {tt[0]}", 0)
+            last = int(tt[-1])
+            yield t
+        return
+    bufs: list[pa.Table | None] = [None] * n
+    done = [False] * n
+    seen_last = [None] * n
+
+    def refill(i):
+        for t in its[i]:
+            if not t.num_rows:
+                continue
+            tt = _times(t, time_col)
+            if seen_last[i] is not None and tt[0] < seen_last[i]:
+                raise Unsorted(f"stream {i} goes back in time at {tt[0]}", i)
+            seen_last[i] = int(tt[-1])
+            t = t.append_column("_prio", pa.array(np.full(t.num_rows, i, np.int32)))
+            b = bufs[i]
+            bufs[i] = t if b is None or not b.num_rows else pa.concat_tables([b, t])
+            return
+        done[i] = True
+
+    for i in range(n):
+        refill(i)
+    while True:
+        live = [i for i in range(n) if not done[i]]
+        wm = min(int(_times(bufs[i].slice(bufs[i].num_rows - 1), time_col)[0]) for i in live) \
+            if live else None
+        parts = []
+        for i in range(n):
+            b = bufs[i]
+            if b is None or not b.num_rows:
+                continue
+            cut = b.num_rows if wm is None else int(np.searchsorted(_times(b, time_col), wm, "left"))
+            if cut:
+                parts.append(b.slice(0, cut))
+                bufs[i] = b.slice(cut)
+        if parts:
+            yield _merge_parts(parts, cols)
+        if not live:
+            return
+        for i in live:
+            b = bufs[i]
+            if not b.num_rows or int(_times(b.slice(b.num_rows - 1), time_col)[0]) == wm:
+                refill(i)
+        _release_memory()
+
+
+def _merge_parts(parts: list[pa.Table], cols: list[str]) -> pa.Table:
+    """Concatenate, sort by ``cols`` then stream priority, keep the first row of each key."""
+    t = pa.concat_tables(parts).combine_chunks()
+    order = pc.sort_indices(t, [(c, "ascending") for c in cols] + [("_prio", "ascending")])
+    t = t.take(order)
+    n = t.num_rows
+    same = np.ones(max(n - 1, 0), dtype=bool)
+    for c in cols:
+        v = t.column(c)
+        v = (v.cast(pa.int64()) if pa.types.is_timestamp(v.type) else v).to_numpy()
+        same &= v[1:] == v[:-1]
+    t = t.drop_columns(["_prio"])
+    if same.any():
+        keep = np.ones(n, dtype=bool)
+        keep[1:] = ~same
+        t = t.filter(pa.array(keep))
+    return t
