@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import cryptolake.accessors  # noqa: E402,F401  (registers df.lake)
 from bench_kernels import make_series  # noqa: E402
+from _timing import medians  # noqa: E402
 from cryptolake.kernels import indicators as K  # noqa: E402
 from cryptolake.kernels import warm  # noqa: E402
 from cryptolake.ops.indicators import INDICATORS  # noqa: E402
@@ -54,19 +55,6 @@ from cryptolake.testing.oracles import ORACLES, TALIB  # noqa: E402
 FULL_ROWS = 3_155_760
 QUICK_ROWS = 200_000
 TEN = ["sma", "ema", "rsi", "macd", "bbands", "atr", "stoch", "adx", "vwap", "obv"]
-
-
-def medians(fns: dict, rounds: int) -> dict:
-    """Median seconds per contender, interleaved rounds after one warm-up call each."""
-    for f in fns.values():
-        f()
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _first(x) -> np.ndarray:

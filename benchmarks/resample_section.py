@@ -33,9 +33,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cryptolake.accessors  # noqa: F401,E402  (registers df.lake)
 from cryptolake.kernels import warm  # noqa: E402
 from cryptolake.testing.strategies import pandas_agg_spec, pandas_gaps  # noqa: E402
+from _timing import medians  # noqa: E402
 
 CASES = [("resample 5min", "5min", None), ("resample 1h", "1h", None),
          ("resample 1h offset 5min", "1h", "5min"), ("resample 1D", "1D", None)]
@@ -229,19 +231,6 @@ def _pandas(df: pd.DataFrame, rule, offset, full: int | None):
     return run
 
 
-def _single_medians(fns: dict, rounds: int) -> dict:
-    """Median seconds of single calls, interleaved rounds after one warm-up call each."""
-    for f in fns.values():
-        f()
-    times = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def peer_case(label: str, df: pd.DataFrame, rule: str, offset=None, partial: bool = True,
               rounds: int = 9) -> dict:
     """One row: df.lake.resample against Polars (the faster spelling), DuckDB and pandas,
@@ -261,7 +250,7 @@ def peer_case(label: str, df: pd.DataFrame, rule: str, offset=None, partial: boo
            "polars_dynamic": dynamic, "polars_truncate": truncate,
            "duckdb": _duck(con, rule, offset, by_sym, full),
            "pandas": _pandas(df, rule, offset, full)}
-    med = _single_medians(fns, rounds)
+    med = medians(fns, rounds)
     ours = fns["ours"]()
     polars_s = min(med["polars_dynamic"], med["polars_truncate"])
     ref = dynamic().sort(["symbol", "open_time"] if by_sym else ["open_time"])

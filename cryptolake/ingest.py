@@ -191,7 +191,8 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
         try:
             for symbol in sorted(by_symbol):
                 group = by_symbol[symbol]
-                unchanged = [r for r in group if bronze.is_unchanged(r, req.table)]
+                unchanged = [r for r in group if bronze.is_unchanged(r, req.table)
+                             and not _checksum_corrected(archive, bronze, req.table, r)]
                 skip = {r.key.key for r in unchanged}
                 todo = [r for r in group if r.key.key not in skip]
                 outcomes = []
@@ -249,6 +250,16 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     report.gaps = _gaps(lake, req, syms)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _checksum_corrected(archive, bronze: Bronze, table: str, remote) -> bool:
+    """A file quarantined because its .CHECKSUM disagreed whose .CHECKSUM now states the
+    stored bytes' hash (Binance corrected the .CHECKSUM, not the zip): fetch it again."""
+    row = bronze.lookup(table, remote)
+    if row["status"] != QUARANTINED or not row["sha256"] or not (
+            row["reason"] or "").startswith(("sha256 mismatch", "malformed .CHECKSUM", ".CHECKSUM names")):
+        return False
+    return archive.published_sha256(remote) == row["sha256"]
 
 
 def _record_holes(bronze: Bronze, table: str, holes: dict, report: IngestReport) -> None:

@@ -181,6 +181,24 @@ def test_bad_checksum_is_quarantined_and_its_day_absent(lake_url, archive):
     assert len(lake.silver.um_klines_1m["SOLUSDT"]) == 1440
 
 
+def test_a_corrected_checksum_alone_heals_a_quarantined_file(lake_url, archive):
+    """Binance fixes a wrong .CHECKSUM without touching the zip: the zip's listing fingerprint
+    is unchanged, yet the next ingest must verify the file again and take it in."""
+    good = archive.klines("um", "SOLUSDT", "1m", "2024-04-01")
+    bad = archive.klines("um", "SOLUSDT", "1m", "2024-04-02", checksum="bad")
+    lake = make_lake(lake_url, archive)
+    kw = dict(interval="1m", start="2024-04-01", end="2024-04-02", progress=False, today=TODAY)
+    first = lake.ingest("um", "klines", ["SOLUSDT"], **kw)
+    assert first.files.set_index("key")["status"][bad.key] == "quarantined"
+    again = lake.ingest("um", "klines", ["SOLUSDT"], **kw)     # still wrong: left alone
+    assert again.files.set_index("key")["status"][bad.key] == "unchanged"
+    archive._put(bad.checksum_key, archive.files[bad].checksum)   # the .CHECKSUM alone
+    healed = lake.ingest("um", "klines", ["SOLUSDT"], **kw)
+    assert healed.files.set_index("key")["status"][bad.key] == "downloaded", healed.files
+    assert_same_rows(lake.silver.um_klines_1m["SOLUSDT"], expected(archive, [good, bad]))
+    assert lake.storage.exists(f"bronze/{bad.key}")
+
+
 def test_funding_rates_and_coin_m_columns(lake_url, archive):
     f1 = archive.funding("um", "BTCUSDT", "2024-01")
     f2 = archive.funding("um", "BTCUSDT", "2024-02", interval_hours=4)

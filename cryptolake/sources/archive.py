@@ -440,6 +440,17 @@ class BinanceArchive:
             return Fetched(remote, None, None, None, None, "failed",
                            self._clean(f"{type(exc).__name__}: {exc}"))
 
+    def published_sha256(self, remote: RemoteFile) -> str | None:
+        """The SHA-256 the file's .CHECKSUM states now (None: absent, unreadable or malformed).
+        A file quarantined for its .CHECKSUM heals when Binance corrects the .CHECKSUM alone,
+        which leaves the zip's listing fingerprint as it was."""
+        try:
+            tokens = self._read(remote.key.checksum_key).decode("utf-8", errors="replace").split()
+        except Exception:   # noqa: BLE001 - no verdict possible: treat as not published
+            return None
+        expected = tokens[0].lower() if tokens else ""
+        return expected if _HEX64.match(expected) else None
+
     def _verdict(self, remote, data, checksum_text, actual, nbytes) -> Fetched:
         """ok / quarantined from the .CHECKSUM text and the bytes' SHA-256."""
         key = remote.key
