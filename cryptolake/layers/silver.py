@@ -170,12 +170,38 @@ def write_partitions(storage: Storage, layer: str, table: str, schema: pa.Schema
     return commit_partitions(storage, layer, table, schema, time_col, interval, lambda: parts, note)
 
 
+def _rows_in(dt, keys: list[tuple[str, str]]) -> int:
+    """Rows the table holds now in the (symbol, month) partitions `keys` (from the Delta log)."""
+    acts = pa.table(dt.get_add_actions(flatten=True))
+    if not acts.num_rows:
+        return 0
+    pk = pc.binary_join_element_wise(acts["partition.symbol"], acts["partition.month"], "\x00")
+    hit = pc.is_in(pk, pa.array([f"{s}\x00{m}" for s, m in keys]))
+    return int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
+
+
+def _overwrite(dt, data, keys: list[tuple[str, str]], removed: int, layer: str, table: str,
+               note: str) -> None:
+    """ONE predicate-overwrite commit of exactly the (symbol, month) partitions `keys` with
+    `data` (a table or a RecordBatchReader)."""
+    from deltalake import CommitProperties, write_deltalake
+    by_sym: dict[str, list[str]] = {}
+    for sym, month in keys:
+        by_sym.setdefault(sym, []).append(month)
+    pred = " OR ".join(f"(symbol = {_sql(sym)} AND month IN ({', '.join(map(_sql, ms))}))"
+                       for sym, ms in sorted(by_sym.items()))
+    meta = {"cryptolake_note": note or f"write {layer}.{table}",
+            "cryptolake_rows_removed": str(removed)}
+    checkpoint("silver_commit")
+    write_deltalake(dt, data, mode="overwrite", predicate=pred, partition_by=list(PARTITIONS),
+                    commit_properties=CommitProperties(custom_metadata=meta))
+
+
 def commit_partitions(storage: Storage, layer: str, table: str, schema: pa.Schema, time_col: str,
                       interval: str | None, build: Callable[[], dict[tuple[str, str], pa.Table]],
                       note: str = "") -> tuple[int, int | None]:
     """The one write path of layer tables: a predicate overwrite of exactly the (symbol, month)
     partitions `build()` returns, retried on fresh state on conflicts, then the catalog upsert."""
-    from deltalake import CommitProperties, write_deltalake
     ensure_table(storage, layer, table, schema)
     rel = layout.table_dir(layer, table)
     full = data_schema(schema)
@@ -192,24 +218,10 @@ def commit_partitions(storage: Storage, layer: str, table: str, schema: pa.Schem
                  .append_column("symbol", pa.array([k[0]] * parts[k].num_rows, pa.string()))
                  .append_column("month", pa.array([k[1]] * parts[k].num_rows, pa.string())) for k in keys]
         data = pa.concat_tables(datas) if datas else full.empty_table()
-        by_sym: dict[str, list[str]] = {}
-        for sym, month in keys:
-            by_sym.setdefault(sym, []).append(month)
-        acts = pa.table(dt.get_add_actions(flatten=True))
-        removed = 0
-        if acts.num_rows:
-            pk = pc.binary_join_element_wise(acts["partition.symbol"], acts["partition.month"], "\x00")
-            hit = pc.is_in(pk, pa.array([f"{s}\x00{m}" for s, m in keys]))
-            removed = int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
+        removed = _rows_in(dt, keys)
         if data.num_rows == 0 and removed == 0:
             return
-        pred = " OR ".join(f"(symbol = {_sql(sym)} AND month IN ({', '.join(map(_sql, ms))}))"
-                           for sym, ms in sorted(by_sym.items()))
-        meta = {"cryptolake_note": note or f"write {layer}.{table}",
-                "cryptolake_rows_removed": str(removed)}
-        checkpoint("silver_commit")
-        write_deltalake(dt, data, mode="overwrite", predicate=pred, partition_by=list(PARTITIONS),
-                        commit_properties=CommitProperties(custom_metadata=meta))
+        _overwrite(dt, data, keys, removed, layer, table, note)
         out.update(rows=data.num_rows, version=dt.version())
 
     storage.commit(attempt, f"{layer}.{table}")
@@ -272,7 +284,6 @@ def stream_partitions(storage: Storage, layer: str, table: str, symbol: str, sch
     combined batch by batch. `build()` runs in every commit attempt and must re-open its
     sources (a retry streams them again). An exception raised while `batches` is consumed
     propagates as itself, and nothing is committed."""
-    from deltalake import CommitProperties, write_deltalake
     ensure_table(storage, layer, table, schema)
     rel = layout.table_dir(layer, table)
     full = data_schema(schema)
@@ -309,23 +320,14 @@ def stream_partitions(storage: Storage, layer: str, table: str, symbol: str, sch
         first = next(stream, None)
         if failed:
             raise failed[0]
-        acts = pa.table(dt.get_add_actions(flatten=True))
-        removed = 0
-        if acts.num_rows:
-            hit = pc.and_(pc.equal(acts["partition.symbol"], symbol),
-                          pc.is_in(acts["partition.month"], pa.array(months)))
-            removed = int(pc.sum(acts.filter(hit)["num_records"]).as_py() or 0)
+        keys = [(symbol, m) for m in months]
+        removed = _rows_in(dt, keys)
         if first is None and removed == 0:
             return
-        pred = f"symbol = {_sql(symbol)} AND month IN ({', '.join(map(_sql, months))})"
-        meta = {"cryptolake_note": note or f"write {layer}.{table}",
-                "cryptolake_rows_removed": str(removed)}
         reader = pa.RecordBatchReader.from_batches(
             full, itertools.chain([] if first is None else [first], stream))
-        checkpoint("silver_commit")
         try:
-            write_deltalake(dt, reader, mode="overwrite", predicate=pred, partition_by=list(PARTITIONS),
-                            commit_properties=CommitProperties(custom_metadata=meta))
+            _overwrite(dt, reader, keys, removed, layer, table, note)
         except Exception:
             if failed:
                 raise failed[0] from None
