@@ -317,6 +317,14 @@ def rolling_mean(x, w, minp, out):
 
 
 @jit
+def rolling_mean_guarded(x, w, minp, out):
+    """`rolling_mean` for signed series with a wide range (a huge value leaving the window
+    must not leave its rounding in the small ones after it): the running sum guarded against
+    cancellation, re-summed when it falls far below what it held (~1e-13 relative of pandas)."""
+    _fast_sum_mean(x, w, minp, out, True)
+
+
+@jit
 def rolling_mean_exact(x, w, minp, out):
     """`pd.Series(x).rolling(w, min_periods=minp).mean()` replaying pandas' Kahan-compensated
     add/remove bit for bit (for callers that divide by something tiny, e.g. CCI)."""

@@ -7,7 +7,7 @@ import numpy as np
 from ._jit import jit, register_warmup
 from ._ewm import ewm_step
 from ._sums import np_sum
-from .rolling import rolling_mean
+from .rolling import rolling_mean, rolling_mean_guarded
 
 NAN = np.nan
 
@@ -216,7 +216,7 @@ def eom(high, low, volume, window, out):
         else:
             e[i] = ((high[i] - high[i - 1]) + (low[i] - low[i - 1])) * (high[i] - low[i]) \
                 / (2 * volume[i]) * 100000000
-    rolling_mean(e, window, window, out)
+    rolling_mean_guarded(e, window, window, out)   # signed, wide range: cancellation
 
 
 @register_warmup
