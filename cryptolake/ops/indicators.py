@@ -15,17 +15,17 @@ we: the contract is equality with `ta`.
 """
 from __future__ import annotations
 
-import os
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from ..kernels import indicators as K
+from . import _split
 from ._frame import append_columns, frame_from_arrays, series, validate_frame, values
+from ._threads import on_threads, on_worker, workers
 
 HLC = ("high", "low", "close")
 HLCV = ("high", "low", "close", "volume")
@@ -59,23 +59,8 @@ def _segments(df: pd.DataFrame) -> list[tuple[int, int]]:
 
 # Frames at least this long with several symbols run their symbols on all cores.
 PARALLEL_MIN_ROWS = 50_000
-_POOL: ThreadPoolExecutor | None = None
-_CPUS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                   else (os.cpu_count() or 1), 32))
-
-
-def _workers() -> int:
-    """Cores this process may run on (read once: `os.cpu_count()` costs microseconds)."""
-    return _CPUS
-
-
-def _pool() -> ThreadPoolExecutor:
-    """The shared worker threads (one per core). Kernels are compiled `nogil`, so symbols
-    computed on different threads run at the same time."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=_workers(), thread_name_prefix="cryptolake-ind")
-    return _POOL
+_workers = workers
+_on_threads = on_threads
 
 
 def _groups(segs: list[tuple[int, int]], k: int) -> list[list[tuple[int, int]]]:
@@ -89,20 +74,8 @@ def _groups(segs: list[tuple[int, int]], k: int) -> list[list[tuple[int, int]]]:
     return [g for g in groups if g]
 
 
-def _on_threads(parts: list[Callable[[], None]]) -> None:
-    """Run the zero-argument callables at the same time: the calling thread takes the first,
-    the worker threads the rest."""
-    futs = [_pool().submit(f) for f in parts[1:]]
-    try:
-        parts[0]()
-    finally:
-        for fut in futs:
-            fut.result()
-
-
 def _parallel_ok(n: int, tasks: int) -> bool:
-    return tasks >= 2 and _workers() >= 2 and n >= PARALLEL_MIN_ROWS and \
-        not threading.current_thread().name.startswith("cryptolake-ind")
+    return tasks >= 2 and _workers() >= 2 and n >= PARALLEL_MIN_ROWS and not on_worker()
 
 
 def _check(df: pd.DataFrame, need: tuple) -> None:
@@ -247,7 +220,8 @@ def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
     if deferred is not None:
         deferred.append(_Job(kernel, cols, params, outs, nout))
     elif n and not isinstance(df.index, pd.MultiIndex):
-        kernel(*cols, *params, outs[0] if nout == 1 else outs)     # one series: call it
+        if not _split.run(kernel, cols, params, outs):             # a long series on all cores
+            kernel(*cols, *params, outs[0] if nout == 1 else outs)     # one series: call it
     elif n:
         _execute([_Job(kernel, cols, params, outs, nout)], _segments(df), n)
     return outs[0] if nout == 1 else outs
