@@ -345,3 +345,21 @@ def test_cci_four_row_path_and_long_window_match_oracle(window):
         p = {"window": window}
         msg = mismatch(INDICATORS["cci"](df, **p), ORACLES["cci"].reference(df, **p))
         assert msg is None, f"cci{p}: {msg}"
+
+
+def test_eom_small_values_after_a_huge_one_keep_their_digits():
+    """The frame hypothesis found (exact bits): zero-volume flat rows, one tiny-volume jump
+    whose ease of movement is ~1e6 times the later ones, then small values. A plain running
+    mean kept the jump's rounding in row 16 (1e-9 relative off ta); the guarded mean does not."""
+    a, b, c, d = (float.fromhex(h) for h in ("0x1.437c5692b3cc5p-10", "0x1.48947157bc1fdp-10",
+                                             "0x1.48e88f26ed355p-10", "0x1.486a627023951p-10"))
+    df = pd.DataFrame({
+        "open": [a] * 8 + [b] * 9,
+        "high": [a] * 7 + [b, b, b, c] + [b] * 5 + [c],
+        "low": [a] * 8 + [b, b, d] + [b] * 5 + [d],
+        "close": [a] * 7 + [b] * 10,
+        "volume": [0.0] * 7 + [float.fromhex("0x1.0624dd2f1a9fcp-7"), 0.0, 0.0, 0.5,
+                               0.0, 0.0, 0.0, 1.0, 1.0, 288.0]},
+        index=pd.date_range("2024-01-01", periods=17, freq="1min", tz="UTC"))
+    msg = mismatch(INDICATORS["eom"](df, window=3), ORACLES["eom"].reference(df, window=3))
+    assert msg is None, msg
