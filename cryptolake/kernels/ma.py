@@ -183,10 +183,23 @@ def wma(x, w, out):
     stay short enough to keep it within TA-Lib's distance from the exact value (1024-row
     blocks were ~40x further off). Finite blocks take a loop
     of two multiply-adds per row without branches."""
-    n = x.shape[0]
+    wma_rows(x, w, out, 0, x.shape[0])
+
+
+@jit
+def wma_rows(x, w, out, lo, hi):
+    """Rows lo .. hi-1 of `wma` (lo a multiple of `wma_block(w)`, hi one too or the series'
+    end): its blocks are independent, so row ranges may run on different threads and give
+    the whole call's values bit for bit."""
     B = _wma_block_rows(w)
-    for b0 in range(0, n, B):
-        _wma_block(x, w, out, b0, min(b0 + B, n))
+    for b0 in range(lo, hi, B):
+        _wma_block(x, w, out, b0, min(b0 + B, hi))
+
+
+@jit
+def wma_block(w):
+    """Rows per block of `wma` (its row ranges start at multiples of this)."""
+    return _wma_block_rows(w)
 
 
 @register_warmup
