@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._sums import all_finite, np_sum
+from ._sums import np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -126,52 +126,45 @@ def typical_price_rows(high, low, close, tp, lo, hi):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
 
 
+_CCI_R = 256        # rows per block of `cci_rows` (their deviation sums stay in L1)
+
+
 @jit
 def cci_rows(tp, window, c, out, lo, hi):
     """Rows lo .. hi-1 of `cci`, where `out` holds pandas' rolling mean of tp on entry. Each
-    row depends on its own window only (a row gets the same bits alone or in a group of
-    eight), so row ranges may start anywhere and run on different threads."""
+    row's mean deviation is its own in-order sum (the same bits whatever rows it is computed
+    with), so row ranges may start anywhere and run on different threads. Blocks of 256
+    rows: the sums grow one window offset at a time across the block's rows (a vectorised
+    pass per offset), then a vectorised pass divides; near-flat windows are redone exactly
+    (`_cci_exact`) and rows whose mean is NaN keep it."""
     w = window
-    n = hi
-    i = lo
-    while i < n:
-        if i + 8 <= n and i >= w - 1:
-            ms = out[i:i + 8]
-            if all_finite(ms):
-                x = tp[i - w + 1:i + 8]
-                m0, m1, m2, m3 = ms[0], ms[1], ms[2], ms[3]
-                m4, m5, m6, m7 = ms[4], ms[5], ms[6], ms[7]
-                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
-                for j in range(w):
-                    d0 += abs(x[j] - m0)
-                    d1 += abs(x[j + 1] - m1)
-                    d2 += abs(x[j + 2] - m2)
-                    d3 += abs(x[j + 3] - m3)
-                    d4 += abs(x[j + 4] - m4)
-                    d5 += abs(x[j + 5] - m5)
-                    d6 += abs(x[j + 6] - m6)
-                    d7 += abs(x[j + 7] - m7)
-                ds = (d0, d1, d2, d3, d4, d5, d6, d7)
-                for k in range(8):
-                    m = ms[k]
-                    mad = ds[k] / w
-                    if mad >= _CCI_FLAT * abs(m):
-                        ms[k] = (x[w - 1 + k] - m) / (c * mad)
-                    else:
-                        ms[k] = _cci_exact(tp, i + k, w, m, c)
-                i += 8
-                continue
-        m = out[i]
-        if m == m:
-            dev = 0.0
-            for j in range(i - w + 1, i + 1):
-                dev += abs(tp[j] - m)
-            mad = dev / w
-            if mad >= _CCI_FLAT * abs(m):
-                out[i] = (tp[i] - m) / (c * mad)
-            else:
-                out[i] = _cci_exact(tp, i, w, m, c)
-        i += 1
+    dev = np.empty(_CCI_R)
+    flat = np.empty(_CCI_R, np.bool_)
+    for r0 in range(max(lo, w - 1), hi, _CCI_R):
+        r1 = min(r0 + _CCI_R, hi)
+        m = r1 - r0
+        ms = out[r0:r1]
+        xt = tp[r0:r1]
+        d = dev[:m]
+        for r in range(m):
+            d[r] = 0.0
+        for j in range(w):
+            xs = tp[r0 - w + 1 + j:r1 - w + 1 + j]
+            for r in range(m):
+                d[r] += abs(xs[r] - ms[r])
+        nflat = 0
+        for r in range(m):
+            mu = ms[r]
+            mad = d[r] / w
+            ok = mad >= _CCI_FLAT * abs(mu)
+            isf = (mu == mu) & (not ok)
+            flat[r] = isf
+            nflat += 1 if isf else 0
+            ms[r] = (xt[r] - mu) / (c * mad) if ok else mu
+        if nflat > 0:
+            for r in range(m):
+                if flat[r]:
+                    ms[r] = _cci_exact(tp, r0 + r, w, ms[r], c)
 
 
 @jit(inline="always")
