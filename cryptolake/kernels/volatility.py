@@ -324,12 +324,16 @@ def donchian_rows(high, low, window, out, lo, hi):
     for b0 in range(lo, hi, window):     # finite input: one pass (`hilo_block`)
         if not hilo_block(high, low, b0, window, sh, sl, hh, ll):
             return False
-        for t in range(min(window, hi - b0)):
+        m = min(window, hi - b0)
+        om = out[0][b0:b0 + m]           # slices: non-negative indices, the loop vectorises
+        ou = out[1][b0:b0 + m]
+        ol = out[2][b0:b0 + m]
+        for t in range(m):
             h = hh[t]
             l = ll[t]
-            out[0][b0 + t] = ((h - l) / 2.0) + l
-            out[1][b0 + t] = h
-            out[2][b0 + t] = l
+            om[t] = ((h - l) / 2.0) + l
+            ou[t] = h
+            ol[t] = l
     return True
 
 
