@@ -261,8 +261,14 @@ def _block_mean(x, w, minp, out, b0, b1):
         if s - s == 0.0:
             # every row was finite (a NaN/inf would have left s NaN/inf): one add and one
             # multiply per row, no branches. Runs of equal values give exactly that value.
-            if nrep > 0:
-                _mean_runs(x, w, out, b0, b1)
+            if nrep > 0:                      # runs of equal values: exactly that value
+                last = _run_start(x, b0 - 1, w) - b0
+                for t in range(m):
+                    v = xa[t]
+                    if v != xp[t]:
+                        last = t
+                    elif t - last + 1 >= w:
+                        o[t] = v
             return
         s = s0
     pv = NAN
@@ -291,61 +297,6 @@ def _block_mean(x, w, minp, out, b0, b1):
 
 
 @jit(inline="always")
-def _mean_runs(x, w, out, b0, b1):
-    """Rows b0 .. b1-1 whose window is a run of equal values (finite x) get exactly that
-    value."""
-    xa = x[b0:b1]
-    xp = x[b0 - 1:b1 - 1]
-    o = out[b0:b1]
-    last = _run_start(x, b0 - 1, w) - b0
-    for t in range(b1 - b0):
-        v = xa[t]
-        if v != xp[t]:
-            last = t
-        elif t - last + 1 >= w:
-            o[t] = v
-
-
-@jit(inline="always")
-def _mean_pair(x, w, minp, out, b0, B):
-    """The two full blocks at b0 and b0 + B (b0 >= w) in one loop: each running sum is a
-    chain of dependent adds, so two side by side run in about the time of one. Each block's
-    arithmetic is `_block_mean`'s fast loop, in the same order (the same bits); a block with
-    a NaN/inf, or a minp/w that loop does not take, goes through `_block_mean`."""
-    s1, n1 = finite_sum(x, b0 - w, b0)
-    s2, n2 = finite_sum(x, b0 + B - w, b0 + B)
-    if w >= 2 and minp <= w and n1 == w and n2 == w:
-        invw = 1.0 / w
-        xa = x[b0:b0 + B]
-        xb = x[b0 - w:b0 + B - w]
-        xp = x[b0 - 1:b0 + B - 1]
-        ya = x[b0 + B:b0 + 2 * B]
-        yb = x[b0 + B - w:b0 + 2 * B - w]
-        yp = x[b0 + B - 1:b0 + 2 * B - 1]
-        o1 = out[b0:b0 + B]
-        o2 = out[b0 + B:b0 + 2 * B]
-        r1 = 0
-        r2 = 0
-        for t in range(B):
-            v = xa[t]
-            u = ya[t]
-            s1 += v - xb[t]
-            s2 += u - yb[t]
-            r1 += 1 if v == xp[t] else 0
-            r2 += 1 if u == yp[t] else 0
-            o1[t] = s1 * invw
-            o2[t] = s2 * invw
-        if s1 - s1 == 0.0 and s2 - s2 == 0.0:
-            if r1 > 0:
-                _mean_runs(x, w, out, b0, b0 + B)
-            if r2 > 0:
-                _mean_runs(x, w, out, b0 + B, b0 + 2 * B)
-            return
-    _block_mean(x, w, minp, out, b0, b0 + B)
-    _block_mean(x, w, minp, out, b0 + B, b0 + 2 * B)
-
-
-@jit(inline="always")
 def _mean_block(w):
     return max(1024, w)
 
@@ -368,14 +319,8 @@ def rolling_mean_rows(x, w, minp, out, lo, hi):
     series' end): its blocks are independent, so row ranges may run on different threads and
     give the whole call's values bit for bit."""
     B = _mean_block(w)
-    b0 = lo
-    while b0 < hi:
-        if b0 >= w and b0 + 2 * B <= hi:
-            _mean_pair(x, w, minp, out, b0, B)
-            b0 += 2 * B
-        else:
-            _block_mean(x, w, minp, out, b0, min(b0 + B, hi))
-            b0 += B
+    for b0 in range(lo, hi, B):
+        _block_mean(x, w, minp, out, b0, min(b0 + B, hi))
 
 
 @jit
