@@ -298,3 +298,47 @@ def test_fused_step_is_a_multiple_of_both_blocks():
         if step:
             assert step % rolling.mean_block(w) == 0 and step % rolling.std_block(bw) == 0
     assert _split_blocks._fused_step(3000, 2999) == 0     # nothing shared: separate calls
+
+
+# ---------------------------------------------------------------- mfi's blocks of rows
+def _mfi_exact(h, l, c, v, w):
+    """MFI with every window's positive and negative flows summed exactly (math.fsum)."""
+    import math
+    n = len(c)
+    tp = (h + l + c) / 3.0
+    prev = np.r_[np.nan, tp[:-1]]
+    f = tp * v * np.where(tp > prev, 1.0, np.where(tp < prev, -1.0, 0.0))
+    out = np.full(n, np.nan)
+    for i in range(w - 1, n):
+        win = f[i - w + 1:i + 1]
+        if not np.all(np.isfinite(win)):
+            continue
+        p = math.fsum(win[win > 0])
+        q = abs(math.fsum(win[win < 0]))
+        out[i] = 100.0 * p / (p + q) if p + q > 0 else np.nan
+    return out
+
+
+@pytest.mark.parametrize("w", [14, 600])
+def test_mfi_blocks_carry_the_window_across_boundaries(w):
+    """mfi runs in 512-row blocks whose running sums continue from the block before (the
+    window's flows move to the front of its scratch): lengths around block boundaries,
+    windows longer than a block, zero-volume stretches and a missing value, against exact
+    window sums."""
+    from cryptolake.kernels import volume
+    rng = np.random.default_rng(w)
+    for n in (511, 512, 513, 1537, 3000):
+        c = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+        h = c + rng.random(n) * 0.1
+        l = c - rng.random(n) * 0.1
+        v = rng.lognormal(1.0, 1.0, n) * (rng.random(n) > 0.05)
+        v[n // 3:n // 3 + 700] = 0.0                      # a halt longer than a block
+        v[n // 2] *= 1e9                                  # a huge flow leaves the window
+        if n > 1000:
+            c[900] = np.nan
+        out = np.empty(n)
+        volume.mfi(h, l, c, v, w, out)
+        want = _mfi_exact(h, l, c, v, w)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(want), err_msg=f"n={n}")
+        ok = ~np.isnan(want)
+        np.testing.assert_allclose(out[ok], want[ok], rtol=0, atol=1e-7, err_msg=f"n={n}")
