@@ -151,6 +151,12 @@ def _fused_step(w: int, bw: int) -> int:
     return m * max(1, FUSE_STEP_ROWS // m)
 
 
+def _same_memory(p: np.ndarray, q: np.ndarray) -> bool:
+    """True when p and q are the same array data (views of one column count)."""
+    return p is q or (p.shape == q.shape and p.strides == q.strides and p.dtype == q.dtype
+                      and p.ctypes.data == q.ctypes.data)
+
+
 @fuses(K.rolling_mean, K.bbands)
 def _sma_bbands(jobs, a, b):
     """sma and bbands on the same close over the same steps of rows (`sma_bbands_rows`),
@@ -163,9 +169,9 @@ def _sma_bbands(jobs, a, b):
     mid, up, dn = (o[a:b] for o in bj.outs)
     n = b - a
     step = _fused_step(w, bw)
-    if step == 0:
+    if step == 0 or not _same_memory(sj.cols[0], bj.cols[0]):
         K.rolling_mean(x, w, minp, mo)
-        K.bbands(x, bw, k, (mid, up, dn))
+        K.bbands(bj.cols[0][a:b], bw, k, (mid, up, dn))
         return
     from . import _split
     parts = workers()

@@ -342,3 +342,25 @@ def test_mfi_blocks_carry_the_window_across_boundaries(w):
         np.testing.assert_array_equal(np.isnan(out), np.isnan(want), err_msg=f"n={n}")
         ok = ~np.isnan(want)
         np.testing.assert_allclose(out[ok], want[ok], rtol=0, atol=1e-7, err_msg=f"n={n}")
+
+
+def test_sma_bbands_fuser_takes_each_jobs_own_column():
+    """Jobs on different columns (not the fuser's case, but possible): each kernel reads its
+    own input."""
+    fuse = _fuse.FUSERS[(K.rolling_mean, K.bbands)]
+    rng = np.random.default_rng(5)
+    n = 5000
+    a = 10 + np.cumsum(rng.normal(0, 0.1, n))
+    b = 20 + np.cumsum(rng.normal(0, 0.1, n))
+    sj, bj = _jobs(a, 12, 12, 20, 2.0)
+    bj.cols = [b]
+    fuse([sj, bj], 0, n)
+    want_m, _ = _separate(a, [(0, n)], 12, 12, 20, 2.0)
+    _, want_b = _separate(b, [(0, n)], 12, 12, 20, 2.0)
+    np.testing.assert_array_equal(sj.outs[0], want_m)
+    for got, want in zip(bj.outs, want_b, strict=True):
+        np.testing.assert_array_equal(got, want)
+    sj, bj = _jobs(a, 12, 12, 20, 2.0)
+    bj.cols = [a[:]]                                   # a view of the same column: fused
+    fuse([sj, bj], 0, n)
+    np.testing.assert_array_equal(sj.outs[0], want_m)
