@@ -183,10 +183,67 @@ def wma(x, w, out):
     stay short enough to keep it within TA-Lib's distance from the exact value (1024-row
     blocks were ~40x further off). Finite blocks take a loop
     of two multiply-adds per row without branches."""
-    n = x.shape[0]
+    wma_rows(x, w, out, 0, x.shape[0])
+
+
+@jit
+def wma_rows(x, w, out, lo, hi):
+    """Rows lo .. hi-1 of `wma` (lo a multiple of `wma_block(w)`, hi one too or the series'
+    end): its blocks are independent, so row ranges may run on different threads and give
+    the whole call's values bit for bit."""
     B = _wma_block_rows(w)
-    for b0 in range(0, n, B):
-        _wma_block(x, w, out, b0, min(b0 + B, n))
+    b0 = lo
+    while b0 < hi:
+        if b0 >= w and b0 + 2 * B <= hi:
+            _wma_pair(x, w, out, b0, B)  # two blocks at once: their chains overlap
+            b0 += 2 * B
+        else:
+            _wma_block(x, w, out, b0, min(b0 + B, hi))
+            b0 += B
+
+
+@jit(inline="always")
+def _wma_pair(x, w, out, b0, B):
+    """The two full blocks at b0 and b0 + B (b0 >= w) in one loop: each block's running sums
+    are a chain of dependent adds (latency-bound), so two independent chains side by side
+    run in about the time of one. Each block's arithmetic is `_wma_block`'s, in the same
+    order (the same bits); a NaN/inf in either sends both through `_wma_block`."""
+    fw = float(w)
+    norm = 2.0 / (w * (w + 1.0))
+    ws1, t1, n1 = _wma_start(x, w, b0)
+    ws2, t2, n2 = _wma_start(x, w, b0 + B)
+    if n1 == 0 and n2 == 0:
+        p1 = ws1 - t1
+        p2 = ws2 - t2
+        xa = x[b0:b0 + B]
+        xb = x[b0 - w:b0 + B - w]
+        ya = x[b0 + B:b0 + 2 * B]
+        yb = x[b0 + B - w:b0 + 2 * B - w]
+        o1 = out[b0:b0 + B]
+        o2 = out[b0 + B:b0 + 2 * B]
+        for t in range(B):
+            v = xa[t]
+            u = ya[t]
+            t1 += v
+            t2 += u
+            t1 -= xb[t]
+            t2 -= yb[t]
+            p1 += fw * v
+            p2 += fw * u
+            o1[t] = p1 * norm
+            o2[t] = p2 * norm
+            p1 -= t1
+            p2 -= t2
+        if p1 - p1 == 0.0 and t1 - t1 == 0.0 and p2 - p2 == 0.0 and t2 - t2 == 0.0:
+            return
+    _wma_block(x, w, out, b0, b0 + B)
+    _wma_block(x, w, out, b0 + B, b0 + 2 * B)
+
+
+@jit
+def wma_block(w):
+    """Rows per block of `wma` (its row ranges start at multiples of this)."""
+    return _wma_block_rows(w)
 
 
 @register_warmup

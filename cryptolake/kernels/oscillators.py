@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._sums import all_finite, np_sum
+from ._sums import np_sum
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -36,16 +36,29 @@ def _position(kind, c, hi, lo):
 @jit
 def _range_position(high, low, close, window, kind, out, scratch):
     """Where the close sits in the rolling high-low range (%K or %R) into `out`. Finite
-    high/low: one pass (`hilo_block`); otherwise NaN-aware rolling max/min first, with
-    `scratch` (a length-n array) holding the highest high."""
+    high/low: one pass (`range_position_rows`); otherwise NaN-aware rolling max/min first,
+    with `scratch` (a length-n array) holding the highest high."""
     n = close.shape[0]
+    if not range_position_rows(high, low, close, window, kind, out, 0, n):
+        rolling_max(high, window, window, scratch)
+        rolling_min(low, window, window, out)
+        for i in range(n):
+            out[i] = _position(kind, close[i], scratch[i], out[i])
+
+
+@jit
+def range_position_rows(high, low, close, window, kind, out, lo, hi):
+    """Rows lo .. hi-1 of `_range_position` for finite high/low (lo a multiple of `window`):
+    `hilo_block`s, the block before lo read again for its suffix extremes. Returns False
+    (values meaningless) when a block it reads holds a NaN/inf. The extremes are exact, so
+    row ranges on different threads give the whole call's bits."""
     sh, sl, hh, ll = hilo_scratch(window)
-    ok = True
-    for b0 in range(0, n, window):
-        ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
-        if not ok:
-            break
-        m = min(window, n - b0)
+    if lo > 0 and not hilo_block(high, low, lo - window, window, sh, sl, hh, ll):
+        return False
+    for b0 in range(lo, hi, window):
+        if not hilo_block(high, low, b0, window, sh, sl, hh, ll):
+            return False
+        m = min(window, hi - b0)
         cs = close[b0:b0 + m]            # slices: non-negative indices, the loop vectorises
         os_ = out[b0:b0 + m]
         if kind == _K:
@@ -54,11 +67,7 @@ def _range_position(high, low, close, window, kind, out, scratch):
         else:
             for t in range(m):
                 os_[t] = _position(_R, cs[t], hh[t], ll[t])
-    if not ok:
-        rolling_max(high, window, window, scratch)
-        rolling_min(low, window, window, out)
-        for i in range(n):
-            out[i] = _position(kind, close[i], scratch[i], out[i])
+    return True
 
 
 @jit
@@ -104,51 +113,58 @@ def cci(high, low, close, window, c, out):
     is below 1e-5 of |mean| (near-flat windows, where it matters) the row is recomputed
     exactly as ta does (`_cci_exact`)."""
     n = close.shape[0]
-    w = window
     tp = np.empty(n)
-    for i in range(n):
+    typical_price_rows(high, low, close, tp, 0, n)
+    rolling_mean_exact(tp, window, window, out)
+    cci_rows(tp, window, c, out, 0, n)
+
+
+@jit
+def typical_price_rows(high, low, close, tp, lo, hi):
+    """Rows lo .. hi-1 of (h + l + c) / 3 into tp."""
+    for i in range(lo, hi):
         tp[i] = (high[i] + low[i] + close[i]) / 3.0
-    rolling_mean_exact(tp, w, w, out)
-    i = 0
-    while i < n:
-        if i + 8 <= n and i >= w - 1:
-            ms = out[i:i + 8]
-            if all_finite(ms):
-                x = tp[i - w + 1:i + 8]
-                m0, m1, m2, m3 = ms[0], ms[1], ms[2], ms[3]
-                m4, m5, m6, m7 = ms[4], ms[5], ms[6], ms[7]
-                d0 = d1 = d2 = d3 = d4 = d5 = d6 = d7 = 0.0
-                for j in range(w):
-                    d0 += abs(x[j] - m0)
-                    d1 += abs(x[j + 1] - m1)
-                    d2 += abs(x[j + 2] - m2)
-                    d3 += abs(x[j + 3] - m3)
-                    d4 += abs(x[j + 4] - m4)
-                    d5 += abs(x[j + 5] - m5)
-                    d6 += abs(x[j + 6] - m6)
-                    d7 += abs(x[j + 7] - m7)
-                ds = (d0, d1, d2, d3, d4, d5, d6, d7)
-                for k in range(8):
-                    m = ms[k]
-                    mad = ds[k] / w
-                    if mad >= _CCI_FLAT * abs(m):
-                        ms[k] = (x[w - 1 + k] - m) / (c * mad)
-                    else:
-                        ms[k] = _cci_exact(tp, i + k, w, m, c)
-                i += 8
-                continue
-        m = out[i]
-        if m == m:
-            lo = i - w + 1
-            dev = 0.0
-            for j in range(lo, i + 1):
-                dev += abs(tp[j] - m)
-            mad = dev / w
-            if mad >= _CCI_FLAT * abs(m):
-                out[i] = (tp[i] - m) / (c * mad)
-            else:
-                out[i] = _cci_exact(tp, i, w, m, c)
-        i += 1
+
+
+_CCI_R = 256        # rows per block of `cci_rows` (their deviation sums stay in L1)
+
+
+@jit
+def cci_rows(tp, window, c, out, lo, hi):
+    """Rows lo .. hi-1 of `cci`, where `out` holds pandas' rolling mean of tp on entry. Each
+    row's mean deviation is its own in-order sum (the same bits whatever rows it is computed
+    with), so row ranges may start anywhere and run on different threads. Blocks of 256
+    rows: the sums grow one window offset at a time across the block's rows (a vectorised
+    pass per offset), then a vectorised pass divides; near-flat windows are redone exactly
+    (`_cci_exact`) and rows whose mean is NaN keep it."""
+    w = window
+    dev = np.empty(_CCI_R)
+    flat = np.empty(_CCI_R, np.bool_)
+    for r0 in range(max(lo, w - 1), hi, _CCI_R):
+        r1 = min(r0 + _CCI_R, hi)
+        m = r1 - r0
+        ms = out[r0:r1]
+        xt = tp[r0:r1]
+        d = dev[:m]
+        for r in range(m):
+            d[r] = 0.0
+        for j in range(w):
+            xs = tp[r0 - w + 1 + j:r1 - w + 1 + j]
+            for r in range(m):
+                d[r] += abs(xs[r] - ms[r])
+        nflat = 0
+        for r in range(m):
+            mu = ms[r]
+            mad = d[r] / w
+            ok = mad >= _CCI_FLAT * abs(mu)
+            isf = (mu == mu) & (not ok)
+            flat[r] = isf
+            nflat += 1 if isf else 0
+            ms[r] = (xt[r] - mu) / (c * mad) if ok else mu
+        if nflat > 0:
+            for r in range(m):
+                if flat[r]:
+                    ms[r] = _cci_exact(tp, r0 + r, w, ms[r], c)
 
 
 @jit(inline="always")
@@ -254,7 +270,15 @@ def aroon(high, low, window, out):
     span ending at row i is a suffix of the previous block plus a prefix of this one; the
     prefix keeps its first extreme (strict compare), the suffix its first too (>=, scanning
     backwards), and the suffix wins ties (it is earlier). O(n), branch-free, exact."""
-    n = high.shape[0]
+    aroon_rows(high, low, window, out, 0, high.shape[0])
+
+
+@jit
+def aroon_rows(high, low, window, out, lo, hi):
+    """Rows lo .. hi-1 of `aroon` (lo a multiple of window + 1, hi one too or the series'
+    end). What a block takes from the rows before it (the previous block's suffix extremes,
+    the last missing rows within one span) is recomputed from those rows, so row ranges on
+    different threads give the whole call's bits."""
     s = window + 1
     up = out[0]
     dn = out[1]
@@ -263,12 +287,18 @@ def aroon(high, low, window, out):
     slv = np.full(s + 1, np.inf)
     sli = np.zeros(s + 1, np.int64)
     badh = -1                            # last rows with a missing high / low (rows < 0
-    badl = -1                            # count as missing)
+    badl = -1                            # count as missing; earlier ones no longer matter)
     tab = np.empty(s)                    # ta's value for each position, looked up
     for k in range(s):
         tab[k] = float(k) / window * 100.0
-    for b0 in range(0, n, s):
-        b1 = min(b0 + s, n)
+    if lo > 0:
+        a0 = lo - s
+        _aroon_suffix(high[a0:lo], low[a0:lo], a0, shv, shi, slv, sli)
+        for i in range(a0, lo):
+            badh = badh if high[i] - high[i] == 0.0 else i
+            badl = badl if low[i] - low[i] == 0.0 else i
+    for b0 in range(lo, hi, s):
+        b1 = min(b0 + s, hi)
         m = b1 - b0
         hs = high[b0:b1]
         ls = low[b0:b1]
@@ -300,23 +330,31 @@ def aroon(high, low, window, out):
             kl = il - i + window if vl else 0
             us[t] = tab[kh] if vh else NAN
             ds[t] = tab[kl] if vl else NAN
-        mh = -np.inf
-        ml = np.inf
-        mhi = b1 - 1
-        mli = b1 - 1
-        for t in range(m - 1, -1, -1):   # this block's suffix extremes, for the next block
-            h = hs[t]
-            l = ls[t]
-            ge = h >= mh
-            mhi = b0 + t if ge else mhi
-            mh = h if ge else mh
-            le = l <= ml
-            mli = b0 + t if le else mli
-            ml = l if le else ml
-            shv[t] = mh
-            shi[t] = mhi
-            slv[t] = ml
-            sli[t] = mli
+        _aroon_suffix(hs, ls, b0, shv, shi, slv, sli)   # for the next block
+
+
+@jit(inline="always")
+def _aroon_suffix(hs, ls, b0, shv, shi, slv, sli):
+    """The suffix max of hs / min of ls (first row on ties) and their rows (b0 + t), into
+    shv/shi and slv/sli[t]."""
+    m = hs.shape[0]
+    mh = -np.inf
+    ml = np.inf
+    mhi = b0 + m - 1
+    mli = b0 + m - 1
+    for t in range(m - 1, -1, -1):
+        h = hs[t]
+        l = ls[t]
+        ge = h >= mh
+        mhi = b0 + t if ge else mhi
+        mh = h if ge else mh
+        le = l <= ml
+        mli = b0 + t if le else mli
+        ml = l if le else ml
+        shv[t] = mh
+        shi[t] = mhi
+        slv[t] = ml
+        sli[t] = mli
 
 
 @jit
@@ -387,6 +425,7 @@ def psar(high, low, close, step, max_step, out):
 
 
 _UO_B = 256                  # rows per block (its scratch stays in L1)
+UO_BLOCK = _UO_B             # (row ranges of `ultimate_oscillator_rows` start at multiples)
 _SHRINK = 0.0009765625       # 2^-10: a tr sum this far below its peak is re-summed
 
 
@@ -520,7 +559,15 @@ def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
     and the passes vectorise. A window (min_periods = window, as ta)
     is valid when it holds no missing bp/tr. Blocks start at fixed rows and every decision
     depends on earlier rows only: a prefix of the input gives a prefix of the output."""
-    n = close.shape[0]
+    ultimate_oscillator_rows(high, low, close, w1, w2, w3, k1, k2, k3, out, 0, close.shape[0])
+
+
+@jit
+def ultimate_oscillator_rows(high, low, close, w1, w2, w3, k1, k2, k3, out, lo0, hi):
+    """Rows lo0 .. hi-1 of `ultimate_oscillator` (lo0 a multiple of its 256-row blocks, hi
+    one too or the series' end). A block re-reads the rows of the longest window before it,
+    and the last missing rows among those are all it takes from earlier rows (older ones no
+    longer matter), so row ranges on different threads give the whole call's bits."""
     p = max(w1, w2, w3)
     B = _UO_B
     bp = np.zeros(B + p)
@@ -532,12 +579,16 @@ def ultimate_oscillator(high, low, close, w1, w2, w3, k1, k2, k3, out):
     sc = 100.0 / (k1 + k2 + k3)
     badb = -(1 << 62)                     # last rows with a missing bp / tr
     badt = -(1 << 62)
-    for b0 in range(0, n, B):
-        b1 = min(b0 + B, n)
+    for b0 in range(lo0, hi, B):
+        b1 = min(b0 + B, hi)
         m = b1 - b0
         lo = max(b0 - p, 0)
         z = lo - (b0 - p)                 # rows before 0 stay 0 in the buffers
         clean = _uo_inputs(high, low, close, lo, b1, z, bp, tr, okb, okt)
+        if b0 == lo0:                     # the missing rows in the window before b0
+            for j in range(z, p):
+                badb = b0 - p + j if not okb[j] else badb
+                badt = b0 - p + j if not okt[j] else badt
         if _uo_sums(bp, tr, p, m, ws, sums, False):
             _uo_sums(bp, tr, p, m, ws, sums, True)
         o = out[b0:b1]

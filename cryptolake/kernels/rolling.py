@@ -310,10 +310,23 @@ def rolling_mean(x, w, minp, out):
     window sums in its block (TA-Lib's running sum drifts over the whole series; pandas'
     Kahan sum is `rolling_mean_exact`). A window of equal values gives that value exactly, as
     in pandas. As in pandas, +/-inf counts as missing in every rolling kernel here."""
-    n = x.shape[0]
+    rolling_mean_rows(x, w, minp, out, 0, x.shape[0])
+
+
+@jit
+def rolling_mean_rows(x, w, minp, out, lo, hi):
+    """Rows lo .. hi-1 of `rolling_mean` (lo a multiple of `mean_block(w)`, hi one too or the
+    series' end): its blocks are independent, so row ranges may run on different threads and
+    give the whole call's values bit for bit."""
     B = _mean_block(w)
-    for b0 in range(0, n, B):
-        _block_mean(x, w, minp, out, b0, min(b0 + B, n))
+    for b0 in range(lo, hi, B):
+        _block_mean(x, w, minp, out, b0, min(b0 + B, hi))
+
+
+@jit
+def mean_block(w):
+    """Rows per block of `rolling_mean` (its row ranges start at multiples of this)."""
+    return _mean_block(w)
 
 
 @jit
@@ -620,14 +633,32 @@ def _put(mean, o1, o2, i, mu, var, kk, bands):
 @jit
 def _mean_std_bands(x, w, minp, ddof, kk, bands, mean, o1, o2):
     # bands=False: o1 = std; bands=True: o1 = mean + kk * std, o2 = mean - kk * std
-    n = x.shape[0]
+    mean_std_bands_rows(x, w, minp, ddof, kk, bands, mean, o1, o2, 0, x.shape[0])
+
+
+@jit
+def std_block(w):
+    """Rows per block of `rolling_mean_std` / bbands (row ranges start at multiples of this)."""
+    return _std_block(w)
+
+
+@jit
+def mean_std_bands_rows(x, w, minp, ddof, kk, bands, mean, o1, o2, lo, hi):
+    """Rows lo .. hi-1 of `_mean_std_bands` (lo a multiple of `std_block(w)`, hi one too or the
+    series' end): blocks are independent, so row ranges may run on different threads and
+    give the whole call's values bit for bit."""
     B = _std_block(w)
-    a1 = np.empty(B)
-    a2 = np.empty(B)
+    _msb_rows(x, w, minp, ddof, kk, bands, mean, o1, o2, lo, hi, np.empty(B), np.empty(B))
+
+
+@jit
+def _msb_rows(x, w, minp, ddof, kk, bands, mean, o1, o2, lo, hi, a1, a2):
+    # `mean_std_bands_rows` with its scratch (two arrays of `_std_block(w)` rows) passed in
+    B = _std_block(w)
     invw = 1.0 / w
     invd = 1.0 / (w - ddof) if w > ddof else NAN
-    for b0 in range(0, n, B):
-        b1 = min(b0 + B, n)
+    for b0 in range(lo, hi, B):
+        b1 = min(b0 + B, hi)
         m = b1 - b0
         k, nrep = _block_mean_var(x, w, minp, ddof, b0, b1, a2, a1)
         mo = mean[b0:b1]
@@ -664,6 +695,21 @@ def _mean_std_bands(x, w, minp, ddof, kk, bands, mean, o1, o2):
                     last = t
                 elif t - last + 1 >= w:
                     _put(mo, p1, p2, t, v, 0.0, kk, bands)
+
+
+@jit
+def sma_bbands_rows(x, w, minp, mo, bw, kk, mid, up, dn, lo, hi, step):
+    """`rolling_mean(x, w, minp, mo)` and bbands(x, bw, kk, (mid, up, dn)) on rows lo .. hi-1,
+    `step` rows of one then of the other, so the second reads x from cache (step and lo
+    multiples of both `mean_block(w)` and `std_block(bw)`): the same blocks, so the same
+    bits as the two separate calls."""
+    B = _std_block(bw)
+    a1 = np.empty(B)
+    a2 = np.empty(B)
+    for c0 in range(lo, hi, step):
+        c1 = min(c0 + step, hi)
+        rolling_mean_rows(x, w, minp, mo, c0, c1)
+        _msb_rows(x, bw, bw, 0, kk, True, mid, up, dn, c0, c1, a1, a2)
 
 
 @jit

@@ -13,6 +13,7 @@ from .rolling import (
     hilo_scratch,
     rolling_max,
     _mean_std_bands,
+    mean_std_bands_rows,
     rolling_min,
 )
 
@@ -27,6 +28,13 @@ def bbands(close, window, k, out):
     is near-exact (ta's pandas rolling std drifts by up to ~1e-5 relative on long series, so
     the exact two-pass value is the reference)."""
     _mean_std_bands(close, window, window, 0, k, True, out[0], out[1], out[2])
+
+
+@jit
+def bbands_rows(close, window, k, out, lo, hi):
+    """Rows lo .. hi-1 of `bbands` (lo a multiple of `rolling.std_block(window)`; the blocks
+    are independent, so row ranges on different threads give the whole call's bits)."""
+    mean_std_bands_rows(close, window, window, 0, k, True, out[0], out[1], out[2], lo, hi)
 
 
 @jit(inline="always")
@@ -295,25 +303,46 @@ def donchian(high, low, window, offset, out):
     (((upper - lower) / 2) + lower), dc_upper (rolling max high), dc_lower (rolling min low),
     shifted down by `offset` rows (offset >= 0)."""
     n = high.shape[0]
-    sh, sl, hh, ll = hilo_scratch(window)
-    ok = True
-    for b0 in range(0, n, window):       # finite input: one pass (`hilo_block`)
-        ok = hilo_block(high, low, b0, window, sh, sl, hh, ll)
-        if not ok:
-            break
-        for t in range(min(window, n - b0)):
-            h = hh[t]
-            l = ll[t]
-            out[0][b0 + t] = ((h - l) / 2.0) + l
-            out[1][b0 + t] = h
-            out[2][b0 + t] = l
-    if not ok:                           # NaN/inf somewhere: NaN-aware rolling max/min
+    if not donchian_rows(high, low, window, out, 0, n):
+        # NaN/inf somewhere: NaN-aware rolling max/min
         rolling_max(high, window, window, out[1])
         rolling_min(low, window, window, out[2])
         for i in range(n):
             out[0][i] = ((out[1][i] - out[2][i]) / 2.0) + out[2][i]
+    shift_down(out, offset)
+
+
+@jit
+def donchian_rows(high, low, window, out, lo, hi):
+    """Rows lo .. hi-1 of `donchian` before its shift, for finite input (lo a multiple of
+    `window`): one pass of `hilo_block`s, the block before lo read again for its suffix
+    extremes. Returns False (values meaningless) when a block it reads holds a NaN/inf;
+    the extremes are exact, so row ranges on different threads give the whole call's bits."""
+    sh, sl, hh, ll = hilo_scratch(window)
+    if lo > 0 and not hilo_block(high, low, lo - window, window, sh, sl, hh, ll):
+        return False
+    for b0 in range(lo, hi, window):     # finite input: one pass (`hilo_block`)
+        if not hilo_block(high, low, b0, window, sh, sl, hh, ll):
+            return False
+        m = min(window, hi - b0)
+        om = out[0][b0:b0 + m]           # slices: non-negative indices, the loop vectorises
+        ou = out[1][b0:b0 + m]
+        ol = out[2][b0:b0 + m]
+        for t in range(m):
+            h = hh[t]
+            l = ll[t]
+            om[t] = ((h - l) / 2.0) + l
+            ou[t] = h
+            ol[t] = l
+    return True
+
+
+@jit
+def shift_down(out, offset):
+    """Shift each output down by `offset` rows (NaN in front), in place."""
     if offset > 0:
-        for r in range(3):
+        n = out[0].shape[0]
+        for r in range(len(out)):
             for i in range(n - 1, -1, -1):
                 out[r][i] = out[r][i - offset] if i >= offset else NAN
 

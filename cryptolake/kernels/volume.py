@@ -40,13 +40,7 @@ def obv(close, volume, out):
             out[i] = NAN
 
 
-@jit(inline="always")
-def _ring_sum(ring, k, w, tmp):
-    """numpy's pairwise sum of the ring's w values in window order (oldest at slot k)."""
-    for j in range(w):
-        t = k + j
-        tmp[j] = ring[t - w if t >= w else t]
-    return np_sum(tmp, 0, w)
+_MFI_B = 512        # rows per block of `mfi`'s passes (their scratch stays in L1/L2)
 
 
 @jit
@@ -54,15 +48,28 @@ def mfi(high, low, close, volume, window, out):
     """`ta.volume.MFIIndicator(high, low, close, volume, window).money_flow_index()`:
     money flow tp * volume signed by the move of tp; 100 - 100 / (1 + sum(+) / |sum(-)|) over
     the window, computed as 100 sum(+) / (sum(+) + |sum(-)|) (the same value within a few
-    ulps, one division; 100 when sum(-) is 0, NaN when both are). One branch-free pass over rings of the window's flows: Kahan running sums, a
-    sum rebuilt exactly (numpy's pairwise order, as ta sums each window) when removing a row
-    cancels most of it, and exactly 0 when no nonzero term is left, so zero-volume windows
-    give NaN and tiny flows keep their ratio. A NaN/inf flow makes its windows NaN."""
+    ulps, one division; 100 when sum(-) is 0, NaN when both are). Kahan running sums of the
+    window's positive and negative flows, a sum rebuilt exactly (numpy's pairwise order, as
+    ta sums each window) when removing a row cancels most of it, and exactly 0 when no
+    nonzero term is left, so zero-volume windows give NaN and tiny flows keep their ratio.
+    A NaN/inf flow makes its windows NaN.
+
+    Blocks of 512 rows in three passes: the flows (vectorised, selects instead of branches:
+    a random walk's up/down moves mispredict every other row), the running sums (the only
+    serial chain, its state carried from block to block), the ratios (vectorised). The
+    flows of the window before a block stay in front of its scratch, so the row leaving the
+    window and the exact rebuild read contiguous memory. The arithmetic is the row-by-row
+    loop's, in the same order."""
     n = close.shape[0]
     w = window
-    rpos = np.zeros(w)
-    rneg = np.zeros(w)
-    tmp = np.empty(w)
+    B = _MFI_B
+    fp = np.zeros(w + B)              # flows of rows b0 - w .. b1 - 1 (0 before row 0)
+    fq = np.zeros(w + B)
+    okf = np.empty(B, np.bool_)
+    tpb = np.empty(B + 1)
+    sp = np.empty(B)
+    sq = np.empty(B)
+    valid = np.empty(B, np.bool_)
     ps = 0.0
     pc = 0.0
     pnz = 0
@@ -71,44 +78,67 @@ def mfi(high, low, close, volume, window, out):
     nnz = 0
     bad = -w - 1                      # the last row with a missing flow
     prev = NAN
-    k = 0                             # ring slot of row i - w
-    for i in range(n):
-        tp = (high[i] + low[i] + close[i]) / 3.0
-        ud = 1.0 if tp > prev else (-1.0 if tp < prev else 0.0)
-        m = tp * volume[i] * ud
-        prev = tp
-        ok = m - m == 0.0
-        bad = bad if ok else i
-        p = m if (ok and m >= 0.0) else 0.0
-        q = m if (ok and m < 0.0) else 0.0
-        op = rpos[k]
-        oq = rneg[k]
-        rpos[k] = p
-        rneg[k] = q
-        k = 0 if k + 1 == w else k + 1
-        pnz += (1 if p != 0.0 else 0) - (1 if op != 0.0 else 0)
-        nnz += (1 if q != 0.0 else 0) - (1 if oq != 0.0 else 0)
-        y = (p - op) - pc             # Kahan: add the new row less the old one
-        t = ps + y
-        pc = (t - ps) - y
-        ps = t
-        y = (q - oq) - nc
-        t = ns + y
-        nc = (t - ns) - y
-        ns = t
-        if pnz > 0 and abs(ps) < 1e-6 * op:
-            ps = _ring_sum(rpos, k, w, tmp)
-            pc = 0.0
-        if nnz > 0 and abs(ns) < -1e-6 * oq:
-            ns = _ring_sum(rneg, k, w, tmp)
-            nc = 0.0
-        ps = ps if pnz > 0 else 0.0
-        pc = pc if pnz > 0 else 0.0
-        ns = ns if nnz > 0 else 0.0
-        nc = nc if nnz > 0 else 0.0
-        a = abs(ns)                   # = ta's 100 - 100 / (1 + ps / a) in one division
-        r = 100.0 * ps / (ps + a)
-        out[i] = r if (i >= w - 1 and bad <= i - w) else NAN
+    for b0 in range(0, n, B):
+        b1 = min(b0 + B, n)
+        m = b1 - b0
+        if b0 > 0:                    # the last w flows move to the front (blocks before
+            for j in range(w):        # this one were full)
+                fp[j] = fp[B + j]
+                fq[j] = fq[B + j]
+        hs = high[b0:b1]
+        ls = low[b0:b1]
+        cs = close[b0:b1]
+        vs = volume[b0:b1]
+        tpb[0] = prev
+        for t in range(m):
+            tpb[t + 1] = (hs[t] + ls[t] + cs[t]) / 3.0
+        prev = tpb[m]
+        gp = fp[w:w + m]
+        gq = fq[w:w + m]
+        for t in range(m):
+            tp = tpb[t + 1]
+            pv = tpb[t]
+            ud = 1.0 if tp > pv else (-1.0 if tp < pv else 0.0)
+            f = tp * vs[t] * ud
+            ok = f - f == 0.0
+            gp[t] = f if (ok and f >= 0.0) else 0.0
+            gq[t] = f if (ok and f < 0.0) else 0.0
+            okf[t] = ok
+        for t in range(m):
+            i = b0 + t
+            p = fp[w + t]
+            q = fq[w + t]
+            op = fp[t]                # row i - w, leaving the window
+            oq = fq[t]
+            bad = bad if okf[t] else i
+            pnz += (1 if p != 0.0 else 0) - (1 if op != 0.0 else 0)
+            nnz += (1 if q != 0.0 else 0) - (1 if oq != 0.0 else 0)
+            y = (p - op) - pc         # Kahan: add the new row less the old one
+            u = ps + y
+            pc = (u - ps) - y
+            ps = u
+            y = (q - oq) - nc
+            u = ns + y
+            nc = (u - ns) - y
+            ns = u
+            if pnz > 0 and abs(ps) < 1e-6 * op:
+                ps = np_sum(fp, t + 1, w)     # rows i - w + 1 .. i, in order
+                pc = 0.0
+            if nnz > 0 and abs(ns) < -1e-6 * oq:
+                ns = np_sum(fq, t + 1, w)
+                nc = 0.0
+            ps = ps if pnz > 0 else 0.0
+            pc = pc if pnz > 0 else 0.0
+            ns = ns if nnz > 0 else 0.0
+            nc = nc if nnz > 0 else 0.0
+            sp[t] = ps
+            sq[t] = ns
+            valid[t] = i >= w - 1 and bad <= i - w
+        o = out[b0:b1]
+        for t in range(m):
+            a = abs(sq[t])            # = ta's 100 - 100 / (1 + ps / a) in one division
+            r = 100.0 * sp[t] / (sp[t] + a)
+            o[t] = r if valid[t] else NAN
 
 
 @jit(inline="always")

@@ -19,8 +19,11 @@ from typing import Callable
 from ._threads import on_worker, workers
 
 # Series shorter than this run on the calling thread: below it the split's fixed costs
-# (thread hand-off, warm-up rows) eat what the second core gives.
-SPLIT_MIN_ROWS = 1 << 20
+# (thread hand-off, warm-up rows) eat what the second core gives. A split costs ~25-50 us
+# (measured on the 2-core box); the cheapest split kernel (sma) takes ~1-2 ns a row, so
+# 262,144 rows (~0.3-0.6 ms) keeps that under ~10% even when the other core is busy, and
+# leaves 100k-row calls (the wrapper-overhead benchmark) on the calling thread.
+SPLIT_MIN_ROWS = 1 << 18
 
 # kernel -> splitter(cols, params, outs, parts) (computes outs in place, returns None)
 SPLITTERS: dict[Callable, Callable] = {}
