@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import indicators as K
+from . import _fuse as _fuse_registry
 from . import _split
-from ._frame import append_columns, frame_from_arrays, series, validate_frame, values
+from ._frame import append_columns, own_frame, own_series, validate_frame, values
 from ._threads import on_threads, on_worker, workers
 
 HLC = ("high", "low", "close")
@@ -33,6 +34,8 @@ HLCV = ("high", "low", "close", "volume")
 
 # ---------------------------------------------------------------- plumbing
 def _window(name: str, value, minimum: int = 1) -> int:
+    if type(value) is int and value >= minimum:      # the common case, first (not bool)
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
             or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -40,6 +43,8 @@ def _window(name: str, value, minimum: int = 1) -> int:
 
 
 def _number(name: str, value) -> float:
+    if type(value) is float and value - value == 0.0:    # finite (inf - inf and NaN are NaN)
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
             or not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
@@ -84,7 +89,10 @@ def _check(df: pd.DataFrame, need: tuple) -> None:
     and the time values need not be materialised). A passing index is remembered (weakly):
     pandas indexes are immutable, so the same index object passes again without a look."""
     idx = df.index
-    if isinstance(df, pd.DataFrame) and isinstance(idx, pd.MultiIndex) and len(idx) > 1:
+    if _OK_INDEX() is idx and isinstance(df, pd.DataFrame):
+        if all(c in df.columns for c in need):
+            return
+    elif isinstance(df, pd.DataFrame) and isinstance(idx, pd.MultiIndex) and len(idx) > 1:
         lev = idx.levels[-1]
         if isinstance(lev, pd.DatetimeIndex) and lev.tz is not None \
                 and lev.is_monotonic_increasing and all(c in df.columns for c in need):
@@ -103,7 +111,6 @@ def _dead():
 
 
 _OK_INDEX = _dead            # weak reference to the last index that passed `_check`
-_OK_COLUMNS = (_dead, {})    # (weak reference to a columns Index, {need: positions})
 
 
 def _remember(idx) -> None:
@@ -114,45 +121,84 @@ def _remember(idx) -> None:
         _OK_INDEX = _dead
 
 
-def _positions(columns: pd.Index, need: tuple):
-    """Integer positions of `need` in `columns` (cached per columns object, which is
-    immutable), or None when one is missing or duplicated."""
-    global _OK_COLUMNS
-    ref, table = _OK_COLUMNS
-    if ref() is not columns:
-        table = {}
-        try:
-            _OK_COLUMNS = (weakref.ref(columns), table)
-        except TypeError:  # pragma: no cover
-            pass
-    locs = table.get(need)
+# The last frame's input arrays, remembered so that the next indicator on the same, unchanged
+# frame skips the checks and the column look-ups (most of the wrapper's cost on 100k rows):
+# (weakref to the frame, weakref to its BlockManager, its blocks tuple, index, columns,
+#  {need: [arrays]}, segments or None). A hit needs the very same manager, blocks tuple and
+# axes objects: pandas replaces at least one of them whenever a column is set, inserted,
+# deleted or renamed, the index is set, or a shared block is copied on write; an in-place edit
+# of values writes into the same memory, which the remembered views see. Only views of the
+# frame's own memory are remembered (a converted copy, e.g. of an int column, could go
+# stale). The references die with the frame or its manager (weakref callbacks).
+_MEMO: tuple | None = None
+
+
+def _forget(ref) -> None:
+    global _MEMO
+    memo = _MEMO
+    if memo is not None and (memo[0] is ref or memo[1] is ref):
+        _MEMO = None
+
+
+def _inputs(df: pd.DataFrame, need: tuple):
+    """(the columns `need` as contiguous float64 arrays, the symbol segments of a (symbol,
+    time) MultiIndex or None) after `_check`; from `_MEMO` when the frame is unchanged."""
+    memo = _MEMO
+    if memo is not None and memo[0]() is df:
+        mgr = df._mgr
+        if memo[1]() is mgr and mgr.blocks is memo[2] and mgr.axes[1] is memo[3] \
+                and mgr.axes[0] is memo[4]:
+            cols = memo[5].get(need)
+            if cols is not None:
+                return cols, memo[6]
+    return _inputs_slow(df, need)
+
+
+def _inputs_slow(df: pd.DataFrame, need: tuple):
+    global _MEMO
+    _check(df, need)
+    segs = _segments(df) if isinstance(df.index, pd.MultiIndex) else None
+    locs = _positions(df.columns, need)
     if locs is None:
-        try:
-            locs = tuple([columns.get_loc(c) for c in need])
-        except (KeyError, TypeError):
-            return None
-        if not all(isinstance(i, (int, np.integer)) for i in locs):
-            return None
-        table[need] = locs
+        validate_frame(df, need=need)                 # says which column is missing
+        return [values(df, c) for c in need], segs    # duplicated names: pandas' own rules
+    mgr = df._mgr
+    cols, views = [], True
+    for i in locs:
+        arr = mgr.iget_values(i)
+        out = np.ascontiguousarray(arr, dtype=np.float64) if isinstance(arr, np.ndarray) \
+            else np.ascontiguousarray(values(df, need[len(cols)]))
+        views &= out is arr
+        cols.append(out)
+    if views:
+        memo = _MEMO
+        if memo is not None and memo[0]() is df and memo[1]() is mgr \
+                and mgr.blocks is memo[2] and mgr.axes[1] is memo[3] and mgr.axes[0] is memo[4]:
+            memo[5][need] = cols
+        else:
+            try:
+                _MEMO = (weakref.ref(df, _forget), weakref.ref(mgr, _forget), mgr.blocks,
+                         mgr.axes[1], mgr.axes[0], {need: cols}, segs)
+            except TypeError:  # pragma: no cover - no weak references: remember nothing
+                _MEMO = None
+    return cols, segs
+
+
+def _positions(columns: pd.Index, need: tuple):
+    """Integer positions of `need` in `columns`, or None when one is missing or duplicated."""
+    try:
+        locs = tuple([columns.get_loc(c) for c in need])
+    except (KeyError, TypeError):
+        return None
+    if not all(isinstance(i, (int, np.integer)) for i in locs):
+        return None
     return locs
 
 
 def _arrays(df: pd.DataFrame, need: tuple) -> list[np.ndarray]:
     """Check the frame (see `_check`) and return the columns `need` as contiguous float64
-    arrays, without building a Series where it can."""
-    if not isinstance(df, pd.DataFrame) or _OK_INDEX() is not df.index:
-        _check(df, need)
-    locs = _positions(df.columns, need)
-    if locs is None:
-        validate_frame(df, need=need)         # says which column is missing
-        return [values(df, c) for c in need]  # duplicated names: pandas' own rules
-    get = getattr(df, "_get_column_array", None)
-    out = []
-    for i, c in zip(locs, need, strict=True):
-        arr = get(i) if get is not None else None
-        out.append(np.ascontiguousarray(arr, dtype=np.float64) if isinstance(arr, np.ndarray)
-                   else values(df, c))
-    return out
+    arrays (views of the frame's memory where they can be)."""
+    return _inputs(df, need)[0]
 
 
 class _Job:
@@ -163,16 +209,73 @@ class _Job:
     def __init__(self, kernel, cols, params, outs, nout):
         self.kernel, self.cols, self.params, self.outs, self.nout = kernel, cols, params, outs, nout
 
-    def run(self, segs) -> None:
-        for a, b in segs:
-            if b <= a:
-                continue
+    def run(self, a: int, b: int) -> None:
+        """Rows a .. b-1 (one symbol, or the whole series)."""
+        if b > a:
             sl = tuple([o[a:b] for o in self.outs])
             self.kernel(*[c[a:b] for c in self.cols], *self.params,
                         sl[0] if self.nout == 1 else sl)
 
 
+class _Fused:
+    """Jobs computed in one pass by the fuser registered for their kernels (`_fuse`)."""
+    __slots__ = ("fuser", "jobs")
+
+    def __init__(self, fuser, jobs):
+        self.fuser, self.jobs = fuser, jobs
+
+    def run(self, a: int, b: int) -> None:
+        if b > a:
+            self.fuser(self.jobs, a, b)
+
+
+def _same_inputs(x: list, y: list) -> bool:
+    return len(x) == len(y) and all(
+        p is q or (p.shape == q.shape and p.strides == q.strides
+                   and p.__array_interface__["data"][0] == q.__array_interface__["data"][0])
+        for p, q in zip(x, y, strict=True))
+
+
+def _fuse(jobs: list) -> list:
+    """The jobs with every group that a registered fuser covers (one job per kernel of its
+    tuple, all on the same input arrays) replaced by one `_Fused` job, in the place of the
+    group's first job."""
+    if len(jobs) < 2 or not _fuse_registry.FUSERS:
+        return jobs
+    out: list = list(jobs)
+    for kernels, fuser in _fuse_registry.FUSERS.items():
+        while True:
+            group = _find_group(out, kernels)
+            if group is None:
+                break
+            first = min(out.index(j) for j in group)
+            fused = _Fused(fuser, group)
+            out = [fused if k == first else j for k, j in enumerate(out)
+                   if k == first or all(j is not g for g in group)]
+    return out
+
+
+def _find_group(jobs: list, kernels: tuple):
+    """One plain job per kernel of `kernels` (in that order), all on the same inputs."""
+    plain = [j for j in jobs if isinstance(j, _Job)]
+    for lead in plain:
+        if lead.kernel is not kernels[0]:
+            continue
+        group = [lead]
+        for k in kernels[1:]:
+            match = next((j for j in plain if j.kernel is k and all(j is not g for g in group)
+                          and _same_inputs(j.cols, lead.cols)), None)
+            if match is None:
+                break
+            group.append(match)
+        if len(group) == len(kernels):
+            return group
+    return None
+
+
 _LOCAL = threading.local()
+_DEFERRING = 0                # threads inside `add_indicators` (then `_run` looks at _LOCAL)
+_DEFER_LOCK = threading.Lock()
 
 
 def _drain(tasks: list, fn: Callable) -> None:
@@ -191,20 +294,29 @@ def _drain(tasks: list, fn: Callable) -> None:
 CHUNKS_PER_CORE = 4
 
 
-def _execute(jobs: list[_Job], segs: list[tuple[int, int]], n: int) -> None:
-    """Run the jobs: symbols split into chunks of about equal rows that the threads take in
-    turn (each runs every job on its chunk), or, on one series, the jobs themselves taken in
-    turn by the threads."""
-    if not jobs:
+def _per_segment(jobs: list, segs) -> None:
+    """Every job on one symbol, then the next symbol (its inputs stay in cache)."""
+    for a, b in segs:
+        for j in jobs:
+            j.run(a, b)
+
+
+def _execute(jobs: list, segs: list[tuple[int, int]], n: int) -> None:
+    """Run the jobs, fused where a fuser is registered for some of them (`_fuse`): symbols
+    split into chunks of about equal rows that the threads take in turn (each runs every job
+    on one symbol, then the next), or, on one series, the jobs themselves taken in turn by
+    the threads."""
+    if not jobs or not n:
         return
+    jobs = _fuse(jobs)
     if len(segs) >= 2 and _parallel_ok(n, len(segs)):
         chunks = _groups(segs, _workers() * CHUNKS_PER_CORE)
-        _drain(chunks, lambda g: [j.run(g) for j in jobs])
+        _drain(chunks, lambda g: _per_segment(jobs, g))
     elif len(segs) == 1 and _parallel_ok(n, len(jobs)):
-        _drain(jobs, lambda j: j.run(segs))
+        a, b = segs[0]
+        _drain(jobs, lambda j: j.run(a, b))
     else:
-        for j in jobs:
-            j.run(segs)
+        _per_segment(jobs, segs)
 
 
 def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
@@ -213,27 +325,29 @@ def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
     output, else a tuple of `nout` arrays (separate 1-D arrays: no strided 2-D block, and each
     one small enough for the allocator to reuse). Inside `add_indicators` the call is only
     recorded; the arrays are filled once every indicator has been recorded."""
-    cols = _arrays(df, need)
-    n = len(df)
-    outs = tuple([np.empty(n) for _ in range(nout)])
-    deferred = getattr(_LOCAL, "jobs", None)
-    if deferred is not None:
-        deferred.append(_Job(kernel, cols, params, outs, nout))
-    elif n and not isinstance(df.index, pd.MultiIndex):
-        if not _split.run(kernel, cols, params, outs):             # a long series on all cores
-            kernel(*cols, *params, outs[0] if nout == 1 else outs)     # one series: call it
+    cols, segs = _inputs(df, need)
+    n = cols[0].shape[0]
+    outs = (np.empty(n),) if nout == 1 else tuple([np.empty(n) for _ in range(nout)])
+    if _DEFERRING:
+        deferred = getattr(_LOCAL, "jobs", None)
+        if deferred is not None:
+            deferred.append(_Job(kernel, cols, params, outs, nout))
+            return outs[0] if nout == 1 else outs
+    if segs is None:
+        if n and not _split.run(kernel, cols, params, outs):      # a long series on all cores
+            kernel(*cols, *params, outs[0] if nout == 1 else outs)  # one series: call it
     elif n:
-        _execute([_Job(kernel, cols, params, outs, nout)], _segments(df), n)
+        _execute([_Job(kernel, cols, params, outs, nout)], segs, n)
     return outs[0] if nout == 1 else outs
 
 
 def _series(df: pd.DataFrame, arr: np.ndarray, name: str) -> pd.Series:
-    return series(arr, df.index, name)
+    return own_series(arr, df.index, name)
 
 
-def _frame(df: pd.DataFrame, arrs: tuple, columns: list[str]) -> pd.DataFrame:
+def _frame(df: pd.DataFrame, arrs: tuple, columns: tuple) -> pd.DataFrame:
     # one block per column, no copy
-    return frame_from_arrays(columns, arrs, df.index)
+    return own_frame(columns, arrs, df.index)
 
 
 # ---------------------------------------------------------------- moving averages
@@ -277,14 +391,14 @@ def macd(df: pd.DataFrame, fast: int = 12, slow: int = 26, signal: int = 9) -> p
     window_fast=fast, window_sign=signal)` .macd(), .macd_signal(), .macd_diff()."""
     f, s, g = _window("fast", fast), _window("slow", slow), _window("signal", signal)
     out = _run(df, ("close",), K.macd, 3, f, s, g)
-    return _frame(df, out, ["macd", "macd_signal", "macd_hist"])
+    return _frame(df, out, ("macd", "macd_signal", "macd_hist"))
 
 
 def stoch(df: pd.DataFrame, window: int = 14, smooth: int = 3) -> pd.DataFrame:
     """Stochastic oscillator: columns stoch_k, stoch_d = `ta.momentum.StochasticOscillator(
     high, low, close, window, smooth_window=smooth)` .stoch(), .stoch_signal()."""
     w, s = _window("window", window), _window("smooth", smooth)
-    return _frame(df, _run(df, HLC, K.stoch, 2, w, s), ["stoch_k", "stoch_d"])
+    return _frame(df, _run(df, HLC, K.stoch, 2, w, s), ("stoch_k", "stoch_d"))
 
 
 def williams_r(df: pd.DataFrame, window: int = 14) -> pd.Series:
@@ -309,7 +423,7 @@ def adx(df: pd.DataFrame, window: int = 14) -> pd.DataFrame:
     """Average directional index: columns adx, adx_pos, adx_neg = `ta.trend.ADXIndicator(
     high, low, close, window)` .adx(), .adx_pos(), .adx_neg() (0 during ta's warm-up)."""
     w = _window("window", window)
-    return _frame(df, _run(df, HLC, K.adx, 3, w), ["adx", "adx_pos", "adx_neg"])
+    return _frame(df, _run(df, HLC, K.adx, 3, w), ("adx", "adx_pos", "adx_neg"))
 
 
 def tsi(df: pd.DataFrame, window: int = 25, fast: int = 13) -> pd.Series:
@@ -330,7 +444,7 @@ def stoch_rsi(df: pd.DataFrame, window: int = 14, smooth1: int = 3,
     `ta.momentum.StochRSIIndicator(close, window, smooth1, smooth2)`."""
     w, a, b = _window("window", window), _window("smooth1", smooth1), _window("smooth2", smooth2)
     out = _run(df, ("close",), K.stoch_rsi, 3, w, a, b)
-    return _frame(df, out, ["stochrsi", "stochrsi_k", "stochrsi_d"])
+    return _frame(df, out, ("stochrsi", "stochrsi_k", "stochrsi_d"))
 
 
 def ultimate_oscillator(df: pd.DataFrame, window: int = 7, window2: int = 14,
@@ -348,14 +462,14 @@ def ultimate_oscillator(df: pd.DataFrame, window: int = 7, window2: int = 14,
 def aroon(df: pd.DataFrame, window: int = 25) -> pd.DataFrame:
     """Aroon: columns aroon_up, aroon_down = `ta.trend.AroonIndicator(high, low, window)`."""
     w = _window("window", window)
-    return _frame(df, _run(df, ("high", "low"), K.aroon, 2, w), ["aroon_up", "aroon_down"])
+    return _frame(df, _run(df, ("high", "low"), K.aroon, 2, w), ("aroon_up", "aroon_down"))
 
 
 def psar(df: pd.DataFrame, step: float = 0.02, max_step: float = 0.2) -> pd.DataFrame:
     """Parabolic SAR: columns psar, psar_up, psar_down = `ta.trend.PSARIndicator(high, low,
     close, step, max_step)` .psar(), .psar_up(), .psar_down()."""
     out = _run(df, HLC, K.psar, 3, _number("step", step), _number("max_step", max_step))
-    return _frame(df, out, ["psar", "psar_up", "psar_down"])
+    return _frame(df, out, ("psar", "psar_up", "psar_down"))
 
 
 # ---------------------------------------------------------------- volatility
@@ -365,7 +479,7 @@ def bbands(df: pd.DataFrame, window: int = 20, k: float = 2.0) -> pd.DataFrame:
     deviation (pandas' rolling std, which ta uses, drifts by up to 1e-5 relative)."""
     w = _window("window", window)
     out = _run(df, ("close",), K.bbands, 3, w, _number("k", k))
-    return _frame(df, out, ["bb_mid", "bb_upper", "bb_lower"])
+    return _frame(df, out, ("bb_mid", "bb_upper", "bb_lower"))
 
 
 def atr(df: pd.DataFrame, window: int = 14) -> pd.Series:
@@ -385,7 +499,7 @@ def keltner(df: pd.DataFrame, window: int = 20, atr_window: int = 10, k: float =
     """
     w, a = _window("window", window), _window("atr_window", atr_window)
     out = _run(df, HLC, K.keltner, 3, w, a, _number("k", k), bool(original_version))
-    return _frame(df, out, ["kc_mid", "kc_upper", "kc_lower"])
+    return _frame(df, out, ("kc_mid", "kc_upper", "kc_lower"))
 
 
 def donchian(df: pd.DataFrame, window: int = 20, offset: int = 0) -> pd.DataFrame:
@@ -393,7 +507,7 @@ def donchian(df: pd.DataFrame, window: int = 20, offset: int = 0) -> pd.DataFram
     high, low, close, window, offset)` mband/hband/lband. offset >= 0 lags the bands."""
     w, o = _window("window", window), _window("offset", offset, 0)
     out = _run(df, ("high", "low"), K.donchian, 3, w, o)
-    return _frame(df, out, ["dc_mid", "dc_upper", "dc_lower"])
+    return _frame(df, out, ("dc_mid", "dc_upper", "dc_lower"))
 
 
 # ---------------------------------------------------------------- volume
@@ -470,7 +584,10 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
     parsed = [_parse(s) for s in specs]
     seen: dict[str, str] = {}
     new: dict = {}
+    global _DEFERRING
     _LOCAL.jobs = jobs = []
+    with _DEFER_LOCK:
+        _DEFERRING += 1
     try:
         for name, params in parsed:
             try:
@@ -486,6 +603,8 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
                 new[col] = ser
     finally:
         _LOCAL.jobs = None
+        with _DEFER_LOCK:
+            _DEFERRING -= 1
     _execute(jobs, _segments(df), len(df))      # fills the arrays behind `new`
     if any(c in df.columns for c in new):       # replaced columns keep their place
         out = df.copy(deep=False)
