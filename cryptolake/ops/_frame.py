@@ -270,25 +270,48 @@ def append_columns(df: pd.DataFrame, new: dict) -> pd.DataFrame:
 # ------------------------------------------------------------ an op's own fresh outputs
 # The lean constructors behind `df.lake.indicators.NAME()`: the caller guarantees what
 # `series`/`frame_from_arrays` check (1-D float64 numpy arrays of len(index), just allocated,
-# unique str names), so the per-call cost is a few pandas objects and nothing else (the
-# wrapper must cost <= 10% of a 100k-row kernel, whose Python work runs with cold caches).
-_OWN: list = []     # [float block class, Series, DataFrame] once the internals passed a check
+# unique str names), so the per-call cost is the few pandas objects themselves: the Series or
+# DataFrame filled in as pandas' own `_from_mgr` + `NDFrame.__init__` fill it, the block
+# placements (immutable) shared. The wrapper must cost <= 10% of a 100k-row kernel, and its
+# Python work runs with the caches cold from that kernel: every call layer counts. Checked
+# once, on first use, against the public constructors (else those are used).
+_OWN: list = []     # [float block class, Flags] once the internals passed the check
+_PLACE: dict = {}   # n -> BlockPlacement(slice(0, n)) (a few lengths) / (i, i + 1) for frames
+_OWN_COLUMNS: dict = {}
 
 
 def _own_ready() -> bool:
     if not _OWN and FAST:
         try:
+            from pandas.core.flags import Flags
             from pandas.core.internals.blocks import get_block_type
-            _OWN[:] = [get_block_type(np.dtype(np.float64)), pd.Series, pd.DataFrame]
+            _OWN[:] = [get_block_type(np.dtype(np.float64)), Flags]
             idx = pd.date_range("2024-01-01", periods=3, freq="1min", tz="UTC", name="t")
             a, b = np.array([1.0, np.nan, 3.0]), np.array([4.0, 5.0, -6.0])
-            pd.testing.assert_series_equal(own_series(a, idx, "x"),
-                                           pd.Series(a.copy(), index=idx, name="x"))
-            pd.testing.assert_frame_equal(own_frame(("x", "y"), (a, b), idx),
-                                          pd.DataFrame({"x": a.copy(), "y": b.copy()}, index=idx))
+            for got, exp in ((own_series(a, idx, "x"), pd.Series(a.copy(), index=idx, name="x")),
+                             (own_frame(("x", "y"), (a.copy(), b), idx),
+                              pd.DataFrame({"x": a.copy(), "y": b.copy()}, index=idx))):
+                if isinstance(got, pd.Series):
+                    pd.testing.assert_series_equal(got, exp, check_exact=True)
+                else:
+                    pd.testing.assert_frame_equal(got, exp, check_exact=True)
+                assert sorted(got.__dict__) == sorted(exp.__dict__)
+                assert got.flags.allows_duplicate_labels and got.attrs == {}
+                got.iloc[0] = 7.0                      # writable, copy-on-write as usual
         except Exception:  # noqa: BLE001 - internals changed: the public constructors
             _OWN[:] = [None]
-    return _OWN[0] is not None if _OWN else False
+        _PLACE.clear()
+    return bool(_OWN) and _OWN[0] is not None
+
+
+def _place(key):
+    """BlockPlacement(slice(0, key)) for an int, slice(*key) for a pair; remembered."""
+    bp = _PLACE.get(key)
+    if bp is None:
+        if len(_PLACE) > 64:
+            _PLACE.clear()
+        bp = _PLACE[key] = BlockPlacement(slice(0, key) if isinstance(key, int) else slice(*key))
+    return bp
 
 
 def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
@@ -296,22 +319,22 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
     array of len(index) and a str name, without any check or copy."""
     own = _OWN
     if FAST and own and own[0] is not None:
-        block, ser = own[0], own[1]
-        mgr = SingleBlockManager(
-            block(arr, ndim=1, placement=BlockPlacement(slice(0, arr.shape[0])), refs=None),
-            index)
-        s = ser._from_mgr(mgr, mgr.axes)
-        if _NAME_SLOT:
-            object.__setattr__(s, "_name", name)
-        else:  # pragma: no cover - depends on the pandas version
-            s.name = name
+        mgr = _new(SingleBlockManager)
+        mgr.axes = [index]
+        mgr.blocks = (own[0](arr, ndim=1, placement=_place(arr.shape[0]), refs=None),)
+        s = _new(pd.Series)
+        d = s.__dict__
+        d["_mgr"] = mgr
+        d["_attrs"] = {}
+        d["_flags"] = own[1](s, allows_duplicate_labels=True)
+        d["_name"] = name
         return s
     if FAST and not own and _own_ready():
         return own_series(arr, index, name)
     return pd.Series(arr, index=index, name=name, copy=False)
 
 
-_OWN_COLUMNS: dict = {}
+_new = object.__new__
 
 
 def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
@@ -324,10 +347,15 @@ def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
         if cols is None:
             cols = _OWN_COLUMNS.setdefault(names, _columns(names))
         block = own[0]
-        blocks = tuple([block(a.reshape(1, -1), ndim=2, placement=BlockPlacement(slice(i, i + 1)),
-                              refs=None) for i, a in enumerate(arrs)])
+        blocks = tuple([block(a.reshape(1, -1), ndim=2, placement=_place((i, i + 1)), refs=None)
+                        for i, a in enumerate(arrs)])
         mgr = BlockManager(blocks, [cols, index], verify_integrity=False)
-        return own[2]._from_mgr(mgr, mgr.axes)
+        f = _new(pd.DataFrame)
+        d = f.__dict__
+        d["_mgr"] = mgr
+        d["_attrs"] = {}
+        d["_flags"] = own[1](f, allows_duplicate_labels=True)
+        return f
     if FAST and not own and _own_ready():
         return own_frame(names, arrs, index)
     return pd.DataFrame(dict(zip(names, arrs, strict=True)), index=index, copy=False)

@@ -319,56 +319,60 @@ def _execute(jobs: list, segs: list[tuple[int, int]], n: int) -> None:
         _per_segment(jobs, segs)
 
 
-def _run(df: pd.DataFrame, need: tuple, kernel: Callable, nout: int, *params):
-    """Validate, pull the columns as float64 arrays and run `kernel(*cols, *params, out)` per
-    symbol segment (symbols in parallel on large frames). Returns the output array for one
-    output, else a tuple of `nout` arrays (separate 1-D arrays: no strided 2-D block, and each
-    one small enough for the allocator to reuse). Inside `add_indicators` the call is only
-    recorded; the arrays are filled once every indicator has been recorded."""
+def _run(df: pd.DataFrame, need: tuple, kernel: Callable, names, *params):
+    """Validate, pull the columns `need` as float64 arrays, run `kernel(*cols, *params, out)`
+    per symbol segment (symbols in parallel on large frames) and return a Series named
+    `names` (a str: one output) or a DataFrame with columns `names` (a tuple: one output
+    each, separate 1-D arrays: no strided 2-D block, and each one small enough for the
+    allocator to reuse). Inside `add_indicators` the call is only recorded; the arrays behind
+    the returned object are filled once every indicator has been recorded.
+
+    This is the whole per-call path of `df.lake.indicators.NAME()`: every line runs with the
+    caches cold from the last 100k-row kernel, so it stays flat (no comprehensions, no extra
+    call layers)."""
     cols, segs = _inputs(df, need)
     n = cols[0].shape[0]
-    outs = (np.empty(n),) if nout == 1 else tuple([np.empty(n) for _ in range(nout)])
-    if _DEFERRING:
-        deferred = getattr(_LOCAL, "jobs", None)
-        if deferred is not None:
-            deferred.append(_Job(kernel, cols, params, outs, nout))
-            return outs[0] if nout == 1 else outs
-    if segs is None:
-        if n and not _split.run(kernel, cols, params, outs):      # a long series on all cores
-            kernel(*cols, *params, outs[0] if nout == 1 else outs)  # one series: call it
+    one = names.__class__ is str
+    if one:
+        outs = (np.empty(n),)
+    elif len(names) == 3:
+        outs = (np.empty(n), np.empty(n), np.empty(n))
+    elif len(names) == 2:
+        outs = (np.empty(n), np.empty(n))
+    else:
+        outs = tuple([np.empty(n) for _ in names])
+    out = outs[0] if one else outs
+    if _DEFERRING and getattr(_LOCAL, "jobs", None) is not None:
+        _LOCAL.jobs.append(_Job(kernel, cols, params, outs, len(outs)))
+    elif segs is None:
+        # a long series on all cores (the splitters of `_split`), else one call
+        if n and (n < _split.SPLIT_MIN_ROWS or not _split.run(kernel, cols, params, outs)):
+            kernel(*cols, *params, out)
     elif n:
-        _execute([_Job(kernel, cols, params, outs, nout)], segs, n)
-    return outs[0] if nout == 1 else outs
-
-
-def _series(df: pd.DataFrame, arr: np.ndarray, name: str) -> pd.Series:
-    return own_series(arr, df.index, name)
-
-
-def _frame(df: pd.DataFrame, arrs: tuple, columns: tuple) -> pd.DataFrame:
-    # one block per column, no copy
-    return own_frame(columns, arrs, df.index)
+        _execute([_Job(kernel, cols, params, outs, len(outs))], segs, n)
+    if one:
+        return own_series(out, df.index, names)
+    return own_frame(names, outs, df.index)
 
 
 # ---------------------------------------------------------------- moving averages
 def sma(df: pd.DataFrame, window: int = 12) -> pd.Series:
     """Simple moving average of close: `ta.trend.sma_indicator(close, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("close",), K.rolling_mean, 1, w, w), f"sma_{w}")
+    return _run(df, ("close",), K.rolling_mean, f"sma_{w}", w, w)
 
 
 def ema(df: pd.DataFrame, window: int = 12) -> pd.Series:
     """Exponential moving average of close: `ta.trend.ema_indicator(close, window)`
     (span=window, adjust=False, NaN until window rows)."""
     w = _window("window", window)
-    out = _run(df, ("close",), K.ewm_mean, 1, K.alpha_from_span(w), w)
-    return _series(df, out, f"ema_{w}")
+    return _run(df, ("close",), K.ewm_mean, f"ema_{w}", K.alpha_from_span(w), w)
 
 
 def wma(df: pd.DataFrame, window: int = 9) -> pd.Series:
     """Linearly weighted moving average of close: `ta.trend.wma_indicator(close, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("close",), K.wma, 1, w), f"wma_{w}")
+    return _run(df, ("close",), K.wma, f"wma_{w}", w)
 
 
 def kama(df: pd.DataFrame, window: int = 10, fast: int = 2, slow: int = 30) -> pd.Series:
@@ -376,66 +380,65 @@ def kama(df: pd.DataFrame, window: int = 10, fast: int = 2, slow: int = 30) -> p
     pow2=slow)`."""
     w = _window("window", window)
     f, s = _window("fast", fast), _window("slow", slow)
-    return _series(df, _run(df, ("close",), K.kama, 1, w, f, s), f"kama_{w}")
+    return _run(df, ("close",), K.kama, f"kama_{w}", w, f, s)
 
 
 # ---------------------------------------------------------------- momentum
 def rsi(df: pd.DataFrame, window: int = 14) -> pd.Series:
     """Relative strength index (Wilder): `ta.momentum.rsi(close, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("close",), K.rsi, 1, w), f"rsi_{w}")
+    return _run(df, ("close",), K.rsi, f"rsi_{w}", w)
 
 
 def macd(df: pd.DataFrame, fast: int = 12, slow: int = 26, signal: int = 9) -> pd.DataFrame:
     """MACD: columns macd, macd_signal, macd_hist = `ta.trend.MACD(close, window_slow=slow,
     window_fast=fast, window_sign=signal)` .macd(), .macd_signal(), .macd_diff()."""
     f, s, g = _window("fast", fast), _window("slow", slow), _window("signal", signal)
-    out = _run(df, ("close",), K.macd, 3, f, s, g)
-    return _frame(df, out, ("macd", "macd_signal", "macd_hist"))
+    return _run(df, ("close",), K.macd, ("macd", "macd_signal", "macd_hist"), f, s, g)
 
 
 def stoch(df: pd.DataFrame, window: int = 14, smooth: int = 3) -> pd.DataFrame:
     """Stochastic oscillator: columns stoch_k, stoch_d = `ta.momentum.StochasticOscillator(
     high, low, close, window, smooth_window=smooth)` .stoch(), .stoch_signal()."""
     w, s = _window("window", window), _window("smooth", smooth)
-    return _frame(df, _run(df, HLC, K.stoch, 2, w, s), ("stoch_k", "stoch_d"))
+    return _run(df, HLC, K.stoch, ("stoch_k", "stoch_d"), w, s)
 
 
 def williams_r(df: pd.DataFrame, window: int = 14) -> pd.Series:
     """Williams %R in [-100, 0]: `ta.momentum.williams_r(high, low, close, lbp=window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, HLC, K.williams_r, 1, w), f"williams_r_{w}")
+    return _run(df, HLC, K.williams_r, f"williams_r_{w}", w)
 
 
 def roc(df: pd.DataFrame, window: int = 12) -> pd.Series:
     """Rate of change in percent: `ta.momentum.roc(close, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("close",), K.roc, 1, w), f"roc_{w}")
+    return _run(df, ("close",), K.roc, f"roc_{w}", w)
 
 
 def cci(df: pd.DataFrame, window: int = 20, c: float = 0.015) -> pd.Series:
     """Commodity channel index: `ta.trend.cci(high, low, close, window, constant=c)`."""
     w = _window("window", window)
-    return _series(df, _run(df, HLC, K.cci, 1, w, _number("c", c)), f"cci_{w}")
+    return _run(df, HLC, K.cci, f"cci_{w}", w, _number("c", c))
 
 
 def adx(df: pd.DataFrame, window: int = 14) -> pd.DataFrame:
     """Average directional index: columns adx, adx_pos, adx_neg = `ta.trend.ADXIndicator(
     high, low, close, window)` .adx(), .adx_pos(), .adx_neg() (0 during ta's warm-up)."""
     w = _window("window", window)
-    return _frame(df, _run(df, HLC, K.adx, 3, w), ("adx", "adx_pos", "adx_neg"))
+    return _run(df, HLC, K.adx, ("adx", "adx_pos", "adx_neg"), w)
 
 
 def tsi(df: pd.DataFrame, window: int = 25, fast: int = 13) -> pd.Series:
     """True strength index: `ta.momentum.tsi(close, window_slow=window, window_fast=fast)`."""
     w, f = _window("window", window), _window("fast", fast)
-    return _series(df, _run(df, ("close",), K.tsi, 1, w, f), f"tsi_{w}")
+    return _run(df, ("close",), K.tsi, f"tsi_{w}", w, f)
 
 
 def trix(df: pd.DataFrame, window: int = 15) -> pd.Series:
     """TRIX, percent change of the triple EMA: `ta.trend.trix(close, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("close",), K.trix, 1, w), f"trix_{w}")
+    return _run(df, ("close",), K.trix, f"trix_{w}", w)
 
 
 def stoch_rsi(df: pd.DataFrame, window: int = 14, smooth1: int = 3,
@@ -443,8 +446,7 @@ def stoch_rsi(df: pd.DataFrame, window: int = 14, smooth1: int = 3,
     """Stochastic RSI in [0, 1]: columns stochrsi, stochrsi_k, stochrsi_d =
     `ta.momentum.StochRSIIndicator(close, window, smooth1, smooth2)`."""
     w, a, b = _window("window", window), _window("smooth1", smooth1), _window("smooth2", smooth2)
-    out = _run(df, ("close",), K.stoch_rsi, 3, w, a, b)
-    return _frame(df, out, ("stochrsi", "stochrsi_k", "stochrsi_d"))
+    return _run(df, ("close",), K.stoch_rsi, ("stochrsi", "stochrsi_k", "stochrsi_d"), w, a, b)
 
 
 def ultimate_oscillator(df: pd.DataFrame, window: int = 7, window2: int = 14,
@@ -455,21 +457,20 @@ def ultimate_oscillator(df: pd.DataFrame, window: int = 7, window2: int = 14,
     w1, w2, w3 = _window("window", window), _window("window2", window2), _window("window3", window3)
     ks = [_number(n, v) for n, v in (("weight1", weight1), ("weight2", weight2),
                                      ("weight3", weight3))]
-    out = _run(df, HLC, K.ultimate_oscillator, 1, w1, w2, w3, *ks)
-    return _series(df, out, f"ultimate_oscillator_{w1}")
+    return _run(df, HLC, K.ultimate_oscillator, f"ultimate_oscillator_{w1}", w1, w2, w3, *ks)
 
 
 def aroon(df: pd.DataFrame, window: int = 25) -> pd.DataFrame:
     """Aroon: columns aroon_up, aroon_down = `ta.trend.AroonIndicator(high, low, window)`."""
     w = _window("window", window)
-    return _frame(df, _run(df, ("high", "low"), K.aroon, 2, w), ("aroon_up", "aroon_down"))
+    return _run(df, ("high", "low"), K.aroon, ("aroon_up", "aroon_down"), w)
 
 
 def psar(df: pd.DataFrame, step: float = 0.02, max_step: float = 0.2) -> pd.DataFrame:
     """Parabolic SAR: columns psar, psar_up, psar_down = `ta.trend.PSARIndicator(high, low,
     close, step, max_step)` .psar(), .psar_up(), .psar_down()."""
-    out = _run(df, HLC, K.psar, 3, _number("step", step), _number("max_step", max_step))
-    return _frame(df, out, ("psar", "psar_up", "psar_down"))
+    return _run(df, HLC, K.psar, ("psar", "psar_up", "psar_down"), _number("step", step),
+                _number("max_step", max_step))
 
 
 # ---------------------------------------------------------------- volatility
@@ -478,15 +479,15 @@ def bbands(df: pd.DataFrame, window: int = 20, k: float = 2.0) -> pd.DataFrame:
     `ta.volatility.BollingerBands(close, window, window_dev=k)` but with the exact standard
     deviation (pandas' rolling std, which ta uses, drifts by up to 1e-5 relative)."""
     w = _window("window", window)
-    out = _run(df, ("close",), K.bbands, 3, w, _number("k", k))
-    return _frame(df, out, ("bb_mid", "bb_upper", "bb_lower"))
+    return _run(df, ("close",), K.bbands, ("bb_mid", "bb_upper", "bb_lower"), w,
+                _number("k", k))
 
 
 def atr(df: pd.DataFrame, window: int = 14) -> pd.Series:
     """Average true range (Wilder): `ta.volatility.average_true_range(high, low, close,
     window)`; the first window-1 rows are 0, as in ta."""
     w = _window("window", window)
-    return _series(df, _run(df, HLC, K.atr, 1, w), f"atr_{w}")
+    return _run(df, HLC, K.atr, f"atr_{w}", w)
 
 
 def keltner(df: pd.DataFrame, window: int = 20, atr_window: int = 10, k: float = 2.0,
@@ -498,16 +499,15 @@ def keltner(df: pd.DataFrame, window: int = 20, atr_window: int = 10, k: float =
     (ta's fixed bands when k=2; atr_window unused). False: EMA(close) +/- k * ATR(atr_window).
     """
     w, a = _window("window", window), _window("atr_window", atr_window)
-    out = _run(df, HLC, K.keltner, 3, w, a, _number("k", k), bool(original_version))
-    return _frame(df, out, ("kc_mid", "kc_upper", "kc_lower"))
+    return _run(df, HLC, K.keltner, ("kc_mid", "kc_upper", "kc_lower"), w, a, _number("k", k),
+                bool(original_version))
 
 
 def donchian(df: pd.DataFrame, window: int = 20, offset: int = 0) -> pd.DataFrame:
     """Donchian channel: columns dc_mid, dc_upper, dc_lower = `ta.volatility.DonchianChannel(
     high, low, close, window, offset)` mband/hband/lband. offset >= 0 lags the bands."""
     w, o = _window("window", window), _window("offset", offset, 0)
-    out = _run(df, ("high", "low"), K.donchian, 3, w, o)
-    return _frame(df, out, ("dc_mid", "dc_upper", "dc_lower"))
+    return _run(df, ("high", "low"), K.donchian, ("dc_mid", "dc_upper", "dc_lower"), w, o)
 
 
 # ---------------------------------------------------------------- volume
@@ -515,37 +515,37 @@ def vwap(df: pd.DataFrame, window: int = 14) -> pd.Series:
     """Rolling volume-weighted typical price: `ta.volume.volume_weighted_average_price(high,
     low, close, volume, window)`; NaN where the window traded nothing."""
     w = _window("window", window)
-    return _series(df, _run(df, HLCV, K.vwap, 1, w), f"vwap_{w}")
+    return _run(df, HLCV, K.vwap, f"vwap_{w}", w)
 
 
 def obv(df: pd.DataFrame) -> pd.Series:
     """On-balance volume: `ta.volume.on_balance_volume(close, volume)`."""
-    return _series(df, _run(df, ("close", "volume"), K.obv, 1), "obv")
+    return _run(df, ("close", "volume"), K.obv, "obv")
 
 
 def mfi(df: pd.DataFrame, window: int = 14) -> pd.Series:
     """Money flow index in [0, 100]: `ta.volume.money_flow_index(high, low, close, volume,
     window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, HLCV, K.mfi, 1, w), f"mfi_{w}")
+    return _run(df, HLCV, K.mfi, f"mfi_{w}", w)
 
 
 def cmf(df: pd.DataFrame, window: int = 20) -> pd.Series:
     """Chaikin money flow: `ta.volume.chaikin_money_flow(high, low, close, volume, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, HLCV, K.cmf, 1, w), f"cmf_{w}")
+    return _run(df, HLCV, K.cmf, f"cmf_{w}", w)
 
 
 def force_index(df: pd.DataFrame, window: int = 13) -> pd.Series:
     """Force index: `ta.volume.force_index(close, volume, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("close", "volume"), K.force_index, 1, w), f"force_index_{w}")
+    return _run(df, ("close", "volume"), K.force_index, f"force_index_{w}", w)
 
 
 def eom(df: pd.DataFrame, window: int = 14) -> pd.Series:
     """Ease of movement, smoothed: `ta.volume.sma_ease_of_movement(high, low, volume, window)`."""
     w = _window("window", window)
-    return _series(df, _run(df, ("high", "low", "volume"), K.eom, 1, w), f"eom_{w}")
+    return _run(df, ("high", "low", "volume"), K.eom, f"eom_{w}", w)
 
 
 INDICATORS: dict[str, Callable[..., pd.Series | pd.DataFrame]] = {
