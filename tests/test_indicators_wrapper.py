@@ -177,9 +177,16 @@ def test_remembered_inputs_follow_every_change_to_the_frame():
         df.lake.indicators.sma()
     df.columns = ["high", "low", "close", "volume"]
     same("vwap")
+    same("williams_r")
     df.columns = ["low", "high", "close", "volume"]  # same names, other columns
-    same("atr")
+    same("williams_r")
     df.index = df.index + pd.Timedelta("1min")
+    same()
+    good = df.index
+    df.index = good[::-1]                            # same manager and blocks, a bad index
+    with pytest.raises(ValueError, match="increasing"):
+        df.lake.indicators.sma()
+    df.index = good
     same()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                 # inplace=True is deprecated in pandas 3.1
