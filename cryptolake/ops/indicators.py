@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import indicators as K
-from . import _fuse as _fuse_registry
 from . import _split
 from ._frame import append_columns, own_frame, own_series, validate_frame, values
+from ._jobs import Job as _Job
+from ._jobs import fuse as _fuse
 from ._threads import on_threads, on_worker, workers
 
 HLC = ("high", "low", "close")
@@ -199,78 +200,6 @@ def _arrays(df: pd.DataFrame, need: tuple) -> list[np.ndarray]:
     """Check the frame (see `_check`) and return the columns `need` as contiguous float64
     arrays (views of the frame's memory where they can be)."""
     return _inputs(df, need)[0]
-
-
-class _Job:
-    """One indicator's kernel call, deferred by `add_indicators` so that all of them run
-    together: per symbol group on a many-symbol frame, side by side on one series."""
-    __slots__ = ("kernel", "cols", "params", "outs", "nout")
-
-    def __init__(self, kernel, cols, params, outs, nout):
-        self.kernel, self.cols, self.params, self.outs, self.nout = kernel, cols, params, outs, nout
-
-    def run(self, a: int, b: int) -> None:
-        """Rows a .. b-1 (one symbol, or the whole series)."""
-        if b > a:
-            sl = tuple([o[a:b] for o in self.outs])
-            self.kernel(*[c[a:b] for c in self.cols], *self.params,
-                        sl[0] if self.nout == 1 else sl)
-
-
-class _Fused:
-    """Jobs computed in one pass by the fuser registered for their kernels (`_fuse`)."""
-    __slots__ = ("fuser", "jobs")
-
-    def __init__(self, fuser, jobs):
-        self.fuser, self.jobs = fuser, jobs
-
-    def run(self, a: int, b: int) -> None:
-        if b > a:
-            self.fuser(self.jobs, a, b)
-
-
-def _same_inputs(x: list, y: list) -> bool:
-    return len(x) == len(y) and all(
-        p is q or (p.shape == q.shape and p.strides == q.strides
-                   and p.__array_interface__["data"][0] == q.__array_interface__["data"][0])
-        for p, q in zip(x, y, strict=True))
-
-
-def _fuse(jobs: list) -> list:
-    """The jobs with every group that a registered fuser covers (one job per kernel of its
-    tuple, all on the same input arrays) replaced by one `_Fused` job, in the place of the
-    group's first job."""
-    if len(jobs) < 2 or not _fuse_registry.FUSERS:
-        return jobs
-    out: list = list(jobs)
-    for kernels, fuser in _fuse_registry.FUSERS.items():
-        while True:
-            group = _find_group(out, kernels)
-            if group is None:
-                break
-            first = min(out.index(j) for j in group)
-            fused = _Fused(fuser, group)
-            out = [fused if k == first else j for k, j in enumerate(out)
-                   if k == first or all(j is not g for g in group)]
-    return out
-
-
-def _find_group(jobs: list, kernels: tuple):
-    """One plain job per kernel of `kernels` (in that order), all on the same inputs."""
-    plain = [j for j in jobs if isinstance(j, _Job)]
-    for lead in plain:
-        if lead.kernel is not kernels[0]:
-            continue
-        group = [lead]
-        for k in kernels[1:]:
-            match = next((j for j in plain if j.kernel is k and all(j is not g for g in group)
-                          and _same_inputs(j.cols, lead.cols)), None)
-            if match is None:
-                break
-            group.append(match)
-        if len(group) == len(kernels):
-            return group
-    return None
 
 
 _LOCAL = threading.local()
