@@ -278,6 +278,7 @@ def append_columns(df: pd.DataFrame, new: dict) -> pd.DataFrame:
 _OWN: list = []     # [float block class, Flags] once the internals passed the check
 _PLACE: dict = {}   # n -> BlockPlacement(slice(0, n)) (a few lengths) / (i, i + 1) for frames
 _OWN_COLUMNS: dict = {}
+_ROWS = [BlockPlacement(slice(i, i + 1)) for i in range(3)] if FAST else []
 
 
 def _own_ready() -> bool:
@@ -319,9 +320,10 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
     array of len(index) and a str name, without any check or copy."""
     own = _OWN
     if FAST and own and own[0] is not None:
+        n = arr.shape[0]
         mgr = _new(SingleBlockManager)
         mgr.axes = [index]
-        mgr.blocks = (own[0](arr, ndim=1, placement=_place(arr.shape[0]), refs=None),)
+        mgr.blocks = (own[0](arr, ndim=1, placement=_PLACE.get(n) or _place(n), refs=None),)
         s = _new(pd.Series)
         d = s.__dict__
         d["_mgr"] = mgr
@@ -346,9 +348,19 @@ def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
         cols = _OWN_COLUMNS.get(names)
         if cols is None:
             cols = _OWN_COLUMNS.setdefault(names, _columns(names))
-        block = own[0]
-        blocks = tuple([block(a.reshape(1, -1), ndim=2, placement=_place((i, i + 1)), refs=None)
-                        for i, a in enumerate(arrs)])
+        block, rows = own[0], _ROWS
+        if len(arrs) == 3:              # unrolled: no comprehension on the per-call path
+            a, b, c = arrs
+            blocks = (block(a.reshape(1, -1), ndim=2, placement=rows[0], refs=None),
+                      block(b.reshape(1, -1), ndim=2, placement=rows[1], refs=None),
+                      block(c.reshape(1, -1), ndim=2, placement=rows[2], refs=None))
+        elif len(arrs) == 2:
+            a, b = arrs
+            blocks = (block(a.reshape(1, -1), ndim=2, placement=rows[0], refs=None),
+                      block(b.reshape(1, -1), ndim=2, placement=rows[1], refs=None))
+        else:
+            blocks = tuple([block(a.reshape(1, -1), ndim=2, placement=_place((i, i + 1)),
+                                  refs=None) for i, a in enumerate(arrs)])
         mgr = BlockManager(blocks, [cols, index], verify_integrity=False)
         f = _new(pd.DataFrame)
         d = f.__dict__

@@ -259,7 +259,14 @@ def _run(df: pd.DataFrame, need: tuple, kernel: Callable, names, *params):
     This is the whole per-call path of `df.lake.indicators.NAME()`: every line runs with the
     caches cold from the last 100k-row kernel, so it stays flat (no comprehensions, no extra
     call layers)."""
-    cols, segs = _inputs(df, need)
+    memo, cols = _MEMO, None          # `_inputs`, inlined: one call layer less
+    if memo is not None and memo[0]() is df:
+        mgr = df._mgr
+        if memo[1]() is mgr and mgr.blocks is memo[2] and mgr.axes[1] is memo[3] \
+                and mgr.axes[0] is memo[4]:
+            cols, segs = memo[5].get(need), memo[6]
+    if cols is None:
+        cols, segs = _inputs_slow(df, need)
     n = cols[0].shape[0]
     one = names.__class__ is str
     if one:
