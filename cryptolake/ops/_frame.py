@@ -3,6 +3,7 @@ how to fix the frame."""
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -297,6 +298,8 @@ def _own_ready() -> bool:
                 else:
                     pd.testing.assert_frame_equal(got, exp, check_exact=True)
                 assert sorted(got.__dict__) == sorted(exp.__dict__)
+                assert got.flags.__dict__.keys() == exp.flags.__dict__.keys()
+                assert got.flags._obj() is got
                 assert got.flags.allows_duplicate_labels and got.attrs == {}
                 got.iloc[0] = 7.0                      # writable, copy-on-write as usual
         except Exception:  # noqa: BLE001 - internals changed: the public constructors
@@ -328,7 +331,10 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
         d = s.__dict__
         d["_mgr"] = mgr
         d["_attrs"] = {}
-        d["_flags"] = own[1](s, allows_duplicate_labels=True)
+        d["_flags"] = fl = _new(own[1])          # Flags(s, allows_duplicate_labels=True)
+        fd = fl.__dict__
+        fd["_allows_duplicate_labels"] = True
+        fd["_obj"] = _weakref(s)
         d["_name"] = name
         return s
     if FAST and not own and _own_ready():
@@ -337,6 +343,7 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
 
 
 _new = object.__new__
+_weakref = weakref.ref
 
 
 def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
@@ -366,7 +373,10 @@ def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
         d = f.__dict__
         d["_mgr"] = mgr
         d["_attrs"] = {}
-        d["_flags"] = own[1](f, allows_duplicate_labels=True)
+        d["_flags"] = fl = _new(own[1])          # Flags(f, allows_duplicate_labels=True)
+        fd = fl.__dict__
+        fd["_allows_duplicate_labels"] = True
+        fd["_obj"] = _weakref(f)
         return f
     if FAST and not own and _own_ready():
         return own_frame(names, arrs, index)
