@@ -343,6 +343,7 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
 
 
 _new = object.__new__
+_BM_NEW = BlockManager.__new__ if FAST else None
 _weakref = weakref.ref
 
 
@@ -368,7 +369,8 @@ def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
         else:
             blocks = tuple([block(a.reshape(1, -1), ndim=2, placement=_place((i, i + 1)),
                                   refs=None) for i, a in enumerate(arrs)])
-        mgr = BlockManager(blocks, [cols, index], verify_integrity=False)
+        # BlockManager(blocks, axes, verify_integrity=False) without its no-op Python __init__
+        mgr = _BM_NEW(BlockManager, blocks, [cols, index], False)
         f = _new(pd.DataFrame)
         d = f.__dict__
         d["_mgr"] = mgr
