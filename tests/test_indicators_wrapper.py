@@ -260,3 +260,28 @@ def test_window_and_number_fast_paths_still_reject_bad_values():
             df.lake.indicators.bbands(k=bad)
     pd.testing.assert_frame_equal(df.lake.indicators.bbands(k=np.float64(1.5)),
                                   df.lake.indicators.bbands(k=1.5), check_exact=True)
+
+
+@pytest.mark.parametrize("internals", [True, False], ids=["internals", "public-constructors"])
+def test_own_outputs_equal_pandas_constructors_and_are_independent(internals, monkeypatch):
+    if not internals:
+        monkeypatch.setattr(_frame, "_OWN", [None])      # as if the internals check had failed
+    idx = pd.date_range("2024-01-01", periods=30, freq="1min", tz="UTC", name="open_time")
+    a, b = np.random.default_rng(3).normal(size=(2, 30))
+    s1, s2 = _frame.own_series(a, idx, "rsi_14"), _frame.own_series(b, idx, "rsi_14")
+    pd.testing.assert_series_equal(s1, pd.Series(a.copy(), index=idx, name="rsi_14"),
+                                   check_exact=True)
+    assert s1.index is idx and np.shares_memory(s1.to_numpy(), a)
+    f1 = _frame.own_frame(("x", "y"), (a.copy(), b.copy()), idx)
+    f2 = _frame.own_frame(("x", "y"), (b.copy(), a.copy()), idx)
+    pd.testing.assert_frame_equal(f1, pd.DataFrame({"x": a, "y": b}, index=idx),
+                                  check_exact=True)
+    for one, other in ((s1, s2), (f1, f2)):
+        one.attrs["k"] = 1                                 # no state shared between results
+        one.flags.allows_duplicate_labels = False
+        assert other.attrs == {} and other.flags.allows_duplicate_labels
+        assert one.flags.allows_duplicate_labels is False
+    f1.iloc[0, 0] = 99.0
+    assert f2.iloc[0, 0] != 99.0 and f1["x"].iloc[0] == 99.0
+    f1["z"] = 1.0                                          # an ordinary frame: columns can be added
+    assert list(f1.columns) == ["x", "y", "z"]
