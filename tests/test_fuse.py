@@ -141,3 +141,18 @@ def test_add_indicators_equals_the_separate_calls_with_the_registered_fusers(spe
     panel = make_panel([3000, 20, 4000])
     pd.testing.assert_frame_equal(add_indicators(panel, specs), separate(panel, specs),
                                   check_exact=True)
+
+
+def test_jobs_run_one_segment_or_a_list_of_them(recorder):
+    df = make_ohlcv(300, 6)
+    c = df["close"].to_numpy(dtype=float)
+    a, b = np.full(300, -1.0), np.full(300, -1.0)
+    job = OI._Job(K.rolling_mean, [c], (5, 5), (a,), 1)
+    job.run([(0, 100), (100, 100), (100, 300)])             # a list of segments
+    job2 = OI._Job(K.rolling_mean, [c], (5, 5), (b,), 1)
+    job2.run(0, 100)
+    job2.run(100, 300)
+    np.testing.assert_array_equal(a, b)
+    exp = df.lake.indicators.sma(window=5).to_numpy()
+    np.testing.assert_array_equal(a[:100], exp[:100])
+    assert np.isnan(a[100:104]).all()                       # segments restart the window

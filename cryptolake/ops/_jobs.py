@@ -18,9 +18,13 @@ class Job:
     def __init__(self, kernel, cols, params, outs, nout):
         self.kernel, self.cols, self.params, self.outs, self.nout = kernel, cols, params, outs, nout
 
-    def run(self, a: int, b: int) -> None:
-        """Rows a .. b-1 (one symbol, or the whole series)."""
-        if b > a:
+    def run(self, a, b: int | None = None) -> None:
+        """Rows a .. b-1 (one symbol, or the whole series); `run(segments)` runs each
+        (a, b) of a list in turn."""
+        if b is None:
+            for x, y in a:
+                self.run(x, y)
+        elif b > a:
             sl = tuple([o[a:b] for o in self.outs])
             self.kernel(*[c[a:b] for c in self.cols], *self.params,
                         sl[0] if self.nout == 1 else sl)
@@ -33,8 +37,11 @@ class Fused:
     def __init__(self, fuser, jobs):
         self.fuser, self.jobs = fuser, jobs
 
-    def run(self, a: int, b: int) -> None:
-        if b > a:
+    def run(self, a, b: int | None = None) -> None:
+        if b is None:
+            for x, y in a:
+                self.run(x, y)
+        elif b > a:
             self.fuser(self.jobs, a, b)
 
 
