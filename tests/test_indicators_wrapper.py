@@ -121,6 +121,11 @@ def test_append_columns_equals_concat_and_keeps_the_input_unchanged(fast):
     pd.testing.assert_frame_equal(df, before, check_exact=True)
     df.iloc[5, 1] = 1e9                                    # and the other way round
     assert out.iloc[5, 1] != 1e9
+    out.loc[out.index[40], "macd_signal"] = 5.0            # the new columns are writable
+    assert out["macd_signal"].iloc[40] == 5.0
+    again = OI.add_indicators(out, ["rsi", ("sma", {"window": 5})])   # replaced in place
+    assert list(again.columns) == list(out.columns)
+    pd.testing.assert_series_equal(again["rsi_14"], OI.rsi(out), check_exact=True)
 
 
 def test_many_symbols_chunked_on_threads_equal_one_thread(monkeypatch):

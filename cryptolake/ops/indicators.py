@@ -530,7 +530,12 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
                 res = INDICATORS[name](df, **params)
             except TypeError as e:
                 raise ValueError(f"bad parameters for {name}: {e}") from None
-            cols = res.items() if isinstance(res, pd.DataFrame) else [(res.name, res)]
+            # the output arrays themselves (no Series per column): `_run` built `res` on them
+            if isinstance(res, pd.DataFrame):
+                mgr = res._mgr
+                cols = [(c, mgr.iget_values(i)) for i, c in enumerate(res.columns)]
+            else:
+                cols = [(res.name, res._values)]
             for col, ser in cols:
                 if col in seen:
                     raise ValueError(f"column {col!r} produced by both {seen[col]} and {name}; "
@@ -547,4 +552,4 @@ def add_indicators(df: pd.DataFrame, specs: Iterable) -> pd.DataFrame:
         for col, ser in new.items():
             out[col] = ser
         return out
-    return append_columns(df, {c: np.asarray(v) for c, v in new.items()})
+    return append_columns(df, new)
