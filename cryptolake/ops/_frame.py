@@ -327,7 +327,7 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
         mgr = _new(SingleBlockManager)
         mgr.axes = [index]
         mgr.blocks = (own[0](arr, ndim=1, placement=_PLACE.get(n) or _place(n), refs=None),)
-        s = _new(pd.Series)
+        s = _new(_SERIES)
         d = s.__dict__
         d["_mgr"] = mgr
         d["_attrs"] = {}
@@ -343,6 +343,7 @@ def own_series(arr: np.ndarray, index: pd.Index, name: str) -> pd.Series:
 
 
 _new = object.__new__
+_SERIES, _FRAME = pd.Series, pd.DataFrame
 _BM_NEW = BlockManager.__new__ if FAST else None
 _weakref = weakref.ref
 
@@ -371,7 +372,7 @@ def own_frame(names: tuple, arrs, index: pd.Index) -> pd.DataFrame:
                                   refs=None) for i, a in enumerate(arrs)])
         # BlockManager(blocks, axes, verify_integrity=False) without its no-op Python __init__
         mgr = _BM_NEW(BlockManager, blocks, [cols, index], False)
-        f = _new(pd.DataFrame)
+        f = _new(_FRAME)
         d = f.__dict__
         d["_mgr"] = mgr
         d["_attrs"] = {}
