@@ -3,6 +3,8 @@ pandas' public constructors give, and the remembered checks (index, column posit
 let a bad or changed frame through."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +121,11 @@ def test_append_columns_equals_concat_and_keeps_the_input_unchanged(fast):
     pd.testing.assert_frame_equal(df, before, check_exact=True)
     df.iloc[5, 1] = 1e9                                    # and the other way round
     assert out.iloc[5, 1] != 1e9
+    out.loc[out.index[40], "macd_signal"] = 5.0            # the new columns are writable
+    assert out["macd_signal"].iloc[40] == 5.0
+    again = OI.add_indicators(out, ["rsi", ("sma", {"window": 5})])   # replaced in place
+    assert list(again.columns) == list(out.columns)
+    pd.testing.assert_series_equal(again["rsi_14"], OI.rsi(out), check_exact=True)
 
 
 def test_many_symbols_chunked_on_threads_equal_one_thread(monkeypatch):
@@ -129,3 +136,157 @@ def test_many_symbols_chunked_on_threads_equal_one_thread(monkeypatch):
     monkeypatch.setattr(OI, "PARALLEL_MIN_ROWS", 10**12)   # everything on the calling thread
     single = OI.add_indicators(panel, specs)
     pd.testing.assert_frame_equal(threaded, single, check_exact=True)
+
+
+def _fresh(df: pd.DataFrame, name: str = "sma", **params):
+    """The indicator on a deep copy: nothing remembered about `df` can play a part."""
+    return OI.INDICATORS[name](df.copy(deep=True), **params)
+
+
+def test_remembered_inputs_follow_every_change_to_the_frame():
+    df = make_ohlcv(500, 10)
+    idx = df.index
+
+    def same(name="sma", **params):
+        got = df.lake.indicators.__getattr__(name)(**params)
+        exp = _fresh(df, name, **params)
+        if isinstance(got, pd.Series):
+            pd.testing.assert_series_equal(got, exp, check_exact=True)
+        else:
+            pd.testing.assert_frame_equal(got, exp, check_exact=True)
+        df.lake.indicators.__getattr__(name)(**params)     # df remembered again for the next
+        assert OI._MEMO is None or OI._MEMO[0]() is df
+
+    same()
+    same("atr")
+    df.loc[idx[5], "close"] = 1.0                   # in place, no other reference
+    same()
+    view = df[:]                                    # a second reference: the next write copies
+    df.loc[idx[6], "close"] = 2.0
+    same()
+    assert view.loc[idx[6], "close"] != 2.0
+    df.iloc[7, 3] = 3.0
+    same()
+    df["close"] = df["close"] + 1.0                 # a new column array
+    same()
+    same("atr")
+    df[["high", "low"]] = df[["high", "low"]].clip(lower=100.0)
+    same("atr")
+    df.insert(0, "x", 1.0)                           # positions shift
+    same("atr")
+    del df["open"]
+    del df["x"]
+    same("atr")
+    df.columns = ["high", "low", "c", "volume"]
+    with pytest.raises(ValueError, match="missing column"):
+        df.lake.indicators.sma()
+    df.columns = ["high", "low", "close", "volume"]
+    same("vwap")
+    same("williams_r")
+    df.columns = ["low", "high", "close", "volume"]  # same names, other columns
+    same("williams_r")
+    df.index = df.index + pd.Timedelta("1min")
+    same()
+    good = df.index
+    df.index = good[::-1]                            # same manager and blocks, a bad index
+    with pytest.raises(ValueError, match="increasing"):
+        df.lake.indicators.sma()
+    df.index = good
+    same()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                 # inplace=True is deprecated in pandas 3.1
+        df.sort_index(ascending=False, inplace=True)
+        with pytest.raises(ValueError, match="increasing"):
+            df.lake.indicators.sma()
+        df.sort_index(inplace=True)
+    same()
+    df["volume"] = np.arange(len(df), dtype=np.int64)   # int: read as a float copy
+    same("obv")
+    df.loc[idx[9] + pd.Timedelta("1min"), "volume"] = 10**6
+    same("obv")
+
+
+def test_remembered_inputs_keep_no_frame_alive():
+    import gc
+    import weakref
+
+    df = make_ohlcv(1000, 11)
+    df.lake.indicators.rsi()
+    base = weakref.ref(df._mgr.blocks[0].values)
+    frame = weakref.ref(df)
+    del df
+    gc.collect()
+    assert frame() is None and base() is None and OI._MEMO is None
+    df2 = make_ohlcv(1000, 12)
+    df2.lake.indicators.rsi()
+    old = weakref.ref(df2._mgr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df2.sort_index(ascending=False, inplace=True)   # df2 lives on; its old manager goes
+    gc.collect()
+    assert old() is None and OI._MEMO is None
+
+
+def test_same_frame_from_two_threads():
+    import threading
+
+    frames = [make_ohlcv(3000, 20 + k) for k in range(2)]
+    exp = [[_fresh(f, n) for n in ("sma", "atr", "macd")] for f in frames]
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(30):
+                for f, e in zip(frames, exp, strict=True):
+                    got = [f.lake.indicators.sma(), f.lake.indicators.atr(),
+                           f.lake.indicators.macd()]
+                    pd.testing.assert_series_equal(got[0], e[0], check_exact=True)
+                    pd.testing.assert_series_equal(got[1], e[1], check_exact=True)
+                    pd.testing.assert_frame_equal(got[2], e[2], check_exact=True)
+        except Exception as ex:  # noqa: BLE001
+            errors.append(ex)
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+
+
+def test_window_and_number_fast_paths_still_reject_bad_values():
+    df = make_ohlcv(50, 13)
+    for bad in (0, -3, True, 2.0, "5", None):
+        with pytest.raises(ValueError, match="window must be an integer"):
+            df.lake.indicators.sma(window=bad)
+    assert df.lake.indicators.sma(window=np.int64(3)).name == "sma_3"
+    for bad in (float("nan"), float("inf"), -float("inf"), True, "2"):
+        with pytest.raises(ValueError, match="k must be a finite number"):
+            df.lake.indicators.bbands(k=bad)
+    pd.testing.assert_frame_equal(df.lake.indicators.bbands(k=np.float64(1.5)),
+                                  df.lake.indicators.bbands(k=1.5), check_exact=True)
+
+
+@pytest.mark.parametrize("internals", [True, False], ids=["internals", "public-constructors"])
+def test_own_outputs_equal_pandas_constructors_and_are_independent(internals, monkeypatch):
+    if not internals:
+        monkeypatch.setattr(_frame, "_OWN", [None])      # as if the internals check had failed
+    idx = pd.date_range("2024-01-01", periods=30, freq="1min", tz="UTC", name="open_time")
+    a, b = np.random.default_rng(3).normal(size=(2, 30))
+    s1, s2 = _frame.own_series(a, idx, "rsi_14"), _frame.own_series(b, idx, "rsi_14")
+    pd.testing.assert_series_equal(s1, pd.Series(a.copy(), index=idx, name="rsi_14"),
+                                   check_exact=True)
+    assert s1.index is idx and np.shares_memory(s1.to_numpy(), a)
+    f1 = _frame.own_frame(("x", "y"), (a.copy(), b.copy()), idx)
+    f2 = _frame.own_frame(("x", "y"), (b.copy(), a.copy()), idx)
+    pd.testing.assert_frame_equal(f1, pd.DataFrame({"x": a, "y": b}, index=idx),
+                                  check_exact=True)
+    for one, other in ((s1, s2), (f1, f2)):
+        one.attrs["k"] = 1                                 # no state shared between results
+        one.flags.allows_duplicate_labels = False
+        assert other.attrs == {} and other.flags.allows_duplicate_labels
+        assert one.flags.allows_duplicate_labels is False
+    f1.iloc[0, 0] = 99.0
+    assert f2.iloc[0, 0] != 99.0 and f1["x"].iloc[0] == 99.0
+    f1["z"] = 1.0                                          # an ordinary frame: columns can be added
+    assert list(f1.columns) == ["x", "y", "z"]
