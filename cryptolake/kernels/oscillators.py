@@ -320,30 +320,40 @@ def aroon(high, low, window, out):
 
 
 @jit
-def psar(high, low, close, step, max_step, out):
-    """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
-    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close). One pass, the
-    state (previous SAR, the last two highs/lows) in registers, each output written once."""
+def _psar_init(high, low, close, step, max_step, ps, pu, pd_, st):
+    """PSAR's rows 0 and 1 (the close) and the state after them: st = (up_trend, af,
+    up_high, down_low, prev). Returns the first row `_psar_rows` computes (2, or n)."""
     n = close.shape[0]
-    ps = out[0]
-    pu = out[1]
-    pd_ = out[2]
     for i in range(min(n, 2)):
         ps[i] = close[i]
         pu[i] = NAN
         pd_[i] = NAN
     if n < 3:
+        return n
+    st[0] = 1.0
+    st[1] = step
+    st[2] = high[0]
+    st[3] = low[0]
+    st[4] = close[1]
+    return 2
+
+
+@jit
+def _psar_rows(high, low, close, step, max_step, ps, pu, pd_, lo, hi, st):
+    """Rows lo .. hi-1 (lo >= 2) of `psar` from the state st (see `_psar_init`), left at hi
+    in st; the last two highs and lows are read from the rows before lo."""
+    if lo >= hi:
         return
-    up_trend = True
-    af = step
-    up_high = high[0]
-    down_low = low[0]
-    prev = close[1]
-    h2 = high[0]
-    h1 = high[1]
-    l2 = low[0]
-    l1 = low[1]
-    for i in range(2, n):
+    up_trend = st[0] != 0.0
+    af = st[1]
+    up_high = st[2]
+    down_low = st[3]
+    prev = st[4]
+    h2 = high[lo - 2]
+    h1 = high[lo - 1]
+    l2 = low[lo - 2]
+    l1 = low[lo - 1]
+    for i in range(lo, hi):
         max_high = high[i]
         min_low = low[i]
         if up_trend:
@@ -384,6 +394,25 @@ def psar(high, low, close, step, max_step, out):
         h1 = max_high
         l2 = l1
         l1 = min_low
+    st[0] = 1.0 if up_trend else 0.0
+    st[1] = af
+    st[2] = up_high
+    st[3] = down_low
+    st[4] = prev
+
+
+@jit
+def psar(high, low, close, step, max_step, out):
+    """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
+    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close). One pass, the
+    state (previous SAR, the last two highs/lows) in registers, each output written once.
+    (`_psar_init` + `_psar_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(5)
+    ps = out[0]
+    pu = out[1]
+    pd_ = out[2]
+    lo = _psar_init(high, low, close, step, max_step, ps, pu, pd_, st)
+    _psar_rows(high, low, close, step, max_step, ps, pu, pd_, lo, close.shape[0], st)
 
 
 _UO_B = 256                  # rows per block (its scratch stays in L1)

@@ -85,74 +85,60 @@ def _atr_seed(high, low, close, window, out):
 
 
 @jit
-def _atr_fast(high, low, close, window, out):
-    # finite rows: branch-free true range; False when some row was not finite (its NaN
-    # true range propagates to the last value)
+def _atr_init(high, low, close, window, out, st):
+    """ATR's rows before `window` (0, then the seed at row window-1) and the state there
+    (st[0] = the last value); returns the first row `_atr_rows` computes (n when the series
+    is shorter than a window: then every row is 0)."""
     n = close.shape[0]
-    prev = _atr_seed(high, low, close, window, out)
+    if n < window:
+        for i in range(n):
+            out[i] = 0.0
+        st[0] = 0.0
+        return n
+    st[0] = _atr_seed(high, low, close, window, out)
+    return window
+
+
+@jit
+def _atr_rows(high, low, close, window, out, lo, hi, st):
+    """Rows lo .. hi-1 of `atr` (lo >= window, on the four-row grid from `window`), from the
+    last value st[0], left at hi in st[0]: Wilder's step as
+    prev * (1 - 1/window) + tr / window four rows at a time (`ema4`), the true range branch-free
+    (`_trv`) and, in a block of four with a NaN/inf in it, with ta's NaN-skipping rule (`_tr`,
+    the same bits on finite rows). A last partial block takes the same formulas (a prefix of
+    the input gives a prefix of the output)."""
+    prev = st[0]
     a = 1.0 / window
     f = (window - 1.0) / window
     f2 = f * f
     f3 = f2 * f
     f4 = f3 * f
-    hv = high[window:]                   # slices indexed from 0: no wraparound checks
-    lv = low[window:]
-    pv = close[window - 1:n - 1]
-    ov = out[window:]
-    for q in range((n - window) // 4):
+    q4 = (hi - lo) // 4
+    hv = high[lo:hi]                     # slices indexed from 0: no wraparound checks
+    lv = low[lo:hi]
+    pv = close[lo - 1:hi - 1]
+    ov = out[lo:hi]
+    for q in range(q4):
         t = 4 * q
         x1 = _trv(hv[t], lv[t], pv[t])
         x2 = _trv(hv[t + 1], lv[t + 1], pv[t + 1])
         x3 = _trv(hv[t + 2], lv[t + 2], pv[t + 2])
         x4 = _trv(hv[t + 3], lv[t + 3], pv[t + 3])
+        if (x1 - x1) + (x2 - x2) + (x3 - x3) + (x4 - x4) != 0.0:
+            i = lo + t
+            x1 = _tr(high, low, close, i)
+            x2 = _tr(high, low, close, i + 1)
+            x3 = _tr(high, low, close, i + 2)
+            x4 = _tr(high, low, close, i + 3)
         y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
         ov[t] = y1
         ov[t + 1] = y2
         ov[t + 2] = y3
         ov[t + 3] = y4
         prev = y4
-    i = window + 4 * ((n - window) // 4)
-    r = n - i                            # the last partial block: the same formulas, so
-    if r > 0:                            # a prefix of the input gives a prefix of the output
-        x1 = tr_max(high, low, close, i)
-        x2 = tr_max(high, low, close, i + 1) if r > 1 else 0.0
-        x3 = tr_max(high, low, close, i + 2) if r > 2 else 0.0
-        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, 0.0, a, f, f2, f3, f4)
-        out[i] = y1
-        if r > 1:
-            out[i + 1] = y2
-        if r > 2:
-            out[i + 2] = y3
-        prev = y1 if r == 1 else (y2 if r == 2 else y3)
-    return prev == prev               # a non-finite row makes every later value NaN
-
-
-@jit
-def _atr_nan(high, low, close, window, out):
-    # any input: `_atr_fast` with ta's NaN-skipping true range (the same bits on finite
-    # rows, so a NaN/inf after row k leaves rows <= k as the fast pass computes them)
-    n = close.shape[0]
-    prev = _atr_seed(high, low, close, window, out)
-    a = 1.0 / window
-    f = (window - 1.0) / window
-    f2 = f * f
-    f3 = f2 * f
-    f4 = f3 * f
-    i = window
-    while i + 4 <= n:
-        x1 = _tr(high, low, close, i)
-        x2 = _tr(high, low, close, i + 1)
-        x3 = _tr(high, low, close, i + 2)
-        x4 = _tr(high, low, close, i + 3)
-        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
-        out[i] = y1
-        out[i + 1] = y2
-        out[i + 2] = y3
-        out[i + 3] = y4
-        prev = y4
-        i += 4
-    r = n - i                            # the last partial block: the same formulas, so
-    if r > 0:                            # a prefix of the input gives a prefix of the output
+    i = lo + 4 * q4
+    r = hi - i
+    if r > 0:
         x1 = _tr(high, low, close, i)
         x2 = _tr(high, low, close, i + 1) if r > 1 else 0.0
         x3 = _tr(high, low, close, i + 2) if r > 2 else 0.0
@@ -163,7 +149,7 @@ def _atr_nan(high, low, close, window, out):
         if r > 2:
             out[i + 2] = y3
         prev = y1 if r == 1 else (y2 if r == 2 else y3)
-    return prev == prev               # a non-finite row makes every later value NaN
+    st[0] = prev
 
 
 @jit
@@ -172,17 +158,13 @@ def atr(high, low, close, window, out):
     seed = mean of the first `window` true ranges at row window-1, then ta's
     (prev * (window-1) + tr) / window, here as prev * (1 - 1/window) + tr / window four rows
     at a time (`ema4`: one multiply-add on the dependency chain per four rows, a few ulp of
-    ta's value), the true range computed in the same pass without branches. A NaN/inf row
-    anywhere reruns the pass with ta's NaN-skipping true range (a NaN true range makes every
-    later value NaN, as in ta). As in ta, rows before
-    window-1 are 0, not NaN."""
-    n = close.shape[0]
-    if n < window:
-        for i in range(n):
-            out[i] = 0.0
-        return
-    if not _atr_fast(high, low, close, window, out):
-        _atr_nan(high, low, close, window, out)
+    ta's value), the true range computed in the same pass without branches (ta's
+    NaN-skipping rule in a block of four that holds a NaN/inf: a NaN true range makes every
+    later value NaN, as in ta). As in ta, rows before window-1 are 0, not NaN.
+    (`_atr_init` + `_atr_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(1)
+    lo = _atr_init(high, low, close, window, out, st)
+    _atr_rows(high, low, close, window, out, lo, close.shape[0], st)
 
 
 @jit(inline="always")
