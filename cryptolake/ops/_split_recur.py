@@ -1,2 +1,142 @@
-"""Splitters for recurrences: speculate from a guessed state, then verify (see `_split`)."""
+"""Splitters for recurrences: speculate from a guessed state, then verify (see `_split`).
+
+Each recurrence kernel has a resumable form (in its kernel module): `init(*cols, *p, *outs,
+st)` writes the rows before its first recurrence row and the state there into the float64
+array `st`, returning that row; `rows(*cols, *p, *outs, lo, hi, st)` computes rows lo .. hi-1
+from the state in `st` and leaves the state at hi there. The kernel itself is `init` then
+one `rows` call, and rows depend only on the state and the inputs, so any cut on the
+kernel's row grid (`Recur.step`: four for the four-rows-at-once EMAs) gives the same bits.
+
+`drive` on k cores, rows cut at s_1 < ... < s_{k-1}:
+
+1. Part 0 runs from the true start to s_1. At the same time part j starts at s_j - W from the
+   kernel's own start (as if the series began there; W = `Recur.warm` rows, enough for the
+   contracting recurrences to forget where they started), writes rows s_j .. s_{j+1}-1 and
+   records its state at checkpoints s_j, s_j + C, ...
+2. Then, in order, the true state at s_j (from part j-1) is compared bit for bit with part
+   j's state there. Equal: part j is right (deterministic from equal states). Else the rows
+   are recomputed from the true state, one checkpoint interval at a time, until the state
+   equals the recorded one (the paths met) or to s_{j+1} (they never met: a full redo, still
+   exact).
+
+Counters in a state are capped where the kernel stops looking (e.g. `nobs` at min_periods),
+so that paths that met compare equal. The results are the kernel's own bits in every case.
+"""
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..kernels import indicators as K
+from ..kernels import ma as _ma
+from ..kernels import momentum as _mom
+from ..kernels import oscillators as _osc
+from ..kernels import volatility as _vol
+from ._split import splits
+from ._threads import on_threads
+
+# State checkpoints per part after the first (the redo runs at most one interval past the
+# row where the paths met).
+CHECKPOINTS = 64
+# Warm-up rows, in time constants of the slowest recurrence (e^-64: far below one ulp).
+TIME_CONSTANTS = 64
+# Rows recomputed by the last `drive` call after the guessed parts ran (for tests/benchmarks).
+LAST_REDO = [0]
+
+
+@dataclass(frozen=True)
+class Recur:
+    """A kernel's resumable form (see the module docstring)."""
+    init: Callable
+    rows: Callable
+    nstate: int
+    warm: Callable[[tuple], int]              # rows params -> warm-up rows W
+    params: Callable[[tuple], tuple | None] = lambda p: p   # kernel -> rows params (None:
+    step: int = 1                                           # run the kernel whole)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.tobytes() == b.tobytes()         # bitwise: NaN equals the same NaN
+
+
+def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
+          parts: int) -> None:
+    """Compute `kernel(*cols, *params, outs)` on `parts` threads (see the module docstring)."""
+    LAST_REDO[0] = 0
+    p = spec.params(params)
+    if p is None:
+        kernel(*cols, *params, outs[0] if len(outs) == 1 else outs)
+        return
+    n = outs[0].shape[0]
+    st = np.empty(spec.nstate)
+    lo = spec.init(*cols, *p, *outs, st)
+    size = (n - lo) // parts // spec.step * spec.step
+    W = min(int(spec.warm(p)), size // 4)
+    if parts < 2 or size < 16 * spec.step or W < 1:
+        spec.rows(*cols, *p, *outs, lo, n, st)
+        return
+    bounds = [lo + j * size for j in range(parts)] + [n]
+    C = max(spec.step, size // CHECKPOINTS // spec.step * spec.step)
+    records: list = [None] * parts
+
+    def first():
+        spec.rows(*cols, *p, *outs, lo, bounds[1], st)
+
+    def guessed(j):
+        a, b = bounds[j], bounds[j + 1]
+        s = np.empty(spec.nstate)
+        sl = [c[a - W:a] for c in cols]
+        scratch = [np.empty(W) for _ in outs]
+        k = spec.init(*sl, *p, *scratch, s)
+        spec.rows(*sl, *p, *scratch, k, W, s)
+        rec = [(a, s.copy())]
+        while a < b:
+            q = min(a + C, b)
+            spec.rows(*cols, *p, *outs, a, q, s)
+            rec.append((q, s.copy()))
+            a = q
+        records[j] = rec
+
+    on_threads([first] + [(lambda j=j: guessed(j)) for j in range(1, parts)])
+    true = st                                 # the true state at bounds[1]
+    redo = 0
+    for j in range(1, parts):
+        rec = records[j]
+        s = true.copy()
+        k = 0
+        while not _same(s, rec[k][1]) and k + 1 < len(rec):
+            spec.rows(*cols, *p, *outs, rec[k][0], rec[k + 1][0], s)   # redo one interval
+            redo += rec[k + 1][0] - rec[k][0]
+            k += 1
+        true = rec[-1][1] if _same(s, rec[k][1]) else s
+    LAST_REDO[0] = redo
+
+
+def _register(kernel: Callable, spec: Recur) -> None:
+    @splits(kernel)
+    def splitter(cols, params, outs, parts):
+        drive(spec, kernel, cols, params, outs, parts)
+
+
+def _tau(rows: float) -> int:
+    return int(math.ceil(TIME_CONSTANTS * rows)) + 64
+
+
+_register(K.ewm_mean, Recur(_ma._ema_init, _ma._ema_rows, 4, step=4,
+                            warm=lambda p: _tau(1.0 / p[0])))
+_register(K.rsi, Recur(_mom._rsi_init, _mom._rsi_rows, 5, warm=lambda p: _tau(p[0])))
+_register(K.macd, Recur(_mom._macd_init, _mom._macd_rows, 9,
+                        warm=lambda p: _tau((max(p[0], p[1]) + p[2] + 2) / 2.0)))
+_register(K.trix, Recur(_mom._trix_init, _mom._trix_rows, 10,
+                        warm=lambda p: _tau(3 * (p[0] + 1) / 2.0)))
+_register(K.kama, Recur(
+    _mom._kama_init, _mom._kama_rows, 2,
+    params=lambda p: ((p[0], 2.0 / (p[1] + 1) - 2.0 / (p[2] + 1.0), 2.0 / (p[2] + 1.0))
+                      if p[0] <= _mom.KAMA_DIRECT_MAX else None),
+    warm=lambda p: _tau(1.0 / (p[2] * p[2]))))   # the slowest smoothing constant, squared
+_register(K.atr, Recur(_vol._atr_init, _vol._atr_rows, 1, step=4, warm=lambda p: _tau(p[0])))
+# PSAR forgets its start at its reversals (a few per hundred rows on market data)
+_register(K.psar, Recur(_osc._psar_init, _osc._psar_rows, 5, warm=lambda p: 4096))
