@@ -88,10 +88,13 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
     def guessed(j):
         a, b = bounds[j], bounds[j + 1]
         s = np.empty(spec.nstate)
-        sl = [c[a - W:a] for c in cols]
-        scratch = [np.empty(W) for _ in outs]
-        k = spec.init(*sl, *p, *scratch, s)
-        spec.rows(*sl, *p, *scratch, k, W, s)
+        w = W
+        scratch = [np.empty(w + spec.step) for _ in outs]
+        k = spec.init(*[c[a - w:a] for c in cols], *p, *scratch, s)
+        if (w - k) % spec.step and w + spec.step <= a:   # end the warm-up on its own grid,
+            w += spec.step - (w - k) % spec.step         # as the true path reaches a
+            k = spec.init(*[c[a - w:a] for c in cols], *p, *scratch, s)
+        spec.rows(*[c[a - w:a] for c in cols], *p, *scratch, k, w, s)
         rec = [(a, s.copy())]
         while a < b:
             q = min(a + C, b)
@@ -115,7 +118,13 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
     LAST_REDO[0] = redo
 
 
+# kernel -> its resumable form
+SPECS: dict[Callable, Recur] = {}
+
+
 def _register(kernel: Callable, spec: Recur) -> None:
+    SPECS[kernel] = spec
+
     @splits(kernel)
     def splitter(cols, params, outs, parts):
         drive(spec, kernel, cols, params, outs, parts)
