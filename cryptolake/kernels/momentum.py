@@ -448,30 +448,59 @@ def _kama_sc(close, i, w, fd, ssc):
 
 @jit
 def _kama_init(close, w, fd, ssc, out, st):
-    """`_kama_rows`' state before row w - 1 (NaN rows before it written); returns w - 1."""
-    lo = min(w - 1, close.shape[0])
-    out[:lo] = NAN
-    st[0] = NAN                          # the previous KAMA value
-    st[1] = 1.0                          # 1 until the first value
-    return lo
+    """KAMA's rows up to its first value (NaN until the first row >= w - 1 with a smoothing
+    constant, which is the close itself) and the state after it (st[0] = that value);
+    returns the next row, the base of `_kama_rows`' four-row grid (n when there is none)."""
+    n = close.shape[0]
+    i = min(w - 1, n)
+    while i < n and _kama_sc(close, i, w, fd, ssc) != _kama_sc(close, i, w, fd, ssc):
+        i += 1
+    out[:i] = NAN
+    st[0] = NAN
+    if i >= n:
+        return n
+    out[i] = close[i]
+    st[0] = close[i]
+    return i + 1
+
+
+@jit(inline="always")
+def _kama4(k, s1, s2, s3, s4, c1, c2, c3, c4):
+    """Four rows of k <- k + s (c - k), as k <- (1 - s) k + s c with the four rows folded so
+    that one multiply-add per four rows is left on the dependency chain (a few ulp of ta's
+    row-by-row form; the recurrence contracts, so they do not grow). A NaN smoothing
+    constant makes its row and every later one NaN, as in ta."""
+    g2 = 1.0 - s2
+    g3 = 1.0 - s3
+    g4 = 1.0 - s4
+    p1 = 1.0 - s1
+    p2 = g2 * p1
+    p3 = g3 * p2
+    p4 = g4 * p3
+    b1 = s1 * c1
+    b2 = g2 * b1 + s2 * c2
+    b3 = g3 * b2 + s3 * c3
+    b4 = g4 * b3 + s4 * c4
+    return p1 * k + b1, p2 * k + b2, p3 * k + b3, p4 * k + b4
 
 
 @jit
 def _kama_rows(close, w, fd, ssc, out, lo, hi, st):
-    """Rows lo .. hi-1 (lo >= w - 1) of KAMA for windows up to KAMA_DIRECT_MAX from the state
-    st = (previous value, first flag), left at hi in st. Each row's smoothing constant is the
-    same bits in a block and alone (`_kama_sc`), so nothing depends on where a call starts."""
+    """Rows lo .. hi-1 of KAMA (windows up to KAMA_DIRECT_MAX; lo on the four-row grid from
+    the row after the first value) from the previous value st[0], left at hi in st[0].
+    Smoothing constants come a block at a time (the same bits in SIMD lanes and row by row,
+    `_kama_sc`); the recurrence runs four rows at a time (`_kama4`), a last partial group
+    with the same formulas (a prefix of the input gives a prefix of the output)."""
     n = hi
     B = KAMA_BLOCK
     vol = np.empty(B + w)
-    sc = np.empty(B)
-    first = st[1] != 0.0
-    k = st[0]                            # the previous KAMA value, kept in a register
+    sc = np.empty(B + 3)
+    k = st[0]
     i = lo
     while i < n:
         b1 = min(i + B, n)
         m = b1 - i
-        if not first and i >= w and all_finite(close[i - w:b1]):
+        if i >= w and all_finite(close[i - w:b1]):
             # slices indexed by range variables: no negative-index wraparound, so SIMD lanes
             cur = close[i - w + 1:b1]
             prv = close[i - w:b1 - 1]
@@ -484,39 +513,51 @@ def _kama_rows(close, w, fd, ssc, out, lo, hi, st):
                 v = vol[w - 1 - j:w - 1 - j + m]
                 for t in range(m):
                     sc[t] += v[t]
-            cc = close[i:b1]
             cw = close[i - w:b1 - w]
+            cc = close[i:b1]
             for t in range(m):
                 den = sc[t]
                 er = abs(cc[t] - cw[t]) / den if den != 0 else 0.0
                 u = er * fd + ssc
                 sc[t] = u * u
-            oo = out[i:b1]
+        else:
             for t in range(m):
-                k = k + sc[t] * (cc[t] - k)        # ta's form: one chain, no division
-                oo[t] = k
-            i = b1
-            continue
-        while i < b1:
-            s = _kama_sc(close, i, w, fd, ssc)
-            if s != s:
-                out[i] = NAN
-                k = NAN
-            elif first:
-                k = close[i]
-                out[i] = k
-                first = False
-            else:
-                k = k + s * (close[i] - k)
-                out[i] = k
-            i += 1
+                sc[t] = _kama_sc(close, i + t, w, fd, ssc)
+        oo = out[i:b1]
+        cc = close[i:b1]
+        q4 = m // 4
+        for q in range(q4):
+            t = 4 * q
+            k1, k2, k3, k4 = _kama4(k, sc[t], sc[t + 1], sc[t + 2], sc[t + 3],
+                                    cc[t], cc[t + 1], cc[t + 2], cc[t + 3])
+            oo[t] = k1
+            oo[t + 1] = k2
+            oo[t + 2] = k3
+            oo[t + 3] = k4
+            k = k4
+        r = m - 4 * q4
+        if r > 0:                                  # the last partial group (hi only)
+            t = 4 * q4
+            s2 = sc[t + 1] if r > 1 else 0.0
+            s3 = sc[t + 2] if r > 2 else 0.0
+            c2 = cc[t + 1] if r > 1 else 0.0
+            c3 = cc[t + 2] if r > 2 else 0.0
+            k1, k2, k3, k4 = _kama4(k, sc[t], s2, s3, 0.0, cc[t], c2, c3, 0.0)
+            oo[t] = k1
+            k = k1
+            if r > 1:
+                oo[t + 1] = k2
+                k = k2
+            if r > 2:
+                oo[t + 2] = k3
+                k = k3
+        i = b1
     st[0] = k
-    st[1] = 1.0 if first else 0.0
 
 
 @jit
 def _kama_direct(close, w, fd, ssc, out):
-    st = np.empty(2)
+    st = np.empty(1)
     lo = _kama_init(close, w, fd, ssc, out, st)
     _kama_rows(close, w, fd, ssc, out, lo, close.shape[0], st)
 

@@ -142,7 +142,7 @@ _register(K.macd, Recur(_mom._macd_init, _mom._macd_rows, 9,
 _register(K.trix, Recur(_mom._trix_init, _mom._trix_rows, 10,
                         warm=lambda p: _tau(3 * (p[0] + 1) / 2.0)))
 _register(K.kama, Recur(
-    _mom._kama_init, _mom._kama_rows, 2,
+    _mom._kama_init, _mom._kama_rows, 1, step=4,
     params=lambda p: ((p[0], 2.0 / (p[1] + 1) - 2.0 / (p[2] + 1.0), 2.0 / (p[2] + 1.0))
                       if p[0] <= _mom.KAMA_DIRECT_MAX else None),
     warm=lambda p: _tau(1.0 / (p[2] * p[2]))))   # the slowest smoothing constant, squared
