@@ -40,7 +40,7 @@ from ._threads import on_threads
 
 # State checkpoints per part after the first (the redo runs at most one interval past the
 # row where the paths met).
-CHECKPOINTS = 64
+CHECKPOINTS = 8
 # Warm-up rows, in time constants of the slowest recurrence (e^-64: far below one ulp).
 TIME_CONSTANTS = 64
 # Rows recomputed by the last `drive` call after the guessed parts ran (for tests/benchmarks).
@@ -78,8 +78,11 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
     if parts < 2 or size < 16 * spec.step or W < 1:
         spec.rows(*cols, *p, *outs, lo, n, st)
         return
-    bounds = [lo + j * size for j in range(parts)] + [n]
-    C = max(spec.step, size // CHECKPOINTS // spec.step * spec.step)
+    # the later parts also run their W warm-up rows: they take W rows fewer
+    first_rows = (n - lo + (parts - 1) * W) // parts
+    bounds = [lo] + [lo + (first_rows + (j - 1) * (first_rows - W)) // spec.step * spec.step
+                     for j in range(1, parts)] + [n]
+    C = max(spec.step, (first_rows - W) // CHECKPOINTS // spec.step * spec.step)
     records: list = [None] * parts
 
     def first():
