@@ -7,7 +7,8 @@ import numpy as np
 from ._jit import jit, register_warmup
 from ._ewm import ema4, span_alpha
 from .ma import ewm_mean
-from ._sums import np_sum
+from ._sums import all_finite, np_sum
+from .oscillators import _adx_init, _adx_rows, _adx_step, adx
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -312,3 +313,98 @@ def _warm():
     keltner(h, l, c, 3, 2, 2.0, True, o3)
     keltner(h, l, c, 3, 2, 2.0, False, o3)
     donchian(h, l, 3, 0, o3)
+    atr_adx(h, l, c, 3, 2, o, o3[0], o3[1], o3[2])
+
+
+# ---------------------------------------------------------------- atr + adx in one pass
+@jit
+def _atr_adx_rows(high, low, close, wa, wx, out, ax, ap, an, lo, hi, sa, sx):
+    """Rows lo .. hi-1 of `atr` (window wa; lo on its four-row grid) and `adx` (window wx;
+    lo >= 2*wx) together, from their states sa and sx, left at hi there: each row's true
+    range is computed once (`_trv`; for finite rows with high >= low it is the same bits as
+    ADX's max(h, pc) - min(l, pc): the same one subtraction wins), read once for both."""
+    prev = sa[0]
+    a = 1.0 / wa
+    f = (wa - 1.0) / wa
+    f2 = f * f
+    f3 = f2 * f
+    f4 = f3 * f
+    fw = float(wx)
+    keep = 1.0 - 1.0 / fw
+    kw = (wx - 1) / fw
+    inv = 1.0 / fw
+    trs = sx[0]
+    dip = sx[1]
+    din = sx[2]
+    adxv = sx[3]
+    q4 = (hi - lo) // 4
+    hs = high[lo:hi]                     # slices indexed from 0: no wraparound checks
+    ls = low[lo:hi]
+    hp = high[lo - 1:hi - 1]
+    lp = low[lo - 1:hi - 1]
+    cs = close[lo - 1:hi - 1]
+    ov = out[lo:hi]
+    xs = ax[lo:hi]
+    ps = ap[lo:hi]
+    ns = an[lo:hi]
+    for q in range(q4):
+        t = 4 * q
+        x1 = _trv(hs[t], ls[t], cs[t])
+        x2 = _trv(hs[t + 1], ls[t + 1], cs[t + 1])
+        x3 = _trv(hs[t + 2], ls[t + 2], cs[t + 2])
+        x4 = _trv(hs[t + 3], ls[t + 3], cs[t + 3])
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
+        ov[t] = y1
+        ov[t + 1] = y2
+        ov[t + 2] = y3
+        ov[t + 3] = y4
+        prev = y4
+        for u in range(4):
+            tr = x1 if u == 0 else (x2 if u == 1 else (x3 if u == 2 else x4))
+            v = t + u
+            up = hs[v] - hp[v]
+            dn = lp[v] - ls[v]
+            pos = up if (up > dn) & (up > 0) else 0.0
+            neg = dn if (dn > up) & (dn > 0) else 0.0
+            trs, dip, din, adxv, dpos, dneg = _adx_step(tr, pos, neg, trs, dip, din, adxv,
+                                                        keep, kw, inv)
+            ps[v] = dpos
+            ns[v] = dneg
+            xs[v] = adxv
+    sa[0] = prev
+    sx[0] = trs
+    sx[1] = dip
+    sx[2] = din
+    sx[3] = adxv
+    i = lo + 4 * q4
+    if i < hi:                           # the last partial group: each kernel's own rows
+        _atr_rows(high, low, close, wa, out, i, hi, sa)
+        _adx_rows(high, low, close, wx, ax, ap, an, i, hi, sx)
+
+
+@jit
+def atr_adx(high, low, close, wa, wx, out, ax, ap, an):
+    """`atr(high, low, close, wa, out)` and `adx(high, low, close, wx, (ax, ap, an))` in one
+    pass over the inputs once both are past their seeds, bit for bit the separate calls.
+    Inputs with a NaN/inf or a high below its low (where the two true ranges differ) take
+    the separate calls."""
+    n = close.shape[0]
+    ok = all_finite(high) and all_finite(low) and all_finite(close)
+    if ok:
+        for i in range(n):
+            if high[i] < low[i]:
+                ok = False
+                break
+    if not ok:
+        atr(high, low, close, wa, out)
+        adx(high, low, close, wx, (ax, ap, an))
+        return
+    sa = np.empty(1)
+    sx = np.empty(4)
+    la = _atr_init(high, low, close, wa, out, sa)
+    lx = _adx_init(high, low, close, wx, ax, ap, an, sx)
+    r0 = min(n, la + (max(lx - la, 0) + 3) // 4 * 4)
+    _atr_rows(high, low, close, wa, out, la, r0, sa)
+    _adx_rows(high, low, close, wx, ax, ap, an, lx, r0, sx)
+    if r0 < n:
+        _atr_adx_rows(high, low, close, wa, wx, out, ax, ap, an, r0, n, sa, sx)

@@ -35,6 +35,7 @@ from ..kernels import ma as _ma
 from ..kernels import momentum as _mom
 from ..kernels import oscillators as _osc
 from ..kernels import volatility as _vol
+from ._fuse import fuses
 from ._split import splits
 from ._threads import on_threads
 
@@ -150,5 +151,16 @@ _register(K.kama, Recur(
                       if p[0] <= _mom.KAMA_DIRECT_MAX else None),
     warm=lambda p: _tau(1.0 / (p[2] * p[2]))))   # the slowest smoothing constant, squared
 _register(K.atr, Recur(_vol._atr_init, _vol._atr_rows, 1, step=4, warm=lambda p: _tau(p[0])))
+_register(K.adx, Recur(_osc._adx_init, _osc._adx_rows, 4, warm=lambda p: _tau(p[0])))
 # PSAR forgets its start at its reversals (a few per hundred rows on market data)
 _register(K.psar, Recur(_osc._psar_init, _osc._psar_rows, 5, warm=lambda p: 4096))
+
+
+@fuses(K.atr, K.adx)
+def _atr_adx(jobs, a, b):
+    """ATR and ADX on the same high/low/close in one pass (`kernels.volatility.atr_adx`),
+    bit for bit the separate calls."""
+    ja, jx = jobs
+    h, l, c = (x[a:b] for x in ja.cols)
+    _vol.atr_adx(h, l, c, ja.params[0], jx.params[0], ja.outs[0][a:b],
+                 *(o[a:b] for o in jx.outs))

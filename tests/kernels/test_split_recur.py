@@ -16,6 +16,8 @@ from cryptolake.kernels import indicators as K
 from cryptolake.ops import _split
 from cryptolake.ops import _split_recur as R
 
+from .test_indicators import make_ohlcv
+
 # (indicator name, params, kernel, kernel params, input columns, outputs)
 CASES = [
     ("ema", {"window": 12}, K.ewm_mean, (K.alpha_from_span(12), 12), ("close",), 1),
@@ -64,7 +66,7 @@ def series(draw, n_min: int = 200, n_max: int = 3000):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     steps = rng.choice([-2.0, -1.0, 0.0, 0.0, 1.0, 3.0], size=n)
     for _ in range(draw(st.integers(0, 3))):            # flat runs
-        a = int(rng.integers(0, n - 1))
+        a = int(rng.integers(0, max(n - 1, 1)))
         steps[a:a + int(rng.integers(20, 600))] = 0.0
     if draw(st.booleans()):                             # a jump
         steps[int(rng.integers(0, n))] += draw(st.sampled_from([500.0, -50.0, 1e6]))
@@ -246,3 +248,56 @@ def test_below_the_threshold_nothing_splits(monkeypatch):
     out = np.full(1000, -1.0)
     assert _split.run(K.rsi, [close], (14,), (out,)) is False
     assert np.all(out == -1.0)                  # nothing written: the caller runs the kernel
+
+
+# ---------------------------------------------------------------- ATR + ADX fused
+from cryptolake.ops import _fuse  # noqa: E402
+from cryptolake.ops.indicators import _Job  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=series(n_min=1, n_max=700), wa=st.sampled_from([1, 2, 3, 5, 14, 30]),
+       wx=st.sampled_from([1, 2, 3, 14, 40]), swap=st.booleans(), segs=st.integers(1, 3))
+def test_atr_adx_fuser_equals_the_separate_kernels_bit_for_bit(data, wa, wx, swap, segs):
+    close, high, low = data
+    if swap:                                   # a few bars with high below low
+        k = np.arange(0, len(close), 7)
+        high[k], low[k] = low[k].copy(), high[k].copy()
+    if not swap and len(close) % 2:            # and often all finite, high >= low
+        close, high, low = (np.nan_to_num(x, nan=1.0, posinf=2.0, neginf=0.5)
+                            for x in (close, high, low))
+        high = np.maximum(high, low)
+    n = len(close)
+    cols = [high, low, close]
+    ja = _Job(K.atr, cols, (wa,), (np.full(n, -1.0),), 1)
+    jx = _Job(K.adx, cols, (wx,), tuple(np.full(n, -1.0) for _ in range(3)), 3)
+    cuts = np.linspace(0, n, segs + 1).astype(int)
+    fuser = _fuse.FUSERS[(K.atr, K.adx)]
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if b > a:
+            fuser([ja, jx], int(a), int(b))
+    ref_a = np.full(n, -1.0)
+    ref_x = tuple(np.full(n, -1.0) for _ in range(3))
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        if b > a:
+            K.atr(high[a:b], low[a:b], close[a:b], wa, ref_a[a:b])
+            K.adx(high[a:b], low[a:b], close[a:b], wx, tuple(r[a:b] for r in ref_x))
+    _bits_equal(ja.outs, (ref_a,), f"atr wa={wa}")
+    _bits_equal(jx.outs, ref_x, f"adx wx={wx}")
+
+
+def test_atr_adx_fused_pass_runs_on_market_data():
+    """On finite market bars on a tick grid (ties between up and down moves, flat bars) the
+    fused loop (not the fallback) runs and still equals."""
+    df = make_ohlcv(10_000, 7, price=30000.0, tick=1.0)
+    close, high, low = (df[c].to_numpy() for c in ("close", "high", "low"))
+    assert np.all(high >= low)
+    out = np.full(10_000, -1.0)
+    ox = tuple(np.full(10_000, -1.0) for _ in range(3))
+    from cryptolake.kernels import volatility as V
+    V.atr_adx(high, low, close, 14, 14, out, *ox)
+    ref = _whole(K.atr, [high, low, close], (14,), 1)
+    refx = _whole(K.adx, [high, low, close], (14,), 3)
+    _bits_equal((out,), ref, "atr")
+    _bits_equal(ox, refx, "adx")
+    assert np.all(np.isfinite(out[14:])) and np.all(ox[0][28:] > 0)
