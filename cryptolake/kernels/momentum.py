@@ -466,22 +466,25 @@ def _kama_init(close, w, fd, ssc, out, st):
 
 @jit(inline="always")
 def _kama4(k, s1, s2, s3, s4, c1, c2, c3, c4):
-    """Four rows of k <- k + s (c - k), as k <- (1 - s) k + s c with the four rows folded so
-    that one multiply-add per four rows is left on the dependency chain (a few ulp of ta's
-    row-by-row form; the recurrence contracts, so they do not grow). A NaN smoothing
-    constant makes its row and every later one NaN, as in ta."""
+    """Four rows of ta's k <- k + s (c - k), folded so that one multiply-add per four rows
+    is left on the dependency chain: relative to r = c1, u <- (1 - s) u + s (c - r) with
+    u = k - r, so every rounding is relative to the small deviations from the price (as
+    in ta's form: a flat series stays exactly on the price, a near-flat one within a few ulp
+    of ta's values), and k = r + u. A NaN smoothing constant makes its row and every later
+    one NaN, as in ta."""
+    r = c1
+    u = k - r
+    p1 = 1.0 - s1
     g2 = 1.0 - s2
     g3 = 1.0 - s3
     g4 = 1.0 - s4
-    p1 = 1.0 - s1
     p2 = g2 * p1
     p3 = g3 * p2
     p4 = g4 * p3
-    b1 = s1 * c1
-    b2 = g2 * b1 + s2 * c2
-    b3 = g3 * b2 + s3 * c3
-    b4 = g4 * b3 + s4 * c4
-    return p1 * k + b1, p2 * k + b2, p3 * k + b3, p4 * k + b4
+    b2 = s2 * (c2 - r)
+    b3 = g3 * b2 + s3 * (c3 - r)
+    b4 = g4 * b3 + s4 * (c4 - r)
+    return r + p1 * u, r + (p2 * u + b2), r + (p3 * u + b3), r + (p4 * u + b4)
 
 
 @jit

@@ -17,6 +17,7 @@ from cryptolake.ops import _split
 from cryptolake.ops import _split_recur as R
 
 from .test_indicators import make_ohlcv
+from .test_momentum_speed_props import _kama_longdouble
 
 # (indicator name, params, kernel, kernel params, input columns, outputs)
 CASES = [
@@ -301,3 +302,48 @@ def test_atr_adx_fused_pass_runs_on_market_data():
     _bits_equal((out,), ref, "atr")
     _bits_equal(ox, refx, "adx")
     assert np.all(np.isfinite(out[14:])) and np.all(ox[0][28:] > 0)
+
+
+# ---------------------------------------------------------------- KAMA's four-row form
+def _kama_float_row_form(c, w=10, fast=2, slow=30):
+    """ta's row-by-row k + sc * (c - k) in float64 (the form KAMA had before `_kama4`)."""
+    fsc, ssc = 2.0 / (fast + 1), 2.0 / (slow + 1.0)
+    out = np.full(len(c), np.nan)
+    k = c[w - 1]
+    out[w - 1] = k
+    for i in range(w, len(c)):
+        den = 0.0
+        for j in range(w):                       # newest first, as the kernel
+            den += abs(c[i - j] - c[i - j - 1])
+        er = abs(c[i] - c[i - w]) / den if den != 0 else 0.0
+        sc = (er * (fsc - ssc) + ssc) ** 2
+        k = k + sc * (c[i] - k)
+        out[i] = k
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(price=st.sampled_from([1e-8, 0.001234, 1.0, 65000.0, 3e9]),
+       rel=st.sampled_from([0.0, 1e-15, 1e-12, 1e-9, 1e-6, 1e-3, 3e-2]),
+       seed=st.integers(0, 2**32 - 1), flat=st.integers(0, 900))
+def test_kama_four_row_form_is_no_worse_than_the_row_form_against_extended_precision(
+        price, rel, seed, flat):
+    """`_kama4` trades ta's bits for speed: on near-flat and extreme series its distance to
+    the extended-precision recurrence is no worse than the float64 row form's (ta's own
+    arithmetic), and a flat stretch stays exactly on the price."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        pytest.skip("no extended precision long double on this platform")
+    rng = np.random.default_rng(seed)
+    steps = rng.choice([-2.0, -1.0, 0.0, 0.0, 1.0, 3.0], size=1500)
+    steps[300:300 + flat] = 0.0
+    c = price * (1.0 + rel * np.cumsum(steps))
+    exact = _kama_longdouble(c)[9:].astype(float)
+    ours = np.empty(len(c))
+    K.kama(c, 10, 2, 30, ours)
+    row = _kama_float_row_form(c)
+    scale = float(np.mean(np.abs(exact)))
+    err_ours = float(np.max(np.abs(ours[9:] - exact))) / scale
+    err_row = float(np.max(np.abs(row[9:] - exact))) / scale
+    assert err_ours <= max(err_row, 8 * np.finfo(float).eps), (err_ours, err_row)
+    if rel == 0.0:
+        assert np.all(ours[9:] == c[9:])
