@@ -252,8 +252,16 @@ def test_below_the_threshold_nothing_splits(monkeypatch):
 
 
 # ---------------------------------------------------------------- ATR + ADX fused
+from types import SimpleNamespace  # noqa: E402
+
 from cryptolake.ops import _fuse  # noqa: E402
-from cryptolake.ops.indicators import _Job  # noqa: E402
+
+
+def _job(cols, params, nout):
+    """A deferred call as `_fuse` documents it: shared input arrays, the kernel's parameters,
+    its output arrays."""
+    return SimpleNamespace(cols=cols, params=params,
+                           outs=tuple(np.full(len(cols[0]), -1.0) for _ in range(nout)))
 
 
 @settings(max_examples=40, deadline=None)
@@ -270,8 +278,8 @@ def test_atr_adx_fuser_equals_the_separate_kernels_bit_for_bit(data, wa, wx, swa
         high = np.maximum(high, low)
     n = len(close)
     cols = [high, low, close]
-    ja = _Job(K.atr, cols, (wa,), (np.full(n, -1.0),), 1)
-    jx = _Job(K.adx, cols, (wx,), tuple(np.full(n, -1.0) for _ in range(3)), 3)
+    ja = _job(cols, (wa,), 1)
+    jx = _job(cols, (wx,), 3)
     cuts = np.linspace(0, n, segs + 1).astype(int)
     fuser = _fuse.FUSERS[(K.atr, K.adx)]
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
