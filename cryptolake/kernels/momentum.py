@@ -425,19 +425,44 @@ def roc(close, window, out):
         oo[t] = ((cur[t] - p) / p) * 100.0
 
 
-KAMA_DIRECT_MAX = 32    # windows up to this long sum their |changes| directly (exact to w ulp)
+KAMA_DIRECT_MAX = 32    # windows up to this long sum their |changes| directly (pairwise, in
+                        # power-of-two runs: within ~log2(w) ulp of exact, no drift)
 KAMA_BLOCK = 512
+
+
+@jit(inline="always")
+def _kama_den(close, i, w):
+    """The sum of |one-row change| over the w rows ending at row i (0 for row 0), in the
+    order of the blocked pass: power-of-two runs summed pairwise (((v0+v1)+(v2+v3))+...),
+    the runs of w's binary digits added largest (oldest) first."""
+    buf = np.empty(32)
+    den = 0.0
+    first = True
+    q = i - w + 1                        # the oldest row of the window
+    L = 32
+    while L >= 1:
+        if w & L:
+            for k in range(L):
+                r = q + k
+                buf[k] = abs(close[r] - close[r - 1]) if r > 0 else 0.0
+            step = 1
+            while step < L:
+                for k in range(0, L, 2 * step):
+                    buf[k] = buf[k] + buf[k + step]
+                step *= 2
+            den = buf[0] if first else den + buf[0]
+            first = False
+            q += L
+        L //= 2
+    return den
 
 
 @jit(inline="always")
 def _kama_sc(close, i, w, fd, ssc):
     """KAMA's smoothing constant at row i >= w - 1 (one row of the blocked pass, same bits):
-    efficiency ratio |c - c[i-w]| / (|change| summed over the window, newest first; NaN when
+    efficiency ratio |c - c[i-w]| / (|change| summed over the window, `_kama_den`; NaN when
     any is missing), 0 where that sum is 0."""
-    den = abs(close[i] - close[i - 1]) if i > 0 else 0.0
-    for j in range(1, w):
-        r = i - j
-        den += abs(close[r] - close[r - 1]) if r > 0 else 0.0
+    den = _kama_den(close, i, w)
     num = abs(close[i] - close[i - w]) if i >= w else 0.0
     if den - den != 0.0:
         den = NAN                        # a missing change (inf counts as missing, as pandas)
@@ -496,7 +521,7 @@ def _kama_rows(close, w, fd, ssc, out, lo, hi, st):
     with the same formulas (a prefix of the input gives a prefix of the output)."""
     n = hi
     B = KAMA_BLOCK
-    vol = np.empty(B + w)
+    runs = np.empty((6, B + w))
     sc = np.empty(B + 3)
     k = st[0]
     i = lo
@@ -507,15 +532,35 @@ def _kama_rows(close, w, fd, ssc, out, lo, hi, st):
             # slices indexed by range variables: no negative-index wraparound, so SIMD lanes
             cur = close[i - w + 1:b1]
             prv = close[i - w:b1 - 1]
+            v1 = runs[0]
             for t in range(m + w - 1):
-                vol[t] = abs(cur[t] - prv[t])      # |change| of row i - w + 1 + t
-            v = vol[w - 1:w - 1 + m]
-            for t in range(m):
-                sc[t] = v[t]
-            for j in range(1, w):                  # newest first, as _kama_sc
-                v = vol[w - 1 - j:w - 1 - j + m]
-                for t in range(m):
-                    sc[t] += v[t]
+                v1[t] = abs(cur[t] - prv[t])       # |change| of row i - w + 1 + t
+            L = 1                                  # runs[lv][t]: 2^lv changes from t, pairwise
+            lv = 0
+            while 2 * L <= w:
+                src = runs[lv]
+                dst = runs[lv + 1]
+                lo_ = src[:m + w - 2 * L]
+                hi_ = src[L:m + w - L]
+                for t in range(m + w - 2 * L):
+                    dst[t] = lo_[t] + hi_[t]
+                L *= 2
+                lv += 1
+            first = True                           # w's binary digits, largest (oldest) first
+            off = 0
+            while L >= 1:
+                if w & L:
+                    v = runs[lv][off:off + m]
+                    if first:
+                        for t in range(m):
+                            sc[t] = v[t]
+                        first = False
+                    else:
+                        for t in range(m):
+                            sc[t] += v[t]
+                    off += L
+                L //= 2
+                lv -= 1
             cw = close[i - w:b1 - w]
             cc = close[i:b1]
             for t in range(m):
