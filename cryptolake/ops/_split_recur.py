@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 
 from ..kernels import indicators as K
+from ..kernels._jit import register_warmup
 from ..kernels import ma as _ma
 from ..kernels import momentum as _mom
 from ..kernels import oscillators as _osc
@@ -164,3 +165,17 @@ def _atr_adx(jobs, a, b):
     h, l, c = (x[a:b] for x in ja.cols)
     _vol.atr_adx(h, l, c, ja.params[0], jx.params[0], ja.outs[0][a:b],
                  *(o[a:b] for o in jx.outs))
+
+
+@register_warmup
+def _warm():
+    """Compile (or load) the Python entry points of every resumable form: `drive` calls
+    init and rows from Python, not from inside the kernel."""
+    x = np.linspace(1.0, 2.0, 40)
+    cols = {1: [x], 3: [x + 0.5, x - 0.5, x]}
+    for kernel, spec in SPECS.items():
+        ncols = 3 if kernel in (K.atr, K.adx, K.psar) else 1
+        params = {K.ewm_mean: (0.5, 2), K.rsi: (2,), K.macd: (2, 3, 2), K.trix: (2,),
+                  K.kama: (2, 2, 4), K.atr: (2,), K.adx: (2,), K.psar: (0.02, 0.2)}[kernel]
+        nout = 3 if kernel in (K.macd, K.adx, K.psar) else 1
+        drive(spec, kernel, cols[ncols], params, tuple(np.empty(40) for _ in range(nout)), 2)
