@@ -17,7 +17,9 @@ kernel's row grid (`Recur.step`: four for the four-rows-at-once EMAs) gives the 
    j's state there. Equal: part j is right (deterministic from equal states). Else the rows
    are recomputed from the true state, one checkpoint interval at a time, until the state
    equals the recorded one (the paths met) or to s_{j+1} (they never met: a full redo, still
-   exact).
+   exact). A later part that no worker has started by the time part 0 is done (a busy
+   machine) is taken back by the calling thread and computed from the true state: on a
+   loaded machine the split costs about what the serial call does.
 
 Counters in a state are capped where the kernel stops looking (e.g. `nobs` at min_periods),
 so that paths that met compare equal. The results are the kernel's own bits in every case.
@@ -25,6 +27,7 @@ so that paths that met compare equal. The results are the kernel's own bits in e
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -38,7 +41,7 @@ from ..kernels import oscillators as _osc
 from ..kernels import volatility as _vol
 from ._fuse import fuses
 from ._split import splits
-from ._threads import on_threads
+from ._threads import pool
 
 # State checkpoints per part after the first (the redo runs at most one interval past the
 # row where the paths met).
@@ -65,8 +68,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
-          parts: int) -> None:
-    """Compute `kernel(*cols, *params, outs)` on `parts` threads (see the module docstring)."""
+          parts: int, take_back: bool = True) -> None:
+    """Compute `kernel(*cols, *params, outs)` on `parts` threads (see the module docstring).
+    take_back=False waits for every guessed part instead (tests of the verification)."""
     LAST_REDO[0] = 0
     p = spec.params(params)
     if p is None:
@@ -90,7 +94,14 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
     def first():
         spec.rows(*cols, *p, *outs, lo, bounds[1], st)
 
+    claims = [0] * parts                      # 1: started by a worker, -1: the caller took it
+    lock = threading.Lock()
+
     def guessed(j):
+        with lock:
+            if claims[j]:
+                return
+            claims[j] = 1
         a, b = bounds[j], bounds[j + 1]
         s = np.empty(spec.nstate)
         w = W
@@ -108,10 +119,23 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
             a = q
         records[j] = rec
 
-    on_threads([first] + [(lambda j=j: guessed(j)) for j in range(1, parts)])
+    futs = [pool().submit(guessed, j) for j in range(1, parts)]
+    try:
+        first()
+    finally:
+        with lock:                # parts no worker has started yet (a busy machine) are
+            for j in range(1, parts):         # the caller's: computed from the true state
+                if take_back and not claims[j]:
+                    claims[j] = -1
+        for f in futs:
+            if not (take_back and f.cancel()):    # cancelled: it had not left the queue
+                f.result()
     true = st                                 # the true state at bounds[1]
     redo = 0
     for j in range(1, parts):
+        if claims[j] == -1:
+            spec.rows(*cols, *p, *outs, bounds[j], bounds[j + 1], true)
+            continue
         rec = records[j]
         s = true.copy()
         k = 0

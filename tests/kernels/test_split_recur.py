@@ -132,7 +132,7 @@ def test_short_parts_with_guesses_far_off_still_equal(split_low, data):
 def _direct(kernel, cols, kparams, nout, parts):
     n = len(cols[0])
     outs = tuple(np.full(n, -1.0) for _ in range(nout))
-    R.drive(R.SPECS[kernel], kernel, cols, kparams, outs, parts)
+    R.drive(R.SPECS[kernel], kernel, cols, kparams, outs, parts, take_back=False)
     return outs
 
 
@@ -355,3 +355,27 @@ def test_kama_four_row_form_is_no_worse_than_the_row_form_against_extended_preci
     assert err_ours <= max(err_row, 8 * np.finfo(float).eps), (err_ours, err_row)
     if rel == 0.0:
         assert np.all(ours[9:] == c[9:])
+
+
+def test_parts_no_worker_started_are_taken_back_by_the_caller():
+    """With every worker thread busy, the caller does not wait for the guessed parts: it
+    computes them itself from the true state (no guess, no redo), bit for bit."""
+    import threading
+
+    from cryptolake.ops import _threads
+    close, high, low = _walk(50_000)
+    ref = _whole(K.rsi, [close], (14,), 1)
+    release = threading.Event()
+    busy = [_threads.pool().submit(release.wait, 60) for _ in range(_threads.workers())]
+    got = (np.full(50_000, -1.0),)
+    done = threading.Thread(target=R.drive, args=(R.SPECS[K.rsi], K.rsi, [close], (14,), got, 3))
+    try:
+        done.start()
+        done.join(30)
+        assert not done.is_alive(), "the caller waited on parts no worker could start"
+    finally:
+        release.set()
+        for f in busy:
+            f.result()
+    assert R.LAST_REDO[0] == 0
+    _bits_equal(got, ref, "rsi")
