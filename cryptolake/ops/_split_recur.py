@@ -17,9 +17,10 @@ kernel's row grid (`Recur.step`: four for the four-rows-at-once EMAs) gives the 
    j's state there. Equal: part j is right (deterministic from equal states). Else the rows
    are recomputed from the true state, one checkpoint interval at a time, until the state
    equals the recorded one (the paths met) or to s_{j+1} (they never met: a full redo, still
-   exact). A later part that no worker has started by the time part 0 is done (a busy
-   machine) is taken back by the calling thread and computed from the true state: on a
-   loaded machine the split costs about what the serial call does.
+   exact). When part 0 is done, the calling thread takes back what the workers have not
+   started: a part no worker picked up, and the checkpoint intervals after the one a worker
+   is in (on a busy machine a worker may have got little time); it computes them from the
+   true state, so it never waits longer than one interval.
 
 Counters in a state are capped where the kernel stops looking (e.g. `nobs` at min_periods),
 so that paths that met compare equal. The results are the kernel's own bits in every case.
@@ -94,7 +95,7 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
     def first():
         spec.rows(*cols, *p, *outs, lo, bounds[1], st)
 
-    claims = [0] * parts                      # 1: started by a worker, -1: the caller took it
+    claims = [0] * parts      # 1: a worker runs it; -1: the caller took it before; -2: after
     lock = threading.Lock()
 
     def guessed(j):
@@ -112,31 +113,28 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
             k = spec.init(*[c[a - w:a] for c in cols], *p, *scratch, s)
         spec.rows(*[c[a - w:a] for c in cols], *p, *scratch, k, w, s)
         rec = [(a, s.copy())]
-        while a < b:
+        records[j] = rec
+        while a < b and not claims[j] < 0:    # until the caller takes the rest back
             q = min(a + C, b)
             spec.rows(*cols, *p, *outs, a, q, s)
             rec.append((q, s.copy()))
             a = q
-        records[j] = rec
 
     futs = [pool().submit(guessed, j) for j in range(1, parts)]
     try:
         first()
     finally:
-        with lock:                # parts no worker has started yet (a busy machine) are
-            for j in range(1, parts):         # the caller's: computed from the true state
-                if take_back and not claims[j]:
-                    claims[j] = -1
+        with lock:                # the rest of the later parts is the caller's (on a busy
+            for j in range(1, parts):         # machine a worker may not have got far):
+                if take_back:                 # a worker stops at its next checkpoint
+                    claims[j] = -1 if claims[j] == 0 else -2
         for f in futs:
             if not (take_back and f.cancel()):    # cancelled: it had not left the queue
                 f.result()
     true = st                                 # the true state at bounds[1]
     redo = 0
     for j in range(1, parts):
-        if claims[j] == -1:
-            spec.rows(*cols, *p, *outs, bounds[j], bounds[j + 1], true)
-            continue
-        rec = records[j]
+        rec = records[j] if claims[j] != -1 else [(bounds[j], true)]
         s = true.copy()
         k = 0
         while not _same(s, rec[k][1]) and k + 1 < len(rec):
@@ -144,6 +142,8 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
             redo += rec[k + 1][0] - rec[k][0]
             k += 1
         true = rec[-1][1] if _same(s, rec[k][1]) else s
+        if rec[-1][0] < bounds[j + 1]:        # the rows the worker left: from the true state
+            spec.rows(*cols, *p, *outs, rec[-1][0], bounds[j + 1], true)
     LAST_REDO[0] = redo
 
 
