@@ -51,6 +51,8 @@ CHECKPOINTS = 8
 TIME_CONSTANTS = 64
 # Rows recomputed by the last `drive` call after the guessed parts ran (for tests/benchmarks).
 LAST_REDO = [0]
+# Rows of the later parts the caller computed itself in that call (taken back from workers).
+LAST_TAKEN = [0]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
     """Compute `kernel(*cols, *params, outs)` on `parts` threads (see the module docstring).
     take_back=False waits for every guessed part instead (tests of the verification)."""
     LAST_REDO[0] = 0
+    LAST_TAKEN[0] = 0
     p = spec.params(params)
     if p is None:
         kernel(*cols, *params, outs[0] if len(outs) == 1 else outs)
@@ -144,6 +147,7 @@ def drive(spec: Recur, kernel: Callable, cols: list, params: tuple, outs: tuple,
         true = rec[-1][1] if _same(s, rec[k][1]) else s
         if rec[-1][0] < bounds[j + 1]:        # the rows the worker left: from the true state
             spec.rows(*cols, *p, *outs, rec[-1][0], bounds[j + 1], true)
+            LAST_TAKEN[0] += bounds[j + 1] - rec[-1][0]
     LAST_REDO[0] = redo
 
 

@@ -379,3 +379,27 @@ def test_parts_no_worker_started_are_taken_back_by_the_caller():
             f.result()
     assert R.LAST_REDO[0] == 0
     _bits_equal(got, ref, "rsi")
+
+
+def test_intervals_a_slow_worker_has_not_started_are_taken_back():
+    """A worker that gets little CPU (here: its rows calls are slowed down, the caller's
+    first part too, so that the worker has started) stops at its next checkpoint; the caller
+    computes the rest from the true state, bit for bit."""
+    import dataclasses
+    import time
+
+    from cryptolake.ops._threads import on_worker
+    real = R.SPECS[K.rsi]
+
+    def rows(*args):
+        # the worker gets 0.2 s per checkpoint interval; the caller's part 0 ends after 0.5 s
+        time.sleep(0.2 if on_worker() else (0.5 if args[-3] == 0 else 0.0))
+        real.rows(*args)
+
+    slow = dataclasses.replace(real, rows=rows)
+    close, high, low = _walk(20_000)
+    got = (np.full(20_000, -1.0),)
+    R.drive(slow, K.rsi, [close], (14,), got, 2)
+    part = 20_000 - (20_000 + real.warm((14,))) // 2        # rows of part 1
+    assert 0 < R.LAST_TAKEN[0] < part - 1000, (R.LAST_TAKEN[0], part)
+    _bits_equal(got, _whole(K.rsi, [close], (14,), 1), "rsi")
