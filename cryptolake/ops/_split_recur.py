@@ -36,6 +36,7 @@ import numpy as np
 
 from ..kernels import indicators as K
 from ..kernels._jit import register_warmup
+from ..kernels import kama as _kama
 from ..kernels import ma as _ma
 from ..kernels import momentum as _mom
 from ..kernels import oscillators as _osc
@@ -175,9 +176,9 @@ _register(K.macd, Recur(_mom._macd_init, _mom._macd_rows, 9,
 _register(K.trix, Recur(_mom._trix_init, _mom._trix_rows, 10,
                         warm=lambda p: _tau(3 * (p[0] + 1) / 2.0)))
 _register(K.kama, Recur(
-    _mom._kama_init, _mom._kama_rows, 1, step=4,
+    _kama._kama_init, _kama._kama_rows, 1, step=4,
     params=lambda p: ((p[0], 2.0 / (p[1] + 1) - 2.0 / (p[2] + 1.0), 2.0 / (p[2] + 1.0))
-                      if p[0] <= _mom.KAMA_DIRECT_MAX else None),
+                      if p[0] <= _kama.KAMA_DIRECT_MAX else None),
     warm=lambda p: _tau(1.0 / (p[2] * p[2]))))   # the slowest smoothing constant, squared
 _register(K.atr, Recur(_vol._atr_init, _vol._atr_rows, 1, step=4, warm=lambda p: _tau(p[0])))
 _register(K.adx, Recur(_osc._adx_init, _osc._adx_rows, 4, warm=lambda p: _tau(p[0])))
