@@ -19,62 +19,97 @@ NAN = np.nan
 
 
 @jit
-def ema_fast(x, alpha, minp, out):
-    """The part of `ewm_mean` that is finite after a NaN prefix: pandas' recurrence (weights
-    (1-alpha) and alpha sum to exactly 1) four rows at a time; ~1e-15 relative of pandas.
-    Stops before the first NaN/inf after the prefix and returns (index, last value, nobs)."""
+def _ema_init(x, alpha, minp, out, st):
+    """`ewm_mean`'s rows before its first `_ema_rows` row (the NaN prefix, and the first
+    finite value) and the state there: st = (weighted, old_wt, nobs capped at minp, mode),
+    mode 1 for the four-row steady state (weights (1-alpha) + alpha summing to exactly 1),
+    0 for pandas' general row. Returns that first row; in mode 1 it is the base of the
+    four-row grid (rows computed from a later state must start on it)."""
     n = x.shape[0]
+    st[0] = NAN
+    st[1] = 1.0
+    st[2] = 0.0
+    st[3] = 0.0
+    if (1.0 - alpha) + alpha != 1.0:
+        return 0
     f0 = 0
     while f0 < n and x[f0] - x[f0] != 0.0:
         f0 += 1
     for i in range(f0):
         out[i] = NAN
     if f0 >= n:
-        return n, NAN, 0
-    f = 1.0 - alpha
-    f2 = f * f
-    f3 = f2 * f
-    f4 = f3 * f
-    y = x[f0]
-    out[f0] = y
-    xs = x[f0 + 1:]                    # slices indexed from 0: no wraparound checks
-    os = out[f0 + 1:]
-    done = 0                           # blocks of four rows written
-    for q in range(xs.shape[0] // 4):
-        t = 4 * q
-        x1 = xs[t]
-        x2 = xs[t + 1]
-        x3 = xs[t + 2]
-        x4 = xs[t + 3]
-        if (x1 - x1) + (x2 - x2) + (x3 - x3) + (x4 - x4) != 0.0:
-            break                      # a NaN/inf in this block: finish it row-wise below
-        y1, y2, y3, y4 = ema4(y, x1, x2, x3, x4, alpha, f, f2, f3, f4)
-        os[t] = y1
-        os[t + 1] = y2
-        os[t + 2] = y3
-        os[t + 3] = y4
-        y = y4
-        done = q + 1
-    i = f0 + 1 + 4 * done
-    j = i
-    while j < n and j < i + 4 and x[j] - x[j] == 0.0:
-        j += 1
-    r = j - i                          # last partial block: the same formulas, so that a
-    if r > 0:                          # prefix of the input gives a prefix of the output
-        x2 = x[i + 1] if r > 1 else 0.0
-        x3 = x[i + 2] if r > 2 else 0.0
-        y1, y2, y3, y4 = ema4(y, x[i], x2, x3, 0.0, alpha, f, f2, f3, f4)
-        out[i] = y1
-        y = y1
-        if r > 1:
-            out[i + 1] = y2
-            y = y2
-        if r > 2:
-            out[i + 2] = y3
-            y = y3
-    for k in range(f0, min(j, f0 + minp - 1)):
-        out[k] = NAN
-    return j, y, j - f0
+        return n
+    out[f0] = x[f0] if minp <= 1 else NAN
+    st[0] = x[f0]
+    st[2] = min(1, minp)
+    st[3] = 1.0
+    return f0 + 1
+
+
+@jit
+def _ema_rows(x, alpha, minp, out, lo, hi, st):
+    """Rows lo .. hi-1 of `ewm_mean` from the state st (see `_ema_init`), left at hi in st.
+    Mode 1: pandas' recurrence four rows at a time (`ema4`) until a block holds a NaN/inf,
+    whose finite rows take the same formulas (so a prefix of the input gives a prefix of the
+    output); from that row on mode 0, pandas' row bit for bit (`ewm_step`)."""
+    weighted = st[0]
+    old_wt = st[1]
+    nobs = int(st[2])
+    i = lo
+    if st[3] != 0.0:
+        f = 1.0 - alpha
+        f2 = f * f
+        f3 = f2 * f
+        f4 = f3 * f
+        y = weighted
+        xs = x[lo:hi]                      # slices indexed from 0: no wraparound checks
+        os = out[lo:hi]
+        done = 0                           # blocks of four rows written
+        for q in range(xs.shape[0] // 4):
+            t = 4 * q
+            x1 = xs[t]
+            x2 = xs[t + 1]
+            x3 = xs[t + 2]
+            x4 = xs[t + 3]
+            if (x1 - x1) + (x2 - x2) + (x3 - x3) + (x4 - x4) != 0.0:
+                break                      # a NaN/inf in this block: finish it row-wise below
+            y1, y2, y3, y4 = ema4(y, x1, x2, x3, x4, alpha, f, f2, f3, f4)
+            os[t] = y1
+            os[t + 1] = y2
+            os[t + 2] = y3
+            os[t + 3] = y4
+            y = y4
+            done = q + 1
+        i = lo + 4 * done
+        j = i
+        while j < hi and j < i + 4 and x[j] - x[j] == 0.0:
+            j += 1
+        r = j - i                          # last partial block: the same formulas
+        if r > 0:
+            x2 = x[i + 1] if r > 1 else 0.0
+            x3 = x[i + 2] if r > 2 else 0.0
+            y1, y2, y3, y4 = ema4(y, x[i], x2, x3, 0.0, alpha, f, f2, f3, f4)
+            out[i] = y1
+            y = y1
+            if r > 1:
+                out[i + 1] = y2
+                y = y2
+            if r > 2:
+                out[i + 2] = y3
+                y = y3
+        for k in range(lo, min(j, lo + minp - 1 - nobs)):
+            out[k] = NAN                   # fewer than minp observations so far
+        nobs += j - lo
+        weighted = y
+        i = j
+        if j < hi:                         # a NaN/inf: pandas' general row from here on
+            st[3] = 0.0
+    for k in range(i, hi):
+        weighted, old_wt, nobs = ewm_step(weighted, old_wt, nobs, x[k], alpha)
+        out[k] = weighted if nobs >= minp else NAN
+    st[0] = weighted
+    st[1] = old_wt
+    st[2] = min(nobs, minp)
 
 
 @jit
@@ -82,20 +117,15 @@ def ewm_mean(x, alpha, minp, out):
     """`pd.Series(x).ewm(alpha=alpha, adjust=False, min_periods=minp).mean()` (ignore_na=False).
 
     Pass `alpha` through `alpha_from_span`/`alpha_from_alpha`. Up to the first NaN/inf after
-    the leading NaNs it runs `ema_fast` (~1e-15 relative of pandas); from there on it replays
-    pandas row by row, bit for bit.
+    the leading NaNs it runs pandas' recurrence four rows at a time (`ema4`, ~1e-15 relative
+    of pandas); from there on it replays pandas row by row, bit for bit.
     Leading NaNs are skipped; an interior NaN keeps the previous value and decays its weight
     as pandas does (including pandas' own rule for alpha == 0.5 after a gap).
+    (`_ema_init` + `_ema_rows`: the resumable form for `ops._split_recur`.)
     """
-    start = 0
-    weighted = NAN
-    old_wt = 1.0
-    nobs = 0
-    if (1.0 - alpha) + alpha == 1.0:
-        start, weighted, nobs = ema_fast(x, alpha, minp, out)
-    for i in range(start, x.shape[0]):
-        weighted, old_wt, nobs = ewm_step(weighted, old_wt, nobs, x[i], alpha)
-        out[i] = weighted if nobs >= minp else NAN
+    st = np.empty(4)
+    lo = _ema_init(x, alpha, minp, out, st)
+    _ema_rows(x, alpha, minp, out, lo, x.shape[0], st)
 
 
 # ---------------------------------------------------------------- weighted moving average

@@ -1,5 +1,6 @@
-"""Momentum kernels on one price series: rsi, macd, trix, tsi, roc, kama, stoch_rsi (the
-high/low/close oscillators live in oscillators.py).
+"""Momentum kernels on one price series: rsi, macd, trix, tsi, roc, stoch_rsi, and kama
+(which lives in kama.py; re-exported here). The high/low/close oscillators live in
+oscillators.py.
 
 Each reads float64 arrays and writes into preallocated outputs (`out` 1-D, or a tuple of 1-D
 arrays, or a 2-D array, with one row per output column). Each docstring names the `ta` call it reproduces (with `fillna=False`).
@@ -10,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._sums import all_finite
 from ._ewm import alpha_alpha, ewm_exact, ewm_hit, ewm_plain, ewm_step, exact_ok, span_alpha
+from .kama import KAMA_BLOCK, KAMA_DIRECT_MAX, _kama_init, _kama_rows, kama  # noqa: F401
 from .rolling import (
     finite_from,
     hilo_block,
@@ -19,7 +20,6 @@ from .rolling import (
     rolling_max,
     rolling_mean,
     rolling_min,
-    rolling_sum,
 )
 
 NAN = np.nan
@@ -36,28 +36,33 @@ EWM_BLOCK = 512     # rows per steady-state block (its scratch stays in L1)
 
 
 @jit
-def rsi(close, window, out):
-    """`ta.momentum.RSIIndicator(close, window).rsi()`: Wilder smoothing as pandas
-    `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
-    row's missing change, and any change next to a NaN, counts as 0); 100 where the average
-    loss is 0. pandas' row replayed bit for bit: once warm, blocks of EWM_BLOCK rows run the
-    two recurrences over range-indexed slices (no negative-index checks), speculatively
-    without pandas' equality skip (`ewm_plain`; replayed with `ewm_exact` where it would have
-    applied); a block with a missing or infinite change is rolled back and replayed with the
-    general row (`ewm_step`, the same bits on finite rows), so no value depends on where a
-    block starts or on a later row."""
-    n = close.shape[0]
+def _rsi_init(close, window, out, st):
+    """The state before row 0 (see `_rsi_rows`); returns the first row to compute (0)."""
+    st[0] = NAN
+    st[1] = 1.0
+    st[2] = NAN
+    st[3] = 1.0
+    st[4] = 0.0
+    return 0
+
+
+@jit
+def _rsi_rows(close, window, out, lo, hi, st):
+    """Rows lo .. hi-1 of `rsi`, resuming from the state st = (up, up_wt, dn, dn_wt, nobs
+    capped at window) left by the rows before lo, and leaving the state at hi there (rows
+    depend on the state and the inputs only, never on where a call or a block starts)."""
+    n = hi
     a = alpha_alpha(1.0 / window)
     f = 1.0 - a
     steady = exact_ok(a)
     B = EWM_BLOCK
-    up = NAN
-    up_wt = 1.0
-    dn = NAN
-    dn_wt = 1.0
-    nobs = 0
+    up = st[0]
+    up_wt = st[1]
+    dn = st[2]
+    dn_wt = st[3]
+    nobs = int(st[4])
     general_to = 0                       # rows below this take the general row
-    i = 0
+    i = lo
     while i < n:
         if i >= general_to and steady and i > 0 and nobs >= window and up_wt == 1.0 \
                 and dn_wt == 1.0 and up == up and dn == dn:
@@ -101,17 +106,45 @@ def rsi(close, window, out):
         dn, dn_wt, nobs = ewm_step(dn, dn_wt, nobs, l, a)
         out[i] = _rsi_value(up, dn) if nobs >= window else NAN
         i += 1
+    st[0] = up
+    st[1] = up_wt
+    st[2] = dn
+    st[3] = dn_wt
+    st[4] = min(nobs, window)
 
 
 @jit
-def macd(close, fast, slow, signal, out):
-    """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
-    outputs macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass, with
-    pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near the
-    price, so a few ulp of the price can exceed 1e-9 of its own size. Once all three are warm,
-    blocks of EWM_BLOCK rows run over range-indexed slices, speculatively without pandas'
-    equality skip (`ewm_plain`, replayed with `ewm_exact` where it applies); a block
-    with a missing close is rolled back and replayed with the general row (`ewm_step`)."""
+def rsi(close, window, out):
+    """`ta.momentum.RSIIndicator(close, window).rsi()`: Wilder smoothing as pandas
+    `ewm(alpha=1/window, adjust=False, min_periods=window)` of gains and losses (the first
+    row's missing change, and any change next to a NaN, counts as 0); 100 where the average
+    loss is 0. pandas' row replayed bit for bit: once warm, blocks of EWM_BLOCK rows run the
+    two recurrences over range-indexed slices (no negative-index checks), speculatively
+    without pandas' equality skip (`ewm_plain`; replayed with `ewm_exact` where it would have
+    applied); a block with a missing or infinite change is rolled back and replayed with the
+    general row (`ewm_step`, the same bits on finite rows), so no value depends on where a
+    block starts or on a later row. (`_rsi_init` + `_rsi_rows`: the resumable form that
+    `ops._split_recur` runs on two cores.)"""
+    st = np.empty(5)
+    lo = _rsi_init(close, window, out, st)
+    _rsi_rows(close, window, out, lo, close.shape[0], st)
+
+
+@jit
+def _macd_init(close, fast, slow, signal, o0, o1, o2, st):
+    """The state before row 0 (see `_macd_rows`); returns the first row to compute (0)."""
+    for k in range(3):
+        st[3 * k] = NAN
+        st[3 * k + 1] = 1.0
+        st[3 * k + 2] = 0.0
+    return 0
+
+
+@jit
+def _macd_rows(close, fast, slow, signal, o0, o1, o2, lo, hi, st):
+    """Rows lo .. hi-1 of `macd` from the state st = (ef, ewf, nf, es, ews, ns, eg, ewg, ng),
+    the counts capped at their spans, left at hi in st (rows never depend on where a call or
+    a block starts)."""
     af = span_alpha(fast)
     asl = span_alpha(slow)
     ag = span_alpha(signal)
@@ -119,22 +152,19 @@ def macd(close, fast, slow, signal, out):
     fs = 1.0 - asl
     fg = 1.0 - ag
     steady = exact_ok(af) and exact_ok(asl) and exact_ok(ag)
-    ef = NAN
-    ewf = 1.0
-    nf = 0
-    es = NAN
-    ews = 1.0
-    ns = 0
-    eg = NAN
-    ewg = 1.0
-    ng = 0
-    n = close.shape[0]
-    o0 = out[0]
-    o1 = out[1]
-    o2 = out[2]
+    ef = st[0]
+    ewf = st[1]
+    nf = int(st[2])
+    es = st[3]
+    ews = st[4]
+    ns = int(st[5])
+    eg = st[6]
+    ewg = st[7]
+    ng = int(st[8])
+    n = hi
     B = EWM_BLOCK
     general_to = 0
-    i = 0
+    i = lo
     while i < n:
         if i >= general_to and steady and ng >= signal and ewf == 1.0 and ews == 1.0 \
                 and ewg == 1.0 and nf >= fast and ns >= slow:
@@ -186,6 +216,33 @@ def macd(close, fast, slow, signal, out):
         o1[i] = sg
         o2[i] = md - sg
         i += 1
+    st[0] = ef
+    st[1] = ewf
+    st[2] = min(nf, fast)
+    st[3] = es
+    st[4] = ews
+    st[5] = min(ns, slow)
+    st[6] = eg
+    st[7] = ewg
+    st[8] = min(ng, signal)
+
+
+@jit
+def macd(close, fast, slow, signal, out):
+    """`ta.trend.MACD(close, window_slow=slow, window_fast=fast, window_sign=signal)`:
+    outputs macd(), macd_signal(), macd_diff(). Three pandas EMAs fused in one pass, with
+    pandas' own arithmetic (bit for bit): MACD is a small difference of two EMAs near the
+    price, so a few ulp of the price can exceed 1e-9 of its own size. Once all three are warm,
+    blocks of EWM_BLOCK rows run over range-indexed slices, speculatively without pandas'
+    equality skip (`ewm_plain`, replayed with `ewm_exact` where it applies); a block
+    with a missing close is rolled back and replayed with the general row (`ewm_step`).
+    (`_macd_init` + `_macd_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(9)
+    o0 = out[0]
+    o1 = out[1]
+    o2 = out[2]
+    lo = _macd_init(close, fast, slow, signal, o0, o1, o2, st)
+    _macd_rows(close, fast, slow, signal, o0, o1, o2, lo, close.shape[0], st)
 
 
 @jit
@@ -215,33 +272,37 @@ def ema_chain(x, window, depth, out):
 
 
 @jit
-def trix(close, window, out):
-    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA
-    (three pandas EMAs of span `window`, each NaN until `window` observations). Row 0 is NaN
-    (ta fills the missing previous value with the whole-series mean, a look-ahead that only
-    shows when window == 1). One pass, pandas' rows bit for bit (TRIX is a tiny relative
-    change of a value near the price, so a few ulp of the price would exceed 1e-9 of it on a
-    near-flat series): once the three EMAs are warm, blocks of EWM_BLOCK rows run the three
-    recurrences side by side, speculatively without pandas' equality skip (`ewm_plain`,
-    replayed with `ewm_exact` where it applies); a block with a missing close is
-    rolled back and replayed with the general row (`ewm_step`, the same bits on finite rows)."""
+def _trix_init(close, window, out, st):
+    """The state before row 0 (see `_trix_rows`); returns the first row to compute (0)."""
+    for k in range(3):
+        st[3 * k] = NAN
+        st[3 * k + 1] = 1.0
+        st[3 * k + 2] = 0.0
+    st[9] = NAN
+    return 0
+
+
+@jit
+def _trix_rows(close, window, out, lo, hi, st):
+    """Rows lo .. hi-1 of `trix` from the state st = (e1, w1, n1, e2, w2, n2, e3, w3, n3,
+    prev), the counts capped at window, left at hi in st."""
     a = span_alpha(window)
     f = 1.0 - a
     steady = exact_ok(a)
-    e1 = NAN
-    w1 = 1.0
-    n1 = 0
-    e2 = NAN
-    w2 = 1.0
-    n2 = 0
-    e3 = NAN
-    w3 = 1.0
-    n3 = 0
-    prev = NAN
-    n = close.shape[0]
+    e1 = st[0]
+    w1 = st[1]
+    n1 = int(st[2])
+    e2 = st[3]
+    w2 = st[4]
+    n2 = int(st[5])
+    e3 = st[6]
+    w3 = st[7]
+    n3 = int(st[8])
+    prev = st[9]
+    n = hi
     B = EWM_BLOCK
     general_to = 0
-    i = 0
+    i = lo
     while i < n:
         if i >= general_to and steady and n3 >= window and w1 == 1.0 and w2 == 1.0 \
                 and w3 == 1.0 and prev == prev:
@@ -288,6 +349,33 @@ def trix(close, window, out):
         out[i] = (v - prev) / prev * 100.0
         prev = v
         i += 1
+    st[0] = e1
+    st[1] = w1
+    st[2] = min(n1, window)
+    st[3] = e2
+    st[4] = w2
+    st[5] = min(n2, window)
+    st[6] = e3
+    st[7] = w3
+    st[8] = min(n3, window)
+    st[9] = prev
+
+
+@jit
+def trix(close, window, out):
+    """`ta.trend.TRIXIndicator(close, window).trix()`: 100 * one-row change of the triple EMA
+    (three pandas EMAs of span `window`, each NaN until `window` observations). Row 0 is NaN
+    (ta fills the missing previous value with the whole-series mean, a look-ahead that only
+    shows when window == 1). One pass, pandas' rows bit for bit (TRIX is a tiny relative
+    change of a value near the price, so a few ulp of the price would exceed 1e-9 of it on a
+    near-flat series): once the three EMAs are warm, blocks of EWM_BLOCK rows run the three
+    recurrences side by side, speculatively without pandas' equality skip (`ewm_plain`,
+    replayed with `ewm_exact` where it applies); a block with a missing close is
+    rolled back and replayed with the general row (`ewm_step`, the same bits on finite rows).
+    (`_trix_init` + `_trix_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(10)
+    lo = _trix_init(close, window, out, st)
+    _trix_rows(close, window, out, lo, close.shape[0], st)
 
 
 @jit
@@ -335,136 +423,6 @@ def roc(close, window, out):
     for t in range(m):
         p = prv[t]
         oo[t] = ((cur[t] - p) / p) * 100.0
-
-
-KAMA_DIRECT_MAX = 32    # windows up to this long sum their |changes| directly (exact to w ulp)
-KAMA_BLOCK = 512
-
-
-@jit(inline="always")
-def _kama_sc(close, i, w, fd, ssc):
-    """KAMA's smoothing constant at row i >= w - 1 (one row of the blocked pass, same bits):
-    efficiency ratio |c - c[i-w]| / (|change| summed over the window, newest first; NaN when
-    any is missing), 0 where that sum is 0."""
-    den = abs(close[i] - close[i - 1]) if i > 0 else 0.0
-    for j in range(1, w):
-        r = i - j
-        den += abs(close[r] - close[r - 1]) if r > 0 else 0.0
-    num = abs(close[i] - close[i - w]) if i >= w else 0.0
-    if den - den != 0.0:
-        den = NAN                        # a missing change (inf counts as missing, as pandas)
-    er = num / den if den != 0 else 0.0
-    t = er * fd + ssc
-    return t * t
-
-
-@jit
-def _kama_direct(close, w, fd, ssc, out):
-    n = close.shape[0]
-    B = KAMA_BLOCK
-    vol = np.empty(B + w)
-    sc = np.empty(B)
-    first = True
-    k = NAN                              # the previous KAMA value, kept in a register
-    lo = min(w - 1, n)
-    out[:lo] = NAN
-    i = lo
-    while i < n:
-        b1 = min(i + B, n)
-        m = b1 - i
-        if not first and i >= w and all_finite(close[i - w:b1]):
-            # slices indexed by range variables: no negative-index wraparound, so SIMD lanes
-            cur = close[i - w + 1:b1]
-            prv = close[i - w:b1 - 1]
-            for t in range(m + w - 1):
-                vol[t] = abs(cur[t] - prv[t])      # |change| of row i - w + 1 + t
-            v = vol[w - 1:w - 1 + m]
-            for t in range(m):
-                sc[t] = v[t]
-            for j in range(1, w):                  # newest first, as _kama_sc
-                v = vol[w - 1 - j:w - 1 - j + m]
-                for t in range(m):
-                    sc[t] += v[t]
-            cc = close[i:b1]
-            cw = close[i - w:b1 - w]
-            for t in range(m):
-                den = sc[t]
-                er = abs(cc[t] - cw[t]) / den if den != 0 else 0.0
-                u = er * fd + ssc
-                sc[t] = u * u
-            oo = out[i:b1]
-            for t in range(m):
-                k = k + sc[t] * (cc[t] - k)        # ta's form: one chain, no division
-                oo[t] = k
-            i = b1
-            continue
-        while i < b1:
-            s = _kama_sc(close, i, w, fd, ssc)
-            if s != s:
-                out[i] = NAN
-                k = NAN
-            elif first:
-                k = close[i]
-                out[i] = k
-                first = False
-            else:
-                k = k + s * (close[i] - k)
-                out[i] = k
-            i += 1
-
-
-@jit
-def _kama_summed(close, window, fast, slow, out):
-    """`kama` for long windows: the |change| window sum as a guarded running sum."""
-    n = close.shape[0]
-    vol = np.empty(n)
-    for i in range(n):
-        vol[i] = abs(close[i] - close[i - 1]) if i > 0 else 0.0
-    den = np.empty(n)
-    rolling_sum(vol, window, window, den)
-    fsc = 2.0 / (fast + 1)
-    ssc = 2.0 / (slow + 1.0)
-    first = True
-    k = NAN                              # the previous KAMA value, kept in a register
-    for i in range(n):
-        if i < window - 1:
-            out[i] = NAN
-            continue
-        if i >= window:
-            num = abs(close[i] - close[i - window])
-        else:
-            num = 0.0                    # unused: the first value is the close
-        dd = den[i]
-        er = num / dd if dd != 0 else 0.0
-        t = er * (fsc - ssc) + ssc
-        sc = t * t                       # (the same bits as ** 2.0)
-        if sc != sc:
-            out[i] = NAN
-            k = NAN
-        elif first:
-            k = close[i]
-            out[i] = k
-            first = False
-        else:
-            k = k + sc * (close[i] - k)
-            out[i] = k
-
-
-@jit
-def kama(close, window, fast, slow, out):
-    """`ta.momentum.KAMAIndicator(close, window, pow1=fast, pow2=slow).kama()`.
-
-    Efficiency ratio |c - c[t-window]| / rolling sum of |one-row change|; the first value with
-    a full window is the close itself. (ta's first change wraps around to the last row via
-    np.roll; here it is 0, so nothing depends on a later row; the first KAMA value is the close
-    either way.) Windows up to KAMA_DIRECT_MAX rows sum the window directly (a sum of
-    non-negative terms: within w ulp of exact, no drift), blocks of finite rows in SIMD lanes
-    with one multiply-add chain left per row; longer windows use a guarded running sum.
-    """
-    if window <= KAMA_DIRECT_MAX:
-        _kama_direct(close, window, 2.0 / (fast + 1) - 2.0 / (slow + 1.0), 2.0 / (slow + 1.0), out)
-    else:
-        _kama_summed(close, window, fast, slow, out)
 
 
 @jit

@@ -178,27 +178,19 @@ def _dm(hi, hi0, lo, lo0, pc):
 
 
 @jit
-def adx(high, low, close, window, out):
-    """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
-    ta's Wilder sums and seeding in one pass, each output written once, no length-n
-    temporaries. ta's steps x - x / w + v and (a * (w - 1) + v) / w are taken as
-    x * (1 - 1/w) + v and a * ((w - 1)/w) + v / w: two dependent operations a row instead of
-    three (the running sums are the latency chain), within a few ulps a step, and the
-    smoothing is contractive, so within ~1e-14 relative of ta. As in ta, the warm-up rows
-    are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
-    Expects finite inputs (ta drops NaN rows before seeding)."""
+def _adx_init(high, low, close, window, ax, ap, an, st):
+    """ADX's rows before 2*window (ta's seeds: zeros, the first DI values, the ADX seed at
+    row 2*window-1) and the state there, st = (trs, dip, din, adx); returns the first row
+    `_adx_rows` computes (n when the series ends first)."""
     n = close.shape[0]
     w = window
-    ax = out[0]
-    ap = out[1]
-    an = out[2]
     for i in range(min(n, 2 * w - 1)):
         ax[i] = 0.0
     for i in range(min(n, w + 1)):
         ap[i] = 0.0
         an[i] = 0.0
     if n <= w:
-        return
+        return n
     buf = np.empty(w + 1)                # the seeds: pandas .sum() of rows 1..w (pairwise)
     for i in range(1, w + 1):
         buf[i] = _dm(high[i], high[i - 1], low[i], low[i - 1], close[i - 1])[0]
@@ -211,8 +203,6 @@ def adx(high, low, close, window, out):
     din = np_sum(buf, 1, w)
     fw = float(w)
     keep = 1.0 - 1.0 / fw
-    kw = (w - 1) / fw
-    inv = 1.0 / fw
     dxb = np.empty(w)                    # the first window of DX values (ADX's seed)
     adxv = 0.0
     for p in range(w, min(2 * w, n)):
@@ -233,31 +223,81 @@ def adx(high, low, close, window, out):
         if p == 2 * w - 1:
             adxv = np_sum(dxb, 0, w) / w
             ax[p] = adxv
-    if n <= 2 * w:
+    st[0] = trs
+    st[1] = dip
+    st[2] = din
+    st[3] = adxv
+    return min(n, 2 * w)
+
+
+@jit(inline="always")
+def _adx_step(tr, pos, neg, trs, dip, din, adxv, keep, kw, inv):
+    """One steady row of ADX from its true range and directional moves: the new sums and
+    ADX, and the row's adx_pos, adx_neg."""
+    trs = trs * keep + tr
+    dip = dip * keep + pos
+    din = din * keep + neg
+    r = 100.0 / trs
+    dpos = dip * r if trs != 0 else 0.0
+    dneg = din * r if trs != 0 else 0.0
+    s = dpos + dneg
+    dx = 100.0 * abs((dpos - dneg) / s)
+    adxv = adxv * kw + (dx if s != 0 else 0.0) * inv
+    return trs, dip, din, adxv, dpos, dneg
+
+
+@jit
+def _adx_rows(high, low, close, window, ax, ap, an, lo, hi, st):
+    """Rows lo .. hi-1 (lo >= 2*window) of `adx` from the state st (see `_adx_init`), left
+    at hi in st."""
+    if lo >= hi:
         return
-    b = 2 * w                            # steady state: slices (non-negative indices)
-    hs = high[b:]
-    ls = low[b:]
-    cs = close[b - 1:n - 1]
-    hp = high[b - 1:n - 1]
-    lp = low[b - 1:n - 1]
-    xs = ax[b:]
-    ps = ap[b:]
-    ns = an[b:]
-    for t in range(n - b):
+    fw = float(window)
+    keep = 1.0 - 1.0 / fw
+    kw = (window - 1) / fw
+    inv = 1.0 / fw
+    trs = st[0]
+    dip = st[1]
+    din = st[2]
+    adxv = st[3]
+    hs = high[lo:hi]                     # slices (non-negative indices)
+    ls = low[lo:hi]
+    cs = close[lo - 1:hi - 1]
+    hp = high[lo - 1:hi - 1]
+    lp = low[lo - 1:hi - 1]
+    xs = ax[lo:hi]
+    ps = ap[lo:hi]
+    ns = an[lo:hi]
+    for t in range(hi - lo):
         tr, pos, neg = _dm(hs[t], hp[t], ls[t], lp[t], cs[t])
-        trs = trs * keep + tr
-        dip = dip * keep + pos
-        din = din * keep + neg
-        r = 100.0 / trs
-        dpos = dip * r if trs != 0 else 0.0
-        dneg = din * r if trs != 0 else 0.0
+        trs, dip, din, adxv, dpos, dneg = _adx_step(tr, pos, neg, trs, dip, din, adxv,
+                                                    keep, kw, inv)
         ps[t] = dpos
         ns[t] = dneg
-        s = dpos + dneg
-        dx = 100.0 * abs((dpos - dneg) / s)
-        adxv = adxv * kw + (dx if s != 0 else 0.0) * inv
         xs[t] = adxv
+    st[0] = trs
+    st[1] = dip
+    st[2] = din
+    st[3] = adxv
+
+
+@jit
+def adx(high, low, close, window, out):
+    """`ta.trend.ADXIndicator(high, low, close, window)`: rows adx(), adx_pos(), adx_neg(),
+    ta's Wilder sums and seeding in one pass, each output written once, no length-n
+    temporaries. ta's steps x - x / w + v and (a * (w - 1) + v) / w are taken as
+    x * (1 - 1/w) + v and a * ((w - 1)/w) + v / w: two dependent operations a row instead of
+    three (the running sums are the latency chain), within a few ulps a step, and the
+    smoothing is contractive, so within ~1e-14 relative of ta. As in ta, the warm-up rows
+    are 0 (not NaN): adx before row 2*window-1, adx_pos/adx_neg up to row window.
+    Expects finite inputs (ta drops NaN rows before seeding). (`_adx_init` + `_adx_rows`:
+    the resumable form for `ops._split_recur`.)"""
+    st = np.empty(4)
+    ax = out[0]
+    ap = out[1]
+    an = out[2]
+    lo = _adx_init(high, low, close, window, ax, ap, an, st)
+    _adx_rows(high, low, close, window, ax, ap, an, lo, close.shape[0], st)
 
 
 @jit
@@ -358,30 +398,40 @@ def _aroon_suffix(hs, ls, b0, shv, shi, slv, sli):
 
 
 @jit
-def psar(high, low, close, step, max_step, out):
-    """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
-    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close). One pass, the
-    state (previous SAR, the last two highs/lows) in registers, each output written once."""
+def _psar_init(high, low, close, step, max_step, ps, pu, pd_, st):
+    """PSAR's rows 0 and 1 (the close) and the state after them: st = (up_trend, af,
+    up_high, down_low, prev). Returns the first row `_psar_rows` computes (2, or n)."""
     n = close.shape[0]
-    ps = out[0]
-    pu = out[1]
-    pd_ = out[2]
     for i in range(min(n, 2)):
         ps[i] = close[i]
         pu[i] = NAN
         pd_[i] = NAN
     if n < 3:
+        return n
+    st[0] = 1.0
+    st[1] = step
+    st[2] = high[0]
+    st[3] = low[0]
+    st[4] = close[1]
+    return 2
+
+
+@jit
+def _psar_rows(high, low, close, step, max_step, ps, pu, pd_, lo, hi, st):
+    """Rows lo .. hi-1 (lo >= 2) of `psar` from the state st (see `_psar_init`), left at hi
+    in st; the last two highs and lows are read from the rows before lo."""
+    if lo >= hi:
         return
-    up_trend = True
-    af = step
-    up_high = high[0]
-    down_low = low[0]
-    prev = close[1]
-    h2 = high[0]
-    h1 = high[1]
-    l2 = low[0]
-    l1 = low[1]
-    for i in range(2, n):
+    up_trend = st[0] != 0.0
+    af = st[1]
+    up_high = st[2]
+    down_low = st[3]
+    prev = st[4]
+    h2 = high[lo - 2]
+    h1 = high[lo - 1]
+    l2 = low[lo - 2]
+    l1 = low[lo - 1]
+    for i in range(lo, hi):
         max_high = high[i]
         min_low = low[i]
         if up_trend:
@@ -422,6 +472,25 @@ def psar(high, low, close, step, max_step, out):
         h1 = max_high
         l2 = l1
         l1 = min_low
+    st[0] = 1.0 if up_trend else 0.0
+    st[1] = af
+    st[2] = up_high
+    st[3] = down_low
+    st[4] = prev
+
+
+@jit
+def psar(high, low, close, step, max_step, out):
+    """`ta.trend.PSARIndicator(high, low, close, step, max_step)`: rows psar(), psar_up(),
+    psar_down(), the same loop as ta (rows 0 and 1 of psar are the close). One pass, the
+    state (previous SAR, the last two highs/lows) in registers, each output written once.
+    (`_psar_init` + `_psar_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(5)
+    ps = out[0]
+    pu = out[1]
+    pd_ = out[2]
+    lo = _psar_init(high, low, close, step, max_step, ps, pu, pd_, st)
+    _psar_rows(high, low, close, step, max_step, ps, pu, pd_, lo, close.shape[0], st)
 
 
 _UO_B = 256                  # rows per block (its scratch stays in L1)

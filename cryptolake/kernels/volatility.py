@@ -7,7 +7,8 @@ import numpy as np
 from ._jit import jit, register_warmup
 from ._ewm import ema4, span_alpha
 from .ma import ewm_mean
-from ._sums import np_sum
+from ._sums import all_finite, np_sum
+from .oscillators import _adx_init, _adx_rows, _adx_step, adx
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -93,74 +94,60 @@ def _atr_seed(high, low, close, window, out):
 
 
 @jit
-def _atr_fast(high, low, close, window, out):
-    # finite rows: branch-free true range; False when some row was not finite (its NaN
-    # true range propagates to the last value)
+def _atr_init(high, low, close, window, out, st):
+    """ATR's rows before `window` (0, then the seed at row window-1) and the state there
+    (st[0] = the last value); returns the first row `_atr_rows` computes (n when the series
+    is shorter than a window: then every row is 0)."""
     n = close.shape[0]
-    prev = _atr_seed(high, low, close, window, out)
+    if n < window:
+        for i in range(n):
+            out[i] = 0.0
+        st[0] = 0.0
+        return n
+    st[0] = _atr_seed(high, low, close, window, out)
+    return window
+
+
+@jit
+def _atr_rows(high, low, close, window, out, lo, hi, st):
+    """Rows lo .. hi-1 of `atr` (lo >= window, on the four-row grid from `window`), from the
+    last value st[0], left at hi in st[0]: Wilder's step as
+    prev * (1 - 1/window) + tr / window four rows at a time (`ema4`), the true range branch-free
+    (`_trv`) and, in a block of four with a NaN/inf in it, with ta's NaN-skipping rule (`_tr`,
+    the same bits on finite rows). A last partial block takes the same formulas (a prefix of
+    the input gives a prefix of the output)."""
+    prev = st[0]
     a = 1.0 / window
     f = (window - 1.0) / window
     f2 = f * f
     f3 = f2 * f
     f4 = f3 * f
-    hv = high[window:]                   # slices indexed from 0: no wraparound checks
-    lv = low[window:]
-    pv = close[window - 1:n - 1]
-    ov = out[window:]
-    for q in range((n - window) // 4):
+    q4 = (hi - lo) // 4
+    hv = high[lo:hi]                     # slices indexed from 0: no wraparound checks
+    lv = low[lo:hi]
+    pv = close[lo - 1:hi - 1]
+    ov = out[lo:hi]
+    for q in range(q4):
         t = 4 * q
         x1 = _trv(hv[t], lv[t], pv[t])
         x2 = _trv(hv[t + 1], lv[t + 1], pv[t + 1])
         x3 = _trv(hv[t + 2], lv[t + 2], pv[t + 2])
         x4 = _trv(hv[t + 3], lv[t + 3], pv[t + 3])
+        if (x1 - x1) + (x2 - x2) + (x3 - x3) + (x4 - x4) != 0.0:
+            i = lo + t
+            x1 = _tr(high, low, close, i)
+            x2 = _tr(high, low, close, i + 1)
+            x3 = _tr(high, low, close, i + 2)
+            x4 = _tr(high, low, close, i + 3)
         y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
         ov[t] = y1
         ov[t + 1] = y2
         ov[t + 2] = y3
         ov[t + 3] = y4
         prev = y4
-    i = window + 4 * ((n - window) // 4)
-    r = n - i                            # the last partial block: the same formulas, so
-    if r > 0:                            # a prefix of the input gives a prefix of the output
-        x1 = tr_max(high, low, close, i)
-        x2 = tr_max(high, low, close, i + 1) if r > 1 else 0.0
-        x3 = tr_max(high, low, close, i + 2) if r > 2 else 0.0
-        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, 0.0, a, f, f2, f3, f4)
-        out[i] = y1
-        if r > 1:
-            out[i + 1] = y2
-        if r > 2:
-            out[i + 2] = y3
-        prev = y1 if r == 1 else (y2 if r == 2 else y3)
-    return prev == prev               # a non-finite row makes every later value NaN
-
-
-@jit
-def _atr_nan(high, low, close, window, out):
-    # any input: `_atr_fast` with ta's NaN-skipping true range (the same bits on finite
-    # rows, so a NaN/inf after row k leaves rows <= k as the fast pass computes them)
-    n = close.shape[0]
-    prev = _atr_seed(high, low, close, window, out)
-    a = 1.0 / window
-    f = (window - 1.0) / window
-    f2 = f * f
-    f3 = f2 * f
-    f4 = f3 * f
-    i = window
-    while i + 4 <= n:
-        x1 = _tr(high, low, close, i)
-        x2 = _tr(high, low, close, i + 1)
-        x3 = _tr(high, low, close, i + 2)
-        x4 = _tr(high, low, close, i + 3)
-        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
-        out[i] = y1
-        out[i + 1] = y2
-        out[i + 2] = y3
-        out[i + 3] = y4
-        prev = y4
-        i += 4
-    r = n - i                            # the last partial block: the same formulas, so
-    if r > 0:                            # a prefix of the input gives a prefix of the output
+    i = lo + 4 * q4
+    r = hi - i
+    if r > 0:
         x1 = _tr(high, low, close, i)
         x2 = _tr(high, low, close, i + 1) if r > 1 else 0.0
         x3 = _tr(high, low, close, i + 2) if r > 2 else 0.0
@@ -171,7 +158,7 @@ def _atr_nan(high, low, close, window, out):
         if r > 2:
             out[i + 2] = y3
         prev = y1 if r == 1 else (y2 if r == 2 else y3)
-    return prev == prev               # a non-finite row makes every later value NaN
+    st[0] = prev
 
 
 @jit
@@ -180,17 +167,13 @@ def atr(high, low, close, window, out):
     seed = mean of the first `window` true ranges at row window-1, then ta's
     (prev * (window-1) + tr) / window, here as prev * (1 - 1/window) + tr / window four rows
     at a time (`ema4`: one multiply-add on the dependency chain per four rows, a few ulp of
-    ta's value), the true range computed in the same pass without branches. A NaN/inf row
-    anywhere reruns the pass with ta's NaN-skipping true range (a NaN true range makes every
-    later value NaN, as in ta). As in ta, rows before
-    window-1 are 0, not NaN."""
-    n = close.shape[0]
-    if n < window:
-        for i in range(n):
-            out[i] = 0.0
-        return
-    if not _atr_fast(high, low, close, window, out):
-        _atr_nan(high, low, close, window, out)
+    ta's value), the true range computed in the same pass without branches (ta's
+    NaN-skipping rule in a block of four that holds a NaN/inf: a NaN true range makes every
+    later value NaN, as in ta). As in ta, rows before window-1 are 0, not NaN.
+    (`_atr_init` + `_atr_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(1)
+    lo = _atr_init(high, low, close, window, out, st)
+    _atr_rows(high, low, close, window, out, lo, close.shape[0], st)
 
 
 @jit(inline="always")
@@ -359,3 +342,98 @@ def _warm():
     keltner(h, l, c, 3, 2, 2.0, True, o3)
     keltner(h, l, c, 3, 2, 2.0, False, o3)
     donchian(h, l, 3, 0, o3)
+    atr_adx(h, l, c, 3, 2, o, o3[0], o3[1], o3[2])
+
+
+# ---------------------------------------------------------------- atr + adx in one pass
+@jit
+def _atr_adx_rows(high, low, close, wa, wx, out, ax, ap, an, lo, hi, sa, sx):
+    """Rows lo .. hi-1 of `atr` (window wa; lo on its four-row grid) and `adx` (window wx;
+    lo >= 2*wx) together, from their states sa and sx, left at hi there: each row's true
+    range is computed once (`_trv`; for finite rows with high >= low it is the same bits as
+    ADX's max(h, pc) - min(l, pc): the same one subtraction wins), read once for both."""
+    prev = sa[0]
+    a = 1.0 / wa
+    f = (wa - 1.0) / wa
+    f2 = f * f
+    f3 = f2 * f
+    f4 = f3 * f
+    fw = float(wx)
+    keep = 1.0 - 1.0 / fw
+    kw = (wx - 1) / fw
+    inv = 1.0 / fw
+    trs = sx[0]
+    dip = sx[1]
+    din = sx[2]
+    adxv = sx[3]
+    q4 = (hi - lo) // 4
+    hs = high[lo:hi]                     # slices indexed from 0: no wraparound checks
+    ls = low[lo:hi]
+    hp = high[lo - 1:hi - 1]
+    lp = low[lo - 1:hi - 1]
+    cs = close[lo - 1:hi - 1]
+    ov = out[lo:hi]
+    xs = ax[lo:hi]
+    ps = ap[lo:hi]
+    ns = an[lo:hi]
+    for q in range(q4):
+        t = 4 * q
+        x1 = _trv(hs[t], ls[t], cs[t])
+        x2 = _trv(hs[t + 1], ls[t + 1], cs[t + 1])
+        x3 = _trv(hs[t + 2], ls[t + 2], cs[t + 2])
+        x4 = _trv(hs[t + 3], ls[t + 3], cs[t + 3])
+        y1, y2, y3, y4 = ema4(prev, x1, x2, x3, x4, a, f, f2, f3, f4)
+        ov[t] = y1
+        ov[t + 1] = y2
+        ov[t + 2] = y3
+        ov[t + 3] = y4
+        prev = y4
+        for u in range(4):
+            tr = x1 if u == 0 else (x2 if u == 1 else (x3 if u == 2 else x4))
+            v = t + u
+            up = hs[v] - hp[v]
+            dn = lp[v] - ls[v]
+            pos = up if (up > dn) & (up > 0) else 0.0
+            neg = dn if (dn > up) & (dn > 0) else 0.0
+            trs, dip, din, adxv, dpos, dneg = _adx_step(tr, pos, neg, trs, dip, din, adxv,
+                                                        keep, kw, inv)
+            ps[v] = dpos
+            ns[v] = dneg
+            xs[v] = adxv
+    sa[0] = prev
+    sx[0] = trs
+    sx[1] = dip
+    sx[2] = din
+    sx[3] = adxv
+    i = lo + 4 * q4
+    if i < hi:                           # the last partial group: each kernel's own rows
+        _atr_rows(high, low, close, wa, out, i, hi, sa)
+        _adx_rows(high, low, close, wx, ax, ap, an, i, hi, sx)
+
+
+@jit
+def atr_adx(high, low, close, wa, wx, out, ax, ap, an):
+    """`atr(high, low, close, wa, out)` and `adx(high, low, close, wx, (ax, ap, an))` in one
+    pass over the inputs once both are past their seeds, bit for bit the separate calls.
+    Inputs with a NaN/inf or a high below its low (where the two true ranges differ) take
+    the separate calls."""
+    n = close.shape[0]
+    ok = all_finite(high) and all_finite(low) and all_finite(close)
+    if ok:
+        for i in range(n):
+            if high[i] < low[i]:
+                ok = False
+                break
+    if not ok:
+        atr(high, low, close, wa, out)
+        adx(high, low, close, wx, (ax, ap, an))
+        return
+    sa = np.empty(1)
+    sx = np.empty(4)
+    la = _atr_init(high, low, close, wa, out, sa)
+    lx = _adx_init(high, low, close, wx, ax, ap, an, sx)
+    r0 = min(n, la + (max(lx - la, 0) + 3) // 4 * 4)
+    _atr_rows(high, low, close, wa, out, la, r0, sa)
+    _adx_rows(high, low, close, wx, ax, ap, an, lx, r0, sx)
+    if r0 < n:
+        _atr_adx_rows(high, low, close, wa, wx, out, ax, ap, an, r0, n, sa, sx)
