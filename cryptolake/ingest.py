@@ -233,8 +233,11 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                         report.errors += [f"REST {r['page']} row {r['index']}: {r['reason']}" for r in rejected]
                 batch.append((symbol, outcomes))
                 batch_rows += _rows_to_write(bronze, req.table, symbol, outcomes)
-                if req.data_type in STREAMED_TYPES or batch_rows >= cap:
-                    flush()                  # streamed types: one symbol per commit
+                # streamed types: one symbol a commit; the others whenever the writer is idle
+                # (the batch grows while it commits the previous one) or the batch is full
+                if req.data_type in STREAMED_TYPES or batch_rows >= cap or pending is None \
+                        or pending.done():
+                    flush()
                 for r in unchanged:
                     prev = bronze.lookup(req.table, r)
                     msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
