@@ -73,7 +73,7 @@ def merge(tables: list[pa.Table], time_col: str, schema: pa.Schema, strategy: st
     if len(tables) > 1:
         # files that do not overlap (daily files of one month): in the order of their first
         # rows, strictly increasing times mean no instant is shared, so nothing to choose
-        order = sorted(range(len(tables)), key=lambda i: tables[i][time_col][0].value)
+        order = sorted(range(len(tables)), key=lambda i: _first(tables[i][time_col]))
         t = pa.concat_tables([tables[i] for i in order])
     else:
         t = tables[0]
@@ -133,6 +133,11 @@ def _conflicts(t: pa.Table, times: np.ndarray, keep: np.ndarray, key_cols: list[
 
 def _py(v):
     return v.item() if hasattr(v, "item") else v
+
+
+def _first(col: pa.ChunkedArray) -> int:
+    """The first value of a (non-empty) integer or timestamp column, as an int."""
+    return col.slice(0, 1).cast(pa.int64())[0].as_py()
 
 
 def _strictly_increasing(col: pa.ChunkedArray) -> bool:
