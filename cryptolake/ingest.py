@@ -182,12 +182,23 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     pending = None   # the previous batch's commits, overlapping this batch's fetches
     batch: list[tuple[str, list]] = []    # symbols fetched, not yet handed to the writer
     batch_rows, cap = 0, commit_rows()
+    ahead = None     # the next symbol's fetches, started before this symbol's are collected
     note = (f"ingest {req.table} {req.start or 'first file'}..{req.end or 'today'} "
             f"{uuid.uuid4().hex[:8]} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
     def finish(job):
         nonlocal written
         written += job.result()
+
+    def launch(symbol):
+        """Start fetching one symbol's changed files: (its files, the unchanged ones, futures)."""
+        group = by_symbol[symbol]
+        unchanged = [r for r in group if bronze.is_unchanged(r, req.table)
+                     and not _checksum_corrected(archive, bronze, req.table, r)]
+        skip = {r.key.key for r in unchanged}
+        jobs = [pool.submit(_fetch_store_parse, archive, bronze, req.table, r)
+                for r in group if r.key.key not in skip]
+        return group, unchanged, jobs
 
     def flush():
         """Hand the batch to the writer (after the previous batch's commits finished)."""
@@ -203,15 +214,16 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
 
     with ThreadPoolExecutor(config.max_workers()) as pool, ThreadPoolExecutor(1) as writer:
         try:
-            for symbol in sorted(by_symbol):
-                group = by_symbol[symbol]
-                unchanged = [r for r in group if bronze.is_unchanged(r, req.table)
-                             and not _checksum_corrected(archive, bronze, req.table, r)]
-                skip = {r.key.key for r in unchanged}
-                todo = [r for r in group if r.key.key not in skip]
+            order = sorted(by_symbol)
+            ahead = launch(order[0]) if order else None
+            for i, symbol in enumerate(order):
+                group, unchanged, jobs = ahead
+                # the next symbol's files queue behind this one's: no thread idles at its tail
+                # (small types: two symbols' tables in memory at most, plus the batch)
+                ahead = launch(order[i + 1]) if i + 1 < len(order) else None
                 outcomes = []
-                for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), todo):
-                    outcomes.append(out)
+                for job in jobs:
+                    outcomes.append(job.result())
                     bar.update(1)
                 bar.update(len(unchanged))
                 have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()
@@ -245,6 +257,8 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                 entries += outcomes       # a streamed file found not to parse is quarantined by its commit
             flush()
         finally:
+            for job in (ahead[2] if ahead else ()):
+                job.cancel()                 # interrupted: do not start the next symbol's files
             if pending is not None:
                 finish(pending)
             for _, outcomes in batch:        # interrupted before its commit: the next run finishes it
