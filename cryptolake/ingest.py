@@ -318,8 +318,8 @@ def _file_row(remote, status, nbytes, sha, reason) -> dict:
 
 def commit_rows() -> int:
     """Rows one ingest commit writes at most (several symbols share a commit up to this):
-    8 x `config.batch_rows()`, 2,000,000 by default."""
-    return 8 * config.batch_rows()
+    4 x `config.batch_rows()`, 1,000,000 by default."""
+    return 4 * config.batch_rows()
 
 
 def _rows_to_write(bronze: Bronze, table: str, symbol: str, outcomes) -> int:
