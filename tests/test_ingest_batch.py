@@ -152,3 +152,18 @@ def test_read_zip_checks_crc_size_and_bombs_on_its_one_call_path():
     bomb[cd + 24:cd + 28] = (1000).to_bytes(4, "little")         # ... declared as 1,000 bytes
     with pytest.raises(ParseError, match="zip bomb"):
         read_zip(bytes(bomb))
+
+
+def test_a_batch_stops_at_its_row_cap(tmp_path, builder, monkeypatch):
+    """CRYPTOLAKE_BATCH_ROWS=10 caps a batch at 40 rows: each symbol (72 rows) is its own
+    commit, and the rows are the same."""
+    monkeypatch.setenv("CRYPTOLAKE_BATCH_ROWS", "10")
+    lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(builder.url))
+    _ingest(lake)
+    h = lake.silver.um_klines_1h.history()
+    writes = h[h["operation"] == "WRITE"]
+    assert writes["rows_added"].tolist() == [24 * len(DAYS)] * len(SYMBOLS)
+    got = _closes(lake)
+    for s in SYMBOLS:
+        np.testing.assert_array_equal(got[s], np.concatenate([builder.frame(k)["close"].to_numpy()
+                                                              for k in builder.made[s]]))
