@@ -167,3 +167,13 @@ def test_a_batch_stops_at_its_row_cap(tmp_path, builder, monkeypatch):
     for s in SYMBOLS:
         np.testing.assert_array_equal(got[s], np.concatenate([builder.frame(k)["close"].to_numpy()
                                                               for k in builder.made[s]]))
+
+
+def test_finite_values_whose_sum_overflows_still_parse():
+    from cryptolake.sources.parse import parse_csv
+    rows = [b"%d,1.0,2.0,0.5,1.5,1e308,%d,15.0,5,4.0,6.0,0\n" % (t, t + 3_599_999)
+            for t in (1714521600000, 1714525200000)]
+    t = parse_csv(b"".join(rows), "um", "klines", "archive_daily")
+    assert t["volume"].to_pylist() == [1e308, 1e308]
+    with pytest.raises(ParseError, match="not a number"):
+        parse_csv(b"".join(rows).replace(b"1e308", b"inf", 1), "um", "klines", "archive_daily")
