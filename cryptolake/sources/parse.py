@@ -344,7 +344,8 @@ def _finite(col: pa.ChunkedArray) -> bool:
         # a finite sum means no NaN or infinity (they propagate); an overflowing sum of finite
         # values is checked value by value
         v = col.to_numpy()
-        return bool(np.isfinite(v.sum()) or np.isfinite(v).all())
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(v.sum()) or np.isfinite(v).all())
     return bool(pc.all(pc.is_finite(col)).as_py())
 
 
