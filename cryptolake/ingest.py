@@ -179,7 +179,10 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
     found_conflicts: list[dict] = []
     entries, written = [], 0      # file rows (dicts) and outcomes (read once their commit ran)
     bar = tqdm(total=len(remotes), unit="file", desc=req.table, disable=not progress)
-    pending = None   # the previous symbol's commits, overlapping this symbol's fetches
+    pending = None   # the previous batch's commits, overlapping this batch's fetches
+    batch: list[tuple[str, list]] = []    # symbols fetched, not yet handed to the writer
+    batch_rows, cap = 0, commit_rows()
+    ahead = None     # the next symbol's fetches, started before this symbol's are collected
     note = (f"ingest {req.table} {req.start or 'first file'}..{req.end or 'today'} "
             f"{uuid.uuid4().hex[:8]} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}")
 
@@ -187,17 +190,40 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
         nonlocal written
         written += job.result()
 
+    def launch(symbol):
+        """Start fetching one symbol's changed files: (its files, the unchanged ones, futures)."""
+        group = by_symbol[symbol]
+        unchanged = [r for r in group if bronze.is_unchanged(r, req.table)
+                     and not _checksum_corrected(archive, bronze, req.table, r)]
+        skip = {r.key.key for r in unchanged}
+        jobs = [pool.submit(_fetch_store_parse, archive, bronze, req.table, r)
+                for r in group if r.key.key not in skip]
+        return group, unchanged, jobs
+
+    def flush():
+        """Hand the batch to the writer (after the previous batch's commits finished)."""
+        nonlocal pending, batch, batch_rows
+        if not batch:
+            return
+        if pending is not None:
+            job, pending = pending, None
+            finish(job)
+        pending = writer.submit(commit_symbols, pool, storage, bronze, req, batch, note, merge,
+                                found_conflicts)
+        batch, batch_rows = [], 0
+
     with ThreadPoolExecutor(config.max_workers()) as pool, ThreadPoolExecutor(1) as writer:
         try:
-            for symbol in sorted(by_symbol):
-                group = by_symbol[symbol]
-                unchanged = [r for r in group if bronze.is_unchanged(r, req.table)
-                             and not _checksum_corrected(archive, bronze, req.table, r)]
-                skip = {r.key.key for r in unchanged}
-                todo = [r for r in group if r.key.key not in skip]
+            order = sorted(by_symbol)
+            ahead = launch(order[0]) if order else None
+            for i, symbol in enumerate(order):
+                group, unchanged, jobs = ahead
+                # the next symbol's files queue behind this one's: no thread idles at its tail
+                # (small types: two symbols' tables in memory at most, plus the batch)
+                ahead = launch(order[i + 1]) if i + 1 < len(order) else None
                 outcomes = []
-                for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), todo):
-                    outcomes.append(out)
+                for job in jobs:
+                    outcomes.append(job.result())
                     bar.update(1)
                 bar.update(len(unchanged))
                 have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()
@@ -217,19 +243,26 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                         report.errors += errs
                         report.rejected += rejected
                         report.errors += [f"REST {r['page']} row {r['index']}: {r['reason']}" for r in rejected]
-                if pending is not None:
-                    finish(pending)
-                    pending = None
-                pending = writer.submit(commit_symbol, pool, storage, bronze, req, symbol,
-                                        outcomes, note, merge, found_conflicts)
+                batch.append((symbol, outcomes))
+                batch_rows += _rows_to_write(bronze, req.table, symbol, outcomes)
+                # streamed types: one symbol a commit; the others whenever the writer is idle
+                # (the batch grows while it commits the previous one) or the batch is full
+                if req.data_type in STREAMED_TYPES or batch_rows >= cap or pending is None \
+                        or pending.done():
+                    flush()
                 for r in unchanged:
                     prev = bronze.lookup(req.table, r)
                     msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
                     entries.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], msg))
                 entries += outcomes       # a streamed file found not to parse is quarantined by its commit
+            flush()
         finally:
+            for job in (ahead[2] if ahead else ()):
+                job.cancel()                 # interrupted: do not start the next symbol's files
             if pending is not None:
                 finish(pending)
+            for _, outcomes in batch:        # interrupted before its commit: the next run finishes it
+                bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
             bronze.save([req.table], note=note)      # last marks, and holes of symbols with no files
     bar.close()
     file_rows = []
@@ -283,47 +316,93 @@ def _file_row(remote, status, nbytes, sha, reason) -> dict:
             "status": status, "bytes": nbytes, "sha256": sha, "reason": reason or ""}
 
 
+def commit_rows() -> int:
+    """Rows one ingest commit writes at most (several symbols share a commit up to this):
+    4 x `config.batch_rows()`, 1,000,000 by default."""
+    return 4 * config.batch_rows()
+
+
+def _rows_to_write(bronze: Bronze, table: str, symbol: str, outcomes) -> int:
+    """About how many rows committing `outcomes` rewrites: the new files' rows plus those of
+    the stored files that share their months (from the manifest; size / 10 when unknown)."""
+    fresh = {o.remote.key.key: o.table.num_rows for o in outcomes if o.table is not None}
+    known = bronze.rows(table).get(symbol, {})
+    months = {o.row["month"] for o in outcomes if o.table is not None and o.row is not None}
+    months |= {r["month"] for r in known.values() if r["status"] == STORED and not r["in_silver"]}
+    n = sum(fresh.values())
+    for k, r in known.items():
+        if k not in fresh and r["status"] == STORED and r["month"] in months:
+            n += r["rows"] if r.get("rows") is not None else (r.get("bytes") or 0) // 10
+    return n
+
+
 def commit_symbol(pool, storage, bronze: Bronze, req, symbol: str, outcomes, note: str = "",
                   merge: str = "archive_first", found: list | None = None) -> int:
-    """Commit one symbol's work: (1) its new manifest rows, (2) ONE silver commit replacing
-    every month partition they touch (or an earlier run left unfinished), rebuilt from all of
-    that month's stored bronze files, (3) the catalog counts, (4) the rows marked in silver
-    (committed with the next symbol's manifest rows, or by the caller's final `save`).
+    """`commit_symbols` of one symbol."""
+    return commit_symbols(pool, storage, bronze, req, [(symbol, outcomes)], note, merge, found)
+
+
+def commit_symbols(pool, storage, bronze: Bronze, req, batch: list[tuple[str, list]],
+                   note: str = "", merge: str = "archive_first", found: list | None = None) -> int:
+    """Commit the work of a batch of symbols (`batch`: (symbol, outcomes) pairs): (1) their new
+    manifest rows in ONE manifest commit, (2) ONE silver commit replacing every month
+    partition they touch (or an earlier run left unfinished), each rebuilt from all of that
+    month's stored bronze files and streamed symbol by symbol into the commit, (3) ONE
+    catalog append, (4) the rows marked in silver (committed with the next batch's manifest
+    rows, or by the caller's final `save`). Streamed types (one symbol a batch) commit month
+    by month batch by batch (`_commit_streamed`).
 
     New files reach the manifest before silver reads it, and the silver snapshot is taken
     before the manifest is re-read, so a concurrent writer's files are either seen here or
-    make our commit conflict and be redone on fresh state. Returns rows written."""
+    make our commit conflict and be redone on fresh state. A crash before (2) commits leaves
+    the batch's files in bronze and the manifest (not in silver): the next run rebuilds their
+    months without fetching them again. Returns rows written."""
     table = req.table
     sch, tcol = schema.silver_schema(req.market, req.data_type), schema.time_column(req.data_type)
-    # one MERGE: this symbol's new files + the previous symbol's "in silver" marks
+    outcomes = [o for _, outs in batch for o in outs]
+    # one manifest commit: the batch's new files + the previous batch's "in silver" marks
     bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
     bronze.save([table], note=note)
     fresh = {o.remote.key.key: (o.row["sha256"], o.table) for o in outcomes if o.table is not None}
-    fed: list[dict] = []
-    seen: list[dict] = []
     if req.data_type in STREAMED_TYPES:
-        written = _commit_streamed(storage, bronze, req, symbol, outcomes, fresh, note, merge, fed)
-        if fed:
-            bronze.upsert([{**r, "in_silver": True} for r in fed], write=False)
+        written = 0
+        for symbol, outs in batch:
+            fed: list[dict] = []
+            written += _commit_streamed(storage, bronze, req, symbol, outs, fresh, note, merge, fed)
+            if fed:
+                bronze.upsert([{**r, "in_silver": True} for r in fed], write=False)
         return written
 
-    def build():
-        rows = bronze.refresh(table, symbol)
-        stored = [r for r in rows if r["status"] == STORED]
-        months = {r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]}
-        feeds = [r for r in stored if r["month"] in months]
-        fed[:] = feeds
-        seen.clear()                       # a retried attempt finds them again
-        return _load_months(pool, bronze, feeds, fresh, tcol, sch, req, merge, seen)
+    symbols = [s for s, _ in batch]
+    fed: list[dict] = []
+    seen: dict[str, list[dict]] = {}
 
-    written, _ = silver.replace_partitions(storage, "silver", table, symbol, sch, tcol, req.interval,
-                                           build, note)
-    if seen:
-        rows = [{"table": table, "symbol": symbol, **c} for c in seen]
+    def build():
+        now = bronze.refresh_symbols(table, symbols)
+        plan = []
+        for symbol in symbols:
+            stored = [r for r in now[symbol] if r["status"] == STORED]
+            months = {r["month"] for r in stored if r["key"] in fresh or not r["in_silver"]}
+            if months:
+                plan.append((symbol, sorted(months), [r for r in stored if r["month"] in months]))
+        fed[:] = [r for _, _, feeds in plan for r in feeds]
+        seen.clear()                       # a retried attempt finds them again
+
+        def parts():
+            for symbol, _, feeds in plan:  # one symbol's months held at a time
+                got = _load_months(pool, bronze, feeds, fresh, tcol, sch, req, merge,
+                                   seen.setdefault(symbol, []))
+                for month, t in got.items():
+                    yield (symbol, month), t
+        return [(symbol, m) for symbol, months, _ in plan for m in months], parts()
+
+    written, _ = silver.stream_keys(storage, "silver", table, sch, tcol, req.interval, build, note)
+    rows = [{"table": table, "symbol": symbol, **c} for symbol, cs in seen.items() for c in cs]
+    if rows:
         conflicts.record(storage, rows, merge)
         if found is not None:
             found.extend(rows)
-    if fed:      # committed with the next symbol's rows, or at the end of the run
+    if fed:      # committed with the next batch's rows, or at the end of the run
         bronze.upsert([{**r, "in_silver": True} for r in fed], write=False)
     return written
 
@@ -488,8 +567,8 @@ def rebuild_table(lake, table: str, progress: bool = True) -> int:
     with ThreadPoolExecutor(config.max_workers()) as pool:
         for symbol in tqdm(sorted({r["symbol"] for r in rows}), desc=f"rebuild {table}",
                            disable=not progress):
-            written += commit_symbol(pool, lake.storage, lake.bronze, req, symbol, [],
-                                     note=f"rebuild {table} from bronze")
+            written += commit_symbols(pool, lake.storage, lake.bronze, req, [(symbol, [])],
+                                      note=f"rebuild {table} from bronze")
     lake.bronze.save([table], note=f"rebuild {table} from bronze")
     return written
 

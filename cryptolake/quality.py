@@ -147,9 +147,17 @@ def runs_in_windows(symbol: str, t_us: np.ndarray, interval: str,
                     wins: list[tuple[int, int]]) -> tuple[pd.DataFrame, int]:
     """Missing-bar runs of one symbol inside its windows (µs, inclusive), and how many rows
     lie off the grid. `t_us` sorted."""
+    s, e, m, back = _window_runs(t_us, interval, wins)
+    off_grid = int((~grid.on_grid(t_us, interval)).sum())
+    runs = pd.DataFrame({"symbol": symbol, "start": back(s), "end": back(e), "missing": m})
+    return runs, off_grid
+
+
+def _window_runs(t_us: np.ndarray, interval: str, wins: list[tuple[int, int]]):
+    """(starts, ends, missing, back) of the missing-bar runs inside `wins`, in index space
+    (`back` maps them to µs)."""
     ticks, step, origin, back = _index_space(interval, np.asarray(t_us, np.int64))
     if grid.is_calendar(interval):
-        off_grid = int((~grid.on_grid(t_us, interval)).sum())
         ticks = ticks[grid.on_grid(t_us, interval)]
     lo_w = np.array([grid.ceil(np.array([a]), interval)[0] for a, _ in wins], np.int64)
     hi_w = np.array([grid.floor(np.array([b]), interval)[0] for _, b in wins], np.int64)
@@ -162,11 +170,8 @@ def runs_in_windows(symbol: str, t_us: np.ndarray, interval: str,
     pieces = [ticks[cuts[2 * i]:cuts[2 * i + 1]] for i in range(len(lo_w))]
     seg = np.concatenate(([0], np.cumsum([len(p) for p in pieces]))).astype(np.int64)
     flat = np.concatenate(pieces) if pieces else np.empty(0, np.int64)
-    s, e, m, _, off = find_runs(flat, seg, step, origin, lo_w, hi_w)
-    if not grid.is_calendar(interval):
-        off_grid = int((~grid.on_grid(t_us, interval)).sum())
-    runs = pd.DataFrame({"symbol": symbol, "start": back(s), "end": back(e), "missing": m})
-    return runs, off_grid
+    s, e, m, _, _ = find_runs(flat, seg, step, origin, lo_w, hi_w)
+    return s, e, m, back
 
 
 # ---------------------------------------------------------------- causes
@@ -261,8 +266,10 @@ def table_gaps(interval: str, times: dict[str, np.ndarray], spans: dict[str, lis
     for sym in sorted(set(times) | set(spans)):
         t = times.get(sym, np.empty(0, np.int64))
         wins = _symbol_windows(t, spans.get(sym), lo_us, hi_us)
-        runs, _ = runs_in_windows(sym, t, interval, wins)
-        parts.append(classify(runs, spans.get(sym, []), interval, relisting))
+        s, e, m, back = _window_runs(t, interval, wins)
+        if len(s):                 # no run, no gap: skip building frames
+            runs = pd.DataFrame({"symbol": sym, "start": back(s), "end": back(e), "missing": m})
+            parts.append(classify(runs, spans.get(sym, []), interval, relisting))
     if flat is not None and len(flat):
         parts.append(flat)
     parts = [p for p in parts if len(p)]

@@ -221,8 +221,19 @@ class Storage:
         """Write `data` to `rel` atomically (temporary name, then move)."""
         target = self.path(rel)
         parent = target.rpartition("/")[0]
-        self.fs.makedirs(parent, exist_ok=True)
         tmp = self._tmp_name(target)
+        if self.is_local:      # the same steps with plain OS calls (fsspec costs ~4x more here)
+            os.makedirs(parent, exist_ok=True)
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, target)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+                raise
+            return
+        self.fs.makedirs(parent, exist_ok=True)
         self.fs.pipe_file(tmp, data)
         try:
             self.fs.mv(tmp, target)

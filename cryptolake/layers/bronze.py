@@ -218,13 +218,25 @@ class Bronze:
     def refresh(self, table: str, symbol: str) -> list[dict]:
         """Re-read one symbol's rows from the manifest table (other writers' rows included),
         keeping this writer's uncommitted rows on top; returns them."""
-        fresh = {r["key"]: r for r in self._read(table, symbol).to_pylist()}
+        return self.refresh_symbols(table, [symbol])[symbol]
+
+    def refresh_symbols(self, table: str, symbols: list[str]) -> dict[str, list[dict]]:
+        """`refresh` of several symbols with ONE read of the manifest: symbol -> rows."""
+        want = list(dict.fromkeys(symbols))
+        data = self._read(table)
+        if want and data.num_rows:
+            data = data.filter(pc.is_in(data["symbol"], pa.array(want, pa.string())))
+        fresh: dict[str, dict[str, dict]] = {s: {} for s in want}
+        for r in data.to_pylist():
+            fresh[r["symbol"]][r["key"]] = r
         for (tb, key), r in self._dirty.items():
-            if tb == table and r["symbol"] == symbol:
-                fresh[key] = r
-        self.rows(table)[symbol] = fresh
+            if tb == table and r["symbol"] in fresh:
+                fresh[r["symbol"]][key] = r
+        index = self.rows(table)
+        for s, rows in fresh.items():
+            index[s] = rows
         self._frame = None
-        return list(fresh.values())
+        return {s: list(rows.values()) for s, rows in fresh.items()}
 
     def symbol_rows_all(self, table: str) -> list[dict]:
         """Every manifest row of one table."""

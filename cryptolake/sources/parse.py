@@ -28,6 +28,8 @@ Anything malformed raises :class:`ParseError` (a ``ValueError``) saying what was
 from __future__ import annotations
 
 import io
+import re
+import struct
 import zipfile
 import zlib
 
@@ -38,6 +40,11 @@ from pyarrow import csv as pacsv
 
 from cryptolake import schema
 from cryptolake.layout import ArchiveKey
+
+try:        # zlib-ng inflates ~1.5x faster than zlib, same bytes (installed with ccxt)
+    from zlib_ng import zlib_ng as _zlib
+except ImportError:     # pragma: no cover - the stdlib does the same, slower
+    _zlib = zlib
 
 __all__ = ["ParseError", "read_zip", "parse_csv", "parse_file", "archive_columns",
            "dedupe_sort", "iter_parse", "sha256_stream", "US_THRESHOLD", "PARSEABLE"]
@@ -169,10 +176,12 @@ def read_zip(data: bytes) -> bytes:
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return _read_member(zf, single_member(zf))
+            info = single_member(zf)
+            out = _inflate(data, info)
+            return out if out is not None else _read_member(zf, info)
     except ParseError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+    except (zipfile.BadZipFile, zlib.error, _zlib.error, EOFError, OSError, NotImplementedError,
             ValueError) as exc:
         raise ParseError(f"corrupt zip ({len(data)} bytes): {exc}") from exc
 
@@ -194,9 +203,9 @@ MAX_RATIO = 100
 1 MiB (real CSVs deflate 3-10x; a zip bomb of zeros ~1000x)."""
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """The member's bytes, refusing names with a path and zip bombs (checked on the declared
-    sizes first, then on the bytes actually inflated, which a forged header cannot hide)."""
+def _member_limit(info: zipfile.ZipInfo) -> int:
+    """How many bytes the member may inflate to; refuses names with a path, and zip bombs by
+    their declared sizes."""
     name = info.filename
     if "/" in name or "\\" in name or ".." in name or ":" in name or name.startswith(".") \
             or not name:
@@ -206,6 +215,46 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     if info.file_size > limit:
         raise ParseError(f"zip member {name!r} inflates to {info.file_size} bytes from "
                          f"{info.compress_size} (over {limit}): refused as a zip bomb")
+    return limit
+
+
+def _inflate(data: bytes, info: zipfile.ZipInfo) -> bytes | None:
+    """The member's bytes inflated in one call (the common case: a deflated or stored,
+    unencrypted member), with the same refusals as `_read_member` and its CRC-32 and size
+    checked; None for anything else (then zipfile reads it)."""
+    limit = _member_limit(info)
+    if info.compress_type not in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED) or info.flag_bits & 0x1:
+        return None
+    off = info.header_offset
+    head = data[off:off + 30]
+    if len(head) < 30 or head[:4] != b"PK\x03\x04":
+        return None
+    start = off + 30 + sum(struct.unpack("<HH", head[26:30]))
+    raw = memoryview(data)[start:start + info.compress_size]
+    if len(raw) != info.compress_size:
+        return None
+    name = info.filename
+    if info.compress_type == zipfile.ZIP_STORED:
+        out = bytes(raw)
+    else:
+        d = _zlib.decompressobj(-15)
+        out = d.decompress(raw, limit + 1)
+        if len(out) > limit:
+            raise ParseError(f"zip member {name!r} inflates past {limit} bytes from "
+                             f"{info.compress_size}: refused as a zip bomb")
+        if not d.eof:
+            raise ParseError(f"corrupt zip ({len(data)} bytes): the deflate stream of {name!r} "
+                             f"ends early")
+    if len(out) != info.file_size or _zlib.crc32(out) != info.CRC:
+        raise ParseError(f"corrupt zip ({len(data)} bytes): bad CRC-32 or size for {name!r}")
+    return out
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """The member's bytes, refusing names with a path and zip bombs (checked on the declared
+    sizes first, then on the bytes actually inflated, which a forged header cannot hide)."""
+    name = info.filename
+    limit = _member_limit(info)
     out = bytearray()
     with zf.open(info) as f:
         while chunk := f.read(1 << 20):
@@ -217,6 +266,9 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 
 # ---------------------------------------------------------------- CSV
+_NONSPACE = re.compile(rb"\S")
+
+
 def _first_line(csv: bytes) -> bytes:
     end = csv.find(b"\n", 0, 4096)
     return csv[: end if end >= 0 else 4096]
@@ -244,7 +296,11 @@ def _check_range(us: pa.ChunkedArray, name: str) -> None:
     if len(us) == 0:
         return
     mm = pc.min_max(us.cast(pa.int64()))
-    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    _range_ok(mm["min"].as_py(), mm["max"].as_py(), name)
+
+
+def _range_ok(lo: int, hi: int, name: str) -> None:
+    """Raise unless every time (µs after the epoch, min `lo`, max `hi`) is in 2000..2100."""
     if lo < _MIN_US or hi >= _MAX_US:
         bad = lo if lo < _MIN_US else hi
         raise ParseError(f"column {name!r} has a time outside 2000-01-01..2100-01-01 "
@@ -258,17 +314,19 @@ def _to_us(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         raise ParseError(f"column {name!r} has {arr.null_count} empty values")
     if len(arr) == 0:
         return arr.cast(schema.TS)
-    lo = pc.min(arr).as_py()
+    mm = pc.min_max(arr)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
     if lo < 0:
         raise ParseError(f"column {name!r} has a negative epoch value {lo}")
-    hi = pc.max(arr).as_py()
     if lo >= US_THRESHOLD:                       # all µs: reinterpret
         us = arr
+        _range_ok(lo, hi, name)
     elif hi < US_THRESHOLD:                      # all ms
         us = pc.multiply_checked(arr, 1000)
+        _range_ok(lo * 1000, hi * 1000, name)
     else:                                        # mixed units within one file
         us = pc.if_else(pc.greater_equal(arr, US_THRESHOLD), arr, pc.multiply_checked(arr, 1000))
-    _check_range(us, name)
+        _check_range(us, name)
     return us.cast(schema.TS)
 
 
@@ -278,6 +336,17 @@ def _date_to_utc(arr: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
         raise ParseError(f"column {name!r} has {arr.null_count} empty values")
     _check_range(arr, name)
     return arr.cast(schema.TS)
+
+
+def _finite(col: pa.ChunkedArray) -> bool:
+    """Every non-null value of a float column is finite."""
+    if not col.null_count:
+        # a finite sum means no NaN or infinity (they propagate); an overflowing sum of finite
+        # values is checked value by value
+        v = col.to_numpy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bool(np.isfinite(v.sum()) or np.isfinite(v).all())
+    return bool(pc.all(pc.is_finite(col)).as_py())
 
 
 def finish(raw: pa.Table, plan: _Plan, source: str, symbol: str | None = None) -> pa.Table:
@@ -292,8 +361,7 @@ def finish(raw: pa.Table, plan: _Plan, source: str, symbol: str | None = None) -
         elif col.null_count and a not in plan.nullable:
             raise ParseError(f"malformed {plan.where} CSV: column {a!r} has {col.null_count} "
                              f"empty values")
-        elif pa.types.is_floating(col.type) and len(col) - col.null_count and \
-                not pc.all(pc.is_finite(col)).as_py():
+        elif pa.types.is_floating(col.type) and len(col) - col.null_count and not _finite(col):
             raise ParseError(f"malformed {plan.where} CSV: column {a!r} holds a value that is not a "
                              f"number (NaN or infinite)")
         arrays.append(col)
@@ -382,8 +450,11 @@ def parse_csv(csv: bytes, market: str, data_type: str, source: str,
     """
     plan = _plan(market, data_type)
     _check_source(source)
-    header = has_header(_first_line(csv), plan.columns, plan.where) if csv.strip() else False
-    if not csv.strip() or (header and not csv[len(_first_line(csv)) + 1:].strip()):
+    if not _NONSPACE.search(csv):                # empty, or blanks alone
+        return plan.target.empty_table()
+    first = _first_line(csv)
+    header = has_header(first, plan.columns, plan.where)
+    if header and not _NONSPACE.search(csv, len(first) + 1):
         return plan.target.empty_table()
     big = len(csv) > _THREADED_FROM             # one big file: let pyarrow split it in blocks
     ropts = pacsv.ReadOptions(column_names=list(plan.columns), skip_rows=1 if header else 0,
