@@ -1,5 +1,6 @@
 # make demo: ingest the bundled sample archive offline into ./demo-lake and print coverage.
-# make test: create .venv if missing, install the project with its dev extra, run the tests.
+# make test: create .venv if missing, install the project with its dev extra, run the tests
+# (hypothesis with derandomized examples: HYPOTHESIS_PROFILE=ci, see tests/conftest.py).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -19,11 +20,11 @@ demo: $(STAMP)
 	$(BIN)/cryptolake demo --lake ./demo-lake
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # the whole fault-injection suite, the long kill-point sweep included (`make test` runs a seeded subset)
 test-faults: $(STAMP)
-	CRYPTOLAKE_FAULTS_FULL=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider tests/faults $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} CRYPTOLAKE_FAULTS_FULL=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -p no:cacheprovider tests/faults $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernels.py

@@ -20,7 +20,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from cryptolake.testing.archive import ArchiveBuilder, ArchiveSite
 from cryptolake.testing.s3 import ARCHIVE_BUCKET, LAKE_BUCKET, MotoS3
@@ -28,6 +31,12 @@ from cryptolake.testing.s3 import ARCHIVE_BUCKET, LAKE_BUCKET, MotoS3
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "data.binance.vision"
 SAMPLE_ARCHIVE = REPO / "examples" / "sample-archive"
+
+# `make test` (and so CI) runs hypothesis with HYPOTHESIS_PROFILE=ci: the same examples every
+# run, so a red run is a reproducible defect, not the luck of the draw. A plain `pytest` keeps
+# hypothesis' random search (and its local example database), which is how defects are found.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 # ---------------------------------------------------------------- S3 (moto)

@@ -86,6 +86,10 @@ def williams_r(high, low, close, window, out):
 
 
 _CCI_FLAT = 1e-5     # a window whose mean deviation is below this of |mean| is "near-flat"
+# pandas' rolling mean keeps the rounding of large values that have left the window: where it
+# is further than this (relative to the mean deviation) from the window's own mean, the row is
+# redone around that own mean, as ta does (found by hypothesis: prices falling from ~1 to ~1e-6)
+_CCI_CENTER = 1e-11
 
 
 @jit(inline="always")
@@ -135,10 +139,12 @@ def cci_rows(tp, window, c, out, lo, hi):
     row's mean deviation is its own in-order sum (the same bits whatever rows it is computed
     with), so row ranges may start anywhere and run on different threads. Blocks of 256
     rows: the sums grow one window offset at a time across the block's rows (a vectorised
-    pass per offset), then a vectorised pass divides; near-flat windows are redone exactly
+    pass per offset), then a vectorised pass divides; near-flat windows, and windows whose
+    rolling mean strayed from their own sum's mean (`_CCI_CENTER`), are redone exactly
     (`_cci_exact`) and rows whose mean is NaN keep it."""
     w = window
     dev = np.empty(_CCI_R)
+    sm = np.empty(_CCI_R)
     flat = np.empty(_CCI_R, np.bool_)
     for r0 in range(max(lo, w - 1), hi, _CCI_R):
         r1 = min(r0 + _CCI_R, hi)
@@ -148,15 +154,18 @@ def cci_rows(tp, window, c, out, lo, hi):
         d = dev[:m]
         for r in range(m):
             d[r] = 0.0
+            sm[r] = 0.0
         for j in range(w):
             xs = tp[r0 - w + 1 + j:r1 - w + 1 + j]
             for r in range(m):
-                d[r] += abs(xs[r] - ms[r])
+                v = xs[r]
+                d[r] += abs(v - ms[r])
+                sm[r] += v
         nflat = 0
         for r in range(m):
             mu = ms[r]
             mad = d[r] / w
-            ok = mad >= _CCI_FLAT * abs(mu)
+            ok = (mad >= _CCI_FLAT * abs(mu)) & (abs(mu - sm[r] / w) <= _CCI_CENTER * mad)
             isf = (mu == mu) & (not ok)
             flat[r] = isf
             nflat += 1 if isf else 0

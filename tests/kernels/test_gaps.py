@@ -34,10 +34,25 @@ def test_gaps_equal_pandas_diff_and_cover_the_grid(data, freq):
 @given(df=ohlcv_frames("1min", min_bars=3, max_bars=1000, missing=0.05))
 def test_inferred_freq_is_the_most_common_diff(df):
     d = pd.Series(np.diff(df.index.asi8))
-    mode = int(d.mode().iloc[0])
+    modes = d.mode()
+    mode = int(modes.iloc[0])
     seg = np.array([0, len(df)], np.int64)
     assert infer_step(df.index.asi8, seg) == mode
+    if len(modes) > 1:
+        # two diffs tie as the most common (e.g. bars at 0, 1 and 3 min): no bar size can be
+        # inferred, and gaps() says so rather than guess
+        with pytest.raises(ValueError, match="ambiguous"):
+            gaps(df)
+        return
     pd.testing.assert_frame_equal(gaps(df), gaps(df, pd.Timedelta(mode, unit=df.index.unit)))
+
+
+def test_gaps_refuses_to_guess_between_tied_bar_sizes():
+    idx = pd.DatetimeIndex(["2019-01-01 00:00", "2019-01-01 00:01", "2019-01-01 00:03"], tz="UTC")
+    df = pd.DataFrame({"close": [1.0, 2.0, 3.0]}, index=idx)
+    with pytest.raises(ValueError, match="ambiguous"):
+        gaps(df)
+    assert len(gaps(df, "1min")) == 1
 
 
 def test_infer_step_falls_back_when_no_diff_has_a_majority():

@@ -197,3 +197,20 @@ def test_cci_no_worse_than_talib_against_long_double(price):
     err_ours = np.max(np.abs(ours[ok] - exact[ok])) / scale
     err_talib = np.max(np.abs(theirs[ok] - exact[ok])) / scale
     assert err_ours <= err_talib, (err_ours, err_talib)
+
+
+def test_cci_where_the_rolling_mean_kept_the_rounding_of_larger_prices():
+    """The frame hypothesis found (exact bits, tests/kernels/data): prices near 1 fall to near
+    1e-6; pandas' rolling mean of the typical price then keeps ~1e-16 of the earlier values,
+    which is 1e-7 of a near-flat window's mean deviation. Centring the deviation on that
+    rolling mean instead of the window's own mean (as ta does) put row 422 4e-8 off ta."""
+    from pathlib import Path
+
+    from cryptolake.ops.indicators import INDICATORS
+    from cryptolake.testing.oracles import ORACLES, mismatch
+
+    df = pd.read_parquet(Path(__file__).parent / "data" / "cci_rolling_mean_residue.parquet")
+    df["open"], df["volume"] = df["close"], 1.0
+    for w in (9, 20):
+        msg = mismatch(INDICATORS["cci"](df, window=w), ORACLES["cci"].reference(df, window=w))
+        assert msg is None, (w, msg)
