@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 import time
 
-PAUSE_S = 0.03   # untimed, after every call in `medians` (see there)
+PAUSE_S = 0.03   # untimed, after every call of `medians(..., pause=True)` (see there)
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -17,15 +17,16 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def medians(fns: dict, rounds: int) -> dict:
+def medians(fns: dict, rounds: int, pause: bool = False) -> dict:
     """Median seconds per contender: one warm-up call each, then `rounds` interleaved rounds
     (every contender once per round, so load changes hit all of them alike). The order turns
     each round, so that no contender always runs right after the same one (a peer whose
     OpenMP threads keep spinning after it returns, or that leaves the allocator with memory
-    to fault in again, would otherwise always tax the same next contender), with a short
-    untimed pause after each call: numbagg's OpenMP threads spin for milliseconds after it
+    to fault in again, would otherwise always tax the same next contender). `pause` adds a short
+    untimed pause after each call, for sections where a peer leaves threads spinning: numbagg's OpenMP threads spin for milliseconds after it
     returns, and a contender that uses both cores and runs in that window was measured up to
-    1.6x slower (sma after numbagg: 6.6 ms; after a 10-50 ms pause: 4.8 ms; after nothing: 4.2 ms)."""
+    1.6x slower (sma after numbagg: 6.6 ms; after a 10-50 ms pause: 4.8 ms; after nothing: 4.2 ms).
+    Not for sub-millisecond calls: after a pause every contender starts from cold caches."""
     for f in fns.values():
         f()
     times = {k: [] for k in fns}
@@ -35,5 +36,6 @@ def medians(fns: dict, rounds: int) -> dict:
             t0 = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t0)
-            time.sleep(PAUSE_S)
+            if pause:
+                time.sleep(PAUSE_S)
     return {k: statistics.median(v) for k, v in times.items()}

@@ -160,7 +160,7 @@ def bench_indicators(df: pd.DataFrame, rounds: int, warmup: int, only, skip_ta: 
             fns["numbagg"] = nb_p[name]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            med = medians(fns, rounds)
+            med = medians(fns, rounds, pause=True)   # numbagg's OpenMP threads spin after it
             ours = getattr(acc, name)()
             row = {"name": name, "ours_s": med["ours"]}
             if tl is not None:
