@@ -8,7 +8,7 @@ from ._jit import jit, register_warmup
 from ._ewm import ema4, span_alpha
 from .ma import ewm_mean
 from ._sums import all_finite, np_sum
-from .oscillators import _adx_init, _adx_rows, _adx_step, adx
+from .oscillators import _adx_init, _adx_rows, _adx_step, _dm, adx
 from .rolling import (
     hilo_block,
     hilo_scratch,
@@ -391,10 +391,7 @@ def _atr_adx_rows(high, low, close, wa, wx, out, ax, ap, an, lo, hi, sa, sx):
         for u in range(4):
             tr = x1 if u == 0 else (x2 if u == 1 else (x3 if u == 2 else x4))
             v = t + u
-            up = hs[v] - hp[v]
-            dn = lp[v] - ls[v]
-            pos = up if (up > dn) & (up > 0) else 0.0
-            neg = dn if (dn > up) & (dn > 0) else 0.0
+            _, pos, neg = _dm(hs[v], hp[v], ls[v], lp[v], cs[v])   # ADX's own +DM/-DM rule
             trs, dip, din, adxv, dpos, dneg = _adx_step(tr, pos, neg, trs, dip, din, adxv,
                                                         keep, kw, inv)
             ps[v] = dpos
