@@ -25,7 +25,8 @@ from .layers import conflicts, silver
 from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
 from .sources.archive import DEFAULT_URL
-from .sources.parse import ParseError, parse_file, row_span, source_of
+from .sources.parse import ParseError, parse_file, read_zip, row_span, source_of
+from .sources.parse_batch import parse_csvs, parse_zips
 from .sources.stream import STREAMED_TYPES, Unsorted, iter_parse, merge_sorted
 from .faults import checkpoint
 
@@ -33,13 +34,16 @@ _DAY_US = 86_400_000_000
 
 
 class _Outcome:
-    __slots__ = ("remote", "row", "table", "status", "reason")
+    __slots__ = ("remote", "row", "table", "status", "reason", "csv")
 
-    def __init__(self, remote, row=None, table=None, status="failed", reason=""):
+    def __init__(self, remote, row=None, table=None, status="failed", reason="", csv=None):
         self.remote, self.row, self.table, self.status, self.reason = remote, row, table, status, reason
+        self.csv = csv       # the inflated CSV of a stored file, until `_parse` turns it into `table`
 
 
 def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Outcome:
+    """Fetch one file, keep it in bronze (or quarantine it) and inflate it; the CSV is parsed
+    with the rest of its symbol's files by `_parse`."""
     if remote.key.data_type in STREAMED_TYPES:
         return _fetch_store_stream(archive, bronze, table_name, remote)
     fetched = archive.fetch(remote)
@@ -50,11 +54,28 @@ def _fetch_store_parse(archive, bronze: Bronze, table_name: str, remote) -> _Out
     if row["status"] == QUARANTINED:
         return _Outcome(remote, row, status="quarantined", reason=row["reason"])
     try:
-        parsed = parse_file(fetched.data, remote.key)
+        csv = read_zip(fetched.data)
     except ParseError as e:
-        row = bronze.quarantine(row, f"does not parse: {e}")
-        return _Outcome(remote, row, status="quarantined", reason=row["reason"])
-    return _Outcome(remote, {**row, **row_span(parsed, remote.key.data_type)}, parsed, status="downloaded")
+        return _unparsed(bronze, _Outcome(remote, row), f"{remote.key.key}: {e}")
+    return _Outcome(remote, row, status="downloaded", csv=csv)
+
+
+def _unparsed(bronze: Bronze, o: _Outcome, why) -> _Outcome:
+    o.row = bronze.quarantine(o.row, f"does not parse: {why}")
+    o.status, o.reason, o.table, o.csv = "quarantined", o.row["reason"], None, None
+    return o
+
+
+def _parse(bronze: Bronze, outcomes: list[_Outcome]) -> None:
+    """Parse the inflated files among `outcomes` together (`parse_batch.parse_csvs`): each
+    gets its table and manifest row span, or is quarantined with the reason it does not parse."""
+    todo = [o for o in outcomes if o.csv is not None]
+    for o, t in zip(todo, parse_csvs([(o.csv, o.remote.key) for o in todo])):
+        if isinstance(t, ParseError):
+            _unparsed(bronze, o, t)
+        else:
+            o.table, o.csv = t, None
+            o.row = {**o.row, **row_span(t, o.remote.key.data_type)}
 
 
 def _fetch_store_stream(archive, bronze: Bronze, table_name: str, remote) -> _Outcome:
@@ -226,15 +247,19 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                     outcomes.append(job.result())
                     bar.update(1)
                 bar.update(len(unchanged))
+                _parse(bronze, outcomes)          # while the pool fetches the next symbol
                 have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()
                                                      if r["status"] == STORED}
                 more, notes = _supplements(archive, req, symbol, outcomes, have, today)
                 report.notes += notes
                 if more:
                     bar.total += len(more)
+                    got = []
                     for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), more):
-                        outcomes.append(out)
+                        got.append(out)
                         bar.update(1)
+                    _parse(bronze, got)
+                    outcomes += got
                 if rest is not None:
                     days = topup.days_to_fetch(req, plan, symbol, today, bronze.rows(req.table).get(symbol, {}))
                     if days:
@@ -423,10 +448,17 @@ def _load_months(pool, bronze: Bronze, feeds, fresh, tcol, sch, req, merge="arch
         if row["cadence"] == "rest":
             return row, parse_pages(req.market, req.data_type, [(row["key"], data)],
                                     now=row["fetched_at"])
-        return row, parse_file(data, parse_archive_key(row["key"]))
+        return row, data           # archive zip bytes: parsed below, together
 
+    loaded = list(pool.map(load, feeds))
+    zips = [(i, row) for i, (row, t) in enumerate(loaded) if isinstance(t, (bytes, bytearray))]
+    for (i, row), t in zip(zips, parse_zips([(loaded[i][1], parse_archive_key(row["key"]))
+                                             for i, row in zips])):
+        if isinstance(t, ParseError):
+            raise t
+        loaded[i] = (row, t)
     parts = defaultdict(list)
-    for row, t in pool.map(load, feeds):
+    for row, t in loaded:
         parts[row["month"]].append((row, t))
     out = {}
     for month, items in sorted(parts.items()):

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_TO_PYPI = {"matplotlib-base": "matplotlib", "pytables": "tables"}
+CONDA_TO_PYPI = {"matplotlib-base": "matplotlib", "pytables": "tables", "python-isal": "isal"}
 
 
 def _split(spec: str) -> tuple[str, str]:
@@ -42,7 +42,7 @@ def test_environment_python_pin_matches_requires_python_and_installs_the_project
     _, env = _conda()
     proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert env["channels"] == ["conda-forge"]
-    pins = [d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python")]
+    pins = [d for d in env["dependencies"] if isinstance(d, str) and _split(d)[0] == "python"]
     assert pins == ["python" + proj["requires-python"]]
     pip_section = [d for d in env["dependencies"] if isinstance(d, dict)]
     assert pip_section and "-e ." in pip_section[0]["pip"] and "pip" in env["dependencies"]
