@@ -262,6 +262,12 @@ class Storage:
 
     def remove(self, rel: str, recursive: bool = False) -> None:
         p = self.path(rel)
+        if self.is_local and not recursive:
+            try:
+                os.remove(p)
+            except FileNotFoundError:
+                pass
+            return
         if self.fs.exists(p):
             self.fs.rm(p, recursive=recursive)
 
