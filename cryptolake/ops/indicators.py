@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..kernels import indicators as K
-from . import _split
+from . import _buffers, _split
 from ._frame import append_columns, own_frame, own_series, validate_frame, values
 from ._jobs import Job as _Job
 from ._jobs import fuse as _fuse
@@ -269,14 +269,15 @@ def _run(df: pd.DataFrame, need: tuple, kernel: Callable, names, *params):
         cols, segs = _inputs_slow(df, need)
     n = cols[0].shape[0]
     one = names.__class__ is str
+    empty = _buffers.empty           # big outputs: reused pages (see `_buffers`)
     if one:
-        outs = (np.empty(n),)
+        outs = (empty(n),)
     elif len(names) == 3:
-        outs = (np.empty(n), np.empty(n), np.empty(n))
+        outs = (empty(n), empty(n), empty(n))
     elif len(names) == 2:
-        outs = (np.empty(n), np.empty(n))
+        outs = (empty(n), empty(n))
     else:
-        outs = tuple([np.empty(n) for _ in names])
+        outs = tuple([empty(n) for _ in names])
     out = outs[0] if one else outs
     if _DEFERRING and getattr(_LOCAL, "jobs", None) is not None:
         _LOCAL.jobs.append(_Job(kernel, cols, params, outs, len(outs)))
