@@ -48,3 +48,26 @@ def test_rewrite_and_merge_paths_leave_the_same_manifest(tmp_path, monkeypatch):
     monkeypatch.setattr(bz, "REWRITE_ROWS", 0)
     merged = _script(tmp_path / "b")
     pd.testing.assert_frame_equal(small, merged)
+
+
+def _keys(rows) -> dict:
+    return {r["key"]: (r["sha256"], r["in_silver"]) for r in rows}
+
+
+def test_a_reread_after_our_own_rewrite_equals_a_fresh_read_and_sees_other_writers(tmp_path):
+    """After its own rewrite commit a writer re-reads those partitions from memory while the
+    table is still at that version; once anybody else commits, it reads the table again."""
+    path = str(tmp_path / "lake")
+    ours, theirs = cl.Lake(path).bronze, cl.Lake(path).bronze
+    ours.upsert([_row("t1", "BTC/a", "s1"), _row("t1", "ETH/a", "e1"), _row("t2", "BTC/z", "z")])
+    ours.upsert([_row("t1", "BTC/a", "s1", in_silver=True)])
+    assert ours._own is not None                          # the rewrite path was taken
+    fresh = bz.Bronze(cl.Lake(path).storage)
+    for sym in ("BTC", "ETH"):
+        assert _keys(ours.refresh("t1", sym)) == _keys(fresh.refresh("t1", sym))
+    assert _keys(ours.refresh("t1", "BTC")) == {"BTC/a": ("s1", True)}
+    theirs.upsert([_row("t1", "BTC/b", "s9")])            # another writer, same partition
+    assert _keys(ours.refresh("t1", "BTC")) == {"BTC/a": ("s1", True), "BTC/b": ("s9", False)}
+    theirs.upsert([_row("t2", "BTC/y", "y")])             # another writer, another partition
+    assert set(_keys(ours.refresh("t1", "BTC"))) == {"BTC/a", "BTC/b"}
+    assert set(_keys(ours.refresh("t2", "BTC"))) == {"BTC/z", "BTC/y"}

@@ -111,6 +111,9 @@ class Bronze:
         self._rows: dict[str, dict[str, dict]] = {}     # table -> symbol -> key -> row
         self._dirty: dict[tuple[str, str], dict] = {}   # (table, key) -> row not yet committed
         self._frame: pd.DataFrame | None = None
+        # (tables, version, rows): the partitions of `tables` exactly as our own last commit
+        # (a rewrite) left them at `version`; a re-read at that version needs no data read
+        self._own: tuple[tuple[str, ...], int, pa.Table] | None = None
 
     def __repr__(self) -> str:
         # no I/O: only what this session has already read of the manifest
@@ -150,9 +153,13 @@ class Bronze:
         t = self._open()
         if t is None:
             return MANIFEST_SCHEMA.empty_table()
-        prune = [("table", "=", table)] if table is not None else None
-        data = t.to_pyarrow_dataset(file_pruning_predicate=prune).to_table()
-        data = data.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+        own = self._own
+        if own is not None and table in own[0] and self.pinned is None and t.version() == own[1]:
+            data = own[2]                 # nobody committed since our rewrite: its rows
+        else:
+            prune = [("table", "=", table)] if table is not None else None
+            data = t.to_pyarrow_dataset(file_pruning_predicate=prune).to_table()
+            data = data.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
         if table is not None:
             data = data.filter(pc.equal(data["table"], table))
         if symbol is not None:
@@ -192,10 +199,14 @@ class Bronze:
                 cur = t.to_pyarrow_dataset(file_pruning_predicate=[("table", "in", tables)]).to_table()
                 cur = cur.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
                 cur = cur.filter(pc.is_in(cur["table"], pa.array(tables, pa.string())))
-                write_deltalake(t, _upserted(cur, src), mode="overwrite", predicate="table IN (" +
+                rows = _upserted(cur, src)
+                self._own = None
+                write_deltalake(t, rows, mode="overwrite", predicate="table IN (" +
                                 ", ".join(map(_sql_str, tables)) + ")", partition_by=["table"],
                                 commit_properties=props)
+                self._own = (tuple(tables), t.version(), rows)
                 return
+            self._own = None
             (t.merge(src, predicate="t.table = s.table AND t.key = s.key" + part, source_alias="s",
                      target_alias="t", commit_properties=props)
              .when_matched_update_all(predicate=_NOT_STALE).when_not_matched_insert_all().execute())
