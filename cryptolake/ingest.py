@@ -26,7 +26,7 @@ from .layers.bronze import MISSING, QUARANTINED, STORED, Bronze
 from .report import FILE_COLUMNS, IngestReport
 from .sources.archive import DEFAULT_URL
 from .sources.parse import ParseError, parse_file, read_zip, row_span, source_of
-from .sources.parse_batch import parse_csvs, parse_zips
+from .sources.parse_batch import TOGETHER_MAX_BYTES, parse_csvs, parse_zips
 from .sources.stream import STREAMED_TYPES, Unsorted, iter_parse, merge_sorted
 from .faults import checkpoint
 
@@ -242,10 +242,15 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                 # the next symbol's files queue behind this one's: no thread idles at its tail
                 # (small types: two symbols' tables in memory at most, plus the batch)
                 ahead = launch(order[i + 1]) if i + 1 < len(order) else None
-                outcomes = []
+                outcomes, held = [], 0
                 for job in jobs:
-                    outcomes.append(job.result())
+                    out = job.result()
+                    outcomes.append(out)
                     bar.update(1)
+                    held += len(out.csv) if out.csv is not None else 0
+                    if held >= TOGETHER_MAX_BYTES:  # a long history: parse as it comes
+                        _parse(bronze, outcomes)
+                        held = 0
                 bar.update(len(unchanged))
                 _parse(bronze, outcomes)          # while the pool fetches the next symbol
                 have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()

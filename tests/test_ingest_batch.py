@@ -177,3 +177,27 @@ def test_finite_values_whose_sum_overflows_still_parse():
     assert t["volume"].to_pylist() == [1e308, 1e308]
     with pytest.raises(ParseError, match="not a number"):
         parse_csv(b"".join(rows).replace(b"1e308", b"inf", 1), "um", "klines", "archive_daily")
+
+
+@pytest.mark.parametrize("together", ["every file alone", "symbols together"])
+def test_the_joint_parse_and_its_byte_cap_leave_the_same_lake(tmp_path, builder, monkeypatch,
+                                                               together):
+    """A symbol's files parsed as one CSV (Polars), or parsed as soon as each arrives (a cap
+    of one byte), give the rows and manifest spans of the careful file-by-file path."""
+    from cryptolake import ingest
+    from cryptolake.sources import parse_batch
+    base = cl.Lake(str(tmp_path / "base"), archive=cl.BinanceArchive(builder.url))
+    monkeypatch.setattr(parse_batch, "TOGETHER_MIN_BYTES", 1 << 60)      # never together
+    _ingest(base)
+    monkeypatch.setattr(parse_batch, "TOGETHER_MIN_BYTES", 0)
+    if together == "every file alone":
+        monkeypatch.setattr(ingest, "TOGETHER_MAX_BYTES", 1)
+    lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(builder.url))
+    _ingest(lake)
+    got, want = _closes(lake), _closes(base)
+    assert sorted(got) == sorted(want) == SYMBOLS
+    for s in SYMBOLS:
+        np.testing.assert_array_equal(got[s], want[s])
+    cols = ["key", "rows", "first_time", "last_time", "status"]
+    m = lambda lk: lk.bronze.files().sort_values("key")[cols].reset_index(drop=True)  # noqa: E731
+    assert m(lake).equals(m(base))

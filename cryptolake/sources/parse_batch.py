@@ -38,21 +38,39 @@ TOGETHER_MIN_BYTES = 1 << 20
 """A group of files is parsed together from this many CSV bytes (below it pyarrow's per-file
 read is as fast, and Polars is not worth starting)."""
 
+TOGETHER_MAX_BYTES = 64 << 20
+"""...and in runs of at most this many CSV bytes (a file bigger than that goes alone): the
+CSVs, their concatenation and the parsed rows are held at once, so this bounds the memory."""
+
 _NUMERIC = (pa.int64(), pa.float64())
 
 
 def parse_zips(items: list[tuple[bytes, ArchiveKey]]) -> list[pa.Table | ParseError]:
     """`parse_csvs` of archive zips: each is inflated first (a corrupt zip is that file's
-    ParseError)."""
-    csvs: list = []
-    for data, key in items:
+    ParseError), and parsed once about `TOGETHER_MAX_BYTES` of CSV are waiting, so the
+    inflated CSVs are never all held at once."""
+    out: list = [None] * len(items)
+    waiting: list[tuple[int, bytes, ArchiveKey]] = []
+    held = 0
+
+    def parse_waiting():
+        for (i, _, _), t in zip(waiting, parse_csvs([(c, k) for _, c, k in waiting])):
+            out[i] = t
+        waiting.clear()
+
+    for i, (data, key) in enumerate(items):
         try:
-            csvs.append((read_zip(data), key))
+            csv = read_zip(data)
         except ParseError as e:
-            csvs.append(ParseError(f"{key.key}: {e}"))
-    ok = [c for c in csvs if not isinstance(c, ParseError)]
-    parsed = iter(parse_csvs(ok))
-    return [c if isinstance(c, ParseError) else next(parsed) for c in csvs]
+            out[i] = ParseError(f"{key.key}: {e}")
+            continue
+        waiting.append((i, csv, key))
+        held += len(csv)
+        if held >= TOGETHER_MAX_BYTES:
+            parse_waiting()
+            held = 0
+    parse_waiting()
+    return out
 
 
 def parse_csvs(items: list[tuple[bytes, ArchiveKey]]) -> list[pa.Table | ParseError]:
@@ -73,7 +91,17 @@ def parse_csvs(items: list[tuple[bytes, ArchiveKey]]) -> list[pa.Table | ParseEr
         if not idx:
             continue
         plan = _plan(market, data_type)
-        done = _together(plan, source, [(i, items[i][0]) for i in idx])
+        done: dict[int, pa.Table] = {}
+        run: list[tuple[int, bytes]] = []
+        size = 0
+        for i in idx + [None]:                   # runs of at most TOGETHER_MAX_BYTES
+            n = 0 if i is None else len(items[i][0])
+            if run and (i is None or size + n > TOGETHER_MAX_BYTES):
+                done.update(_together(plan, source, run))
+                run, size = [], 0
+            if i is not None:
+                run.append((i, items[i][0]))
+                size += n
         for i in idx:
             if i in done:
                 out[i] = done[i]

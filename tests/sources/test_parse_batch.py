@@ -172,3 +172,17 @@ def test_corrupt_zip_and_unknown_cadence_are_that_files_errors():
     assert isinstance(got[1], ParseError) and str(got[1]) == str(corrupt.value)
     assert isinstance(got[2], ParseError) and "weekly" in str(got[2])
     assert parse_batch.parse_csvs([]) == []
+
+
+@pytest.mark.parametrize("max_bytes", [1, 150_000, 400_000])
+def test_runs_capped_in_bytes_give_the_same_tables(monkeypatch, max_bytes):
+    """Groups are parsed in runs of at most TOGETHER_MAX_BYTES (a bigger file alone), and
+    parse_zips parses whenever that much CSV is waiting: the tables do not change."""
+    monkeypatch.setattr(parse_batch, "TOGETHER_MIN_BYTES", 0)
+    monkeypatch.setattr(parse_batch, "TOGETHER_MAX_BYTES", max_bytes)
+    files = [render_klines("um", "BTCUSDT", "1m", f"2024-04-{d:02d}", seed=d, duplicates=d % 2)
+             for d in range(1, 8)]
+    files.insert(3, render_funding("um", "BTCUSDT", "2024-04"))
+    want = [parse_file(f.zip, f.key) for f in files]
+    _assert_same(parse_batch.parse_zips([(f.zip, f.key) for f in files]), want)
+    _assert_same(parse_batch.parse_csvs([(f.csv, f.key) for f in files]), want)
