@@ -32,7 +32,7 @@ from cryptolake.layout import ArchiveKey
 from .parse import (ParseError, _NONSPACE, _Plan, _plan, dedupe_sort, finish, has_header,
                     parse_csv, read_zip, source_of)
 
-__all__ = ["parse_csvs", "parse_zips", "TOGETHER_MIN_BYTES"]
+__all__ = ["parse_csvs", "parse_zips", "TOGETHER_MIN_BYTES", "TOGETHER_MAX_BYTES"]
 
 TOGETHER_MIN_BYTES = 1 << 20
 """A group of files is parsed together from this many CSV bytes (below it pyarrow's per-file
