@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from cryptolake.kernels import warm  # noqa: E402
 from cryptolake.ops.indicators import INDICATORS  # noqa: E402
+from cryptolake.testing.frames import walk_ohlcv  # noqa: E402
 from cryptolake.testing.oracles import ORACLES  # noqa: E402
 
 FULL_ROWS = 3_155_760          # 6 years of 1m bars (6 * 365.25 * 1440)
@@ -45,15 +46,7 @@ QUICK_ROWS = 200_000
 
 def make_series(n: int, seed: int = 42) -> pd.DataFrame:
     """A seeded 1m random walk with realistic magnitudes on a tz-aware UTC DatetimeIndex."""
-    rng = np.random.default_rng(seed)
-    close = np.round(30000.0 * np.exp(np.cumsum(rng.normal(0.0, 8e-4, n))), 2)
-    open_ = np.r_[close[0], close[:-1]]
-    high = np.maximum(open_, close) + np.round(rng.exponential(4.0, n), 2)
-    low = np.minimum(open_, close) - np.round(rng.exponential(4.0, n), 2)
-    volume = np.round(rng.lognormal(1.0, 1.0, n), 3) * (rng.random(n) > 0.02)
-    idx = pd.date_range("2019-01-01", periods=n, freq="1min", tz="UTC", name="open_time")
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume}, index=idx)
+    return walk_ohlcv(n, seed, 30000.0, sigma=8e-4, wick=4.0, zero_share=0.02, start="2019-01-01")
 
 
 def timed(fn, repeat: int, slow: float) -> tuple[float, bool]:

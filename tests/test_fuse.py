@@ -15,18 +15,7 @@ from cryptolake.kernels import indicators as K
 from cryptolake.ops import _fuse
 from cryptolake.ops import indicators as OI
 from cryptolake.ops.indicators import INDICATORS, add_indicators
-
-
-def make_ohlcv(n: int, seed: int, price: float = 100.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    close = np.round(price * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n))), 2)
-    open_ = np.r_[close[:1], close[:-1]]
-    high = np.maximum(open_, close) + np.round(rng.exponential(0.05, n), 2)
-    low = np.minimum(open_, close) - np.round(rng.exponential(0.05, n), 2)
-    volume = np.round(rng.lognormal(1.0, 1.0, n), 3) * (rng.random(n) > 0.05)
-    idx = pd.date_range("2024-03-01", periods=n, freq="1min", tz="UTC", name="open_time")
-    return pd.DataFrame({"open": open_, "high": high, "low": low, "close": close,
-                         "volume": volume}, index=idx)
+from cryptolake.testing.frames import walk_ohlcv as make_ohlcv
 
 
 def make_panel(sizes, seed: int = 40) -> pd.DataFrame:
