@@ -163,6 +163,11 @@ def _flow(kind, high, low, close, volume, i):
     return _tp(high, low, close, i) * volume[i] if kind == _VWAP else _mfv(high, low, close, volume, i)
 
 
+FLOW_BLOCK = 1 << 16
+"""`_flow_over_volume` re-sums both sums at the last row of every block of this many rows, so
+its state at a block boundary follows from the window before it (`_flow_over_volume_rows`)."""
+
+
 @jit
 def _flow_over_volume(high, low, close, volume, window, out, kind):
     """Rolling sum of a per-row flow (vwap: tp * volume; cmf: money-flow volume) over the
@@ -170,10 +175,18 @@ def _flow_over_volume(high, low, close, volume, window, out, kind):
     (a row whose flow or volume is NaN/inf: the window is NaN, as pandas' rolling sum with
     min_periods=window gives) and a count of nonzero volumes (none left: both sums are
     exactly 0, so a window that traded nothing is 0/0 = NaN, as in ta). Both sums are re-summed
-    afresh every 65536 rows and when the volume sum (or vwap's flow sum) falls below 1e-4 of
-    its largest value since the last re-sum, so cancellation never costs more than ~1e-12
+    afresh every `FLOW_BLOCK` rows and when the volume sum (or vwap's flow sum) falls below 1e-4
+    of its largest value since the last re-sum, so cancellation never costs more than ~1e-12
     relative. Every decision depends on earlier rows only (prefix-stable)."""
-    n = close.shape[0]
+    _flow_over_volume_rows(high, low, close, volume, window, out, kind, 0, close.shape[0])
+
+
+@jit
+def _flow_over_volume_rows(high, low, close, volume, window, out, kind, lo, hi):
+    """Rows lo .. hi-1 of `_flow_over_volume`, lo a multiple of `FLOW_BLOCK`: the state at lo
+    is rebuilt from the window before it exactly as the whole pass leaves it (its re-sum at
+    row lo - 1: the ring in slot order, then the no-volume rule), so any split on block
+    boundaries gives the whole pass's bits."""
     w = window
     rp = np.zeros(w)                # the window's flows and volumes (0 for a missing row)
     rv = np.zeros(w)
@@ -183,8 +196,27 @@ def _flow_over_volume(high, low, close, volume, window, out, kind):
     bv = 0.0
     bad = -w - 1                    # the last missing row
     live = -w - 1                   # the last row with a nonzero volume
-    k = 0                           # ring slot of row i - w
-    for i in range(n):
+    if lo > 0:
+        for r in range(max(0, lo - w), lo):
+            p = _flow(kind, high, low, close, volume, r)
+            v = volume[r]
+            ok = (p - p == 0.0) and (v - v == 0.0)
+            bad = bad if ok else r
+            p = p if ok else 0.0
+            v = v if ok else 0.0
+            live = r if v != 0.0 else live
+            rp[r % w] = p
+            rv[r % w] = v
+        for j in range(w):
+            sp += rp[j]
+            sv += rv[j]
+        if live <= lo - 1 - w:
+            sp = 0.0
+            sv = 0.0
+        bp = abs(sp)
+        bv = sv
+    k = lo % w                      # ring slot of row i - w
+    for i in range(lo, hi):
         p = _flow(kind, high, low, close, volume, i)
         v = volume[i]
         ok = (p - p == 0.0) and (v - v == 0.0)
@@ -203,7 +235,7 @@ def _flow_over_volume(high, low, close, volume, window, out, kind):
         a = abs(sp)
         bp = a if a > bp else bp
         bv = sv if sv > bv else bv
-        if sv < bv * 1e-4 or (kind == _VWAP and a < bp * 1e-4) or (i & 65535) == 65535:
+        if sv < bv * 1e-4 or (kind == _VWAP and a < bp * 1e-4) or (i & (FLOW_BLOCK - 1)) == FLOW_BLOCK - 1:
             sp = 0.0
             sv = 0.0
             for j in range(w):       # the ring holds exactly the window (zeros before row 0)
@@ -216,7 +248,6 @@ def _flow_over_volume(high, low, close, volume, window, out, kind):
             bv = sv
         r = sp / sv
         out[i] = r if (bad <= i - w and i >= w - 1) else NAN
-
 
 
 @jit

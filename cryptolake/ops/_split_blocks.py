@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..kernels import indicators as K
-from ..kernels import ma, oscillators, rolling, volatility
+from ..kernels import ma, oscillators, rolling, volatility, volume
 from ._fuse import fuses
 from ._split import splits
 from ._threads import on_threads, on_worker, workers
@@ -73,6 +73,19 @@ def _wma(cols, params, outs, parts):
     x, = cols
     w, = params
     _on_ranges(lambda a, b: ma.wma_rows(x, w, outs[0], a, b), len(x), ma.wma_block(w), parts)
+
+
+def _flow_splitter(kind):
+    def split(cols, params, outs, parts):
+        h, l, c, v = cols
+        w, = params
+        _on_ranges(lambda a, b: volume._flow_over_volume_rows(h, l, c, v, w, outs[0], kind, a, b),
+                   len(c), volume.FLOW_BLOCK, parts)
+    return split
+
+
+splits(K.vwap)(_flow_splitter(volume._VWAP))
+splits(K.cmf)(_flow_splitter(volume._CMF))
 
 
 def _range_position(cols, w, kind, out, parts) -> bool:

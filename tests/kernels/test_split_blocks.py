@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cryptolake.kernels import indicators as K
-from cryptolake.kernels import ma, oscillators, rolling, volatility
+from cryptolake.kernels import ma, oscillators, rolling, volatility, volume
 from cryptolake.ops import _fuse, _split, _split_blocks
 from cryptolake.ops.indicators import INDICATORS
 
@@ -70,6 +70,12 @@ CASES = {
                oscillators.UO_BLOCK),                                # window > 256-row block
     "cci": ("cci", {}, K.cci,
             lambda h, l, c, v: (lambda o: (K.cci(h, l, c, 20, 0.015, o[0]), o)[1])(_o(len(c), 1)), 8),
+    "vwap": ("vwap", {}, K.vwap,
+             lambda h, l, c, v: (lambda o: (K.vwap(h, l, c, v, 14, o[0]), o)[1])(_o(len(c), 1)),
+             volume.FLOW_BLOCK),
+    "cmf-300": ("cmf", {"window": 300}, K.cmf,
+                lambda h, l, c, v: (lambda o: (K.cmf(h, l, c, v, 300, o[0]), o)[1])(_o(len(c), 1)),
+                volume.FLOW_BLOCK),
     "cci-300": ("cci", {"window": 300}, K.cci,
                 lambda h, l, c, v: (lambda o: (K.cci(h, l, c, 300, 0.015, o[0]), o)[1])(_o(len(c), 1)),
                 8),
@@ -364,3 +370,30 @@ def test_sma_bbands_fuser_takes_each_jobs_own_column():
     bj.cols = [a[:]]                                   # a view of the same column: fused
     fuse([sj, bj], 0, n)
     np.testing.assert_array_equal(sj.outs[0], want_m)
+
+
+@pytest.mark.parametrize("name", ["vwap", "cmf-300"])
+@pytest.mark.parametrize("case", ["missing at the edge", "no volume across", "missing just before",
+                                  "huge then tiny"])
+def test_flow_state_rebuilt_at_block_boundaries(name, case):
+    """vwap/cmf ranges start at FLOW_BLOCK boundaries with the state rebuilt from the window
+    before: missing rows, windows without volume and the re-sum rule at the boundary."""
+    B = volume.FLOW_BLOCK
+    n = 3 * B + 17
+    rng = np.random.default_rng(11)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n)))
+    cols = {"high": close + rng.random(n), "low": close - rng.random(n), "close": close,
+            "volume": rng.random(n) + 0.5}
+    for b in (B, 2 * B, 3 * B):
+        if case == "missing at the edge":
+            cols["volume"][b - 1] = np.nan
+            cols["high"][b] = np.inf
+        elif case == "no volume across":
+            cols["volume"][b - 400:b + 3] = 0.0
+        elif case == "missing just before":
+            cols["close"][b - 300] = np.nan
+            cols["volume"][b - 13] = -np.inf
+        else:
+            cols["volume"][b - 200:b - 100] *= 1e9
+    df = pd.DataFrame(cols, index=pd.date_range("2024-01-01", periods=n, freq="1min", tz="UTC"))
+    _check_case(name, df)
