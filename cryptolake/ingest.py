@@ -259,12 +259,10 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                 report.notes += notes
                 if more:
                     bar.total += len(more)
-                    got = []
                     for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), more):
-                        got.append(out)
+                        outcomes.append(out)
                         bar.update(1)
-                    _parse(bronze, got)
-                    outcomes += got
+                    _parse(bronze, outcomes)          # the supplements (the rest are parsed)
                 if rest is not None:
                     days = topup.days_to_fetch(req, plan, symbol, today, bronze.rows(req.table).get(symbol, {}))
                     if days:

@@ -68,35 +68,34 @@ def empty(n: int) -> np.ndarray:
             slab = _SLABS[i]
             if slab.shape[0] == n and _refs(slab) == _FREE:
                 return slab[:]
-        cap, need = limit_bytes(), 8 * n
-        total = sum(s.nbytes for s in _SLABS)
-        i = 0
-        while total + need > cap and i < len(_SLABS):
-            slab = _SLABS[i]
-            if _refs(slab) == _FREE:
-                total -= slab.nbytes
-                del _SLABS[i]
-            else:
-                i += 1
-        slab = None
+        slab = None                      # our own name would keep the last slab looked at busy
+        need = 8 * n
+        room = limit_bytes() - need
         fresh = np.empty(n)
-        if total + need > cap:
+        if _drop_free(room) > room:
             return fresh
         _SLABS.append(fresh)
         return fresh[:]
+
+
+def _drop_free(keep: int) -> int:
+    """Drop free slabs, oldest first, until the pool holds at most `keep` bytes (or no free
+    slab is left); returns the bytes it still holds. Call with `_LOCK` held."""
+    total = sum(s.nbytes for s in _SLABS)
+    i = 0
+    while total > keep and i < len(_SLABS):
+        slab = _SLABS[i]
+        if _refs(slab) == _FREE:
+            total -= slab.nbytes
+            del _SLABS[i]
+        else:
+            i += 1
+    return total
 
 
 def release() -> int:
     """Drop every free slab now (their memory goes back to the system); returns the bytes
     released."""
     with _LOCK:
-        freed = 0
-        i = 0
-        while i < len(_SLABS):
-            slab = _SLABS[i]
-            if _refs(slab) == _FREE:
-                freed += slab.nbytes
-                del _SLABS[i]
-            else:
-                i += 1
-        return freed
+        before = sum(s.nbytes for s in _SLABS)
+        return before - _drop_free(0)

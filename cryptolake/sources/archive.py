@@ -384,8 +384,8 @@ class BinanceArchive:
                            self._clean(f"{type(exc).__name__}: {exc}"))
 
     def _read(self, rel: str) -> bytes:
-        if type(self.fs).__name__ == "LocalFileSystem":    # a local mirror: plain OS reads (fsspec's
-            return self._retry(_read_local, self._path(rel))   # file objects cost ~4x more)
+        if "file" in self.fs.protocol:     # a local mirror: plain OS reads (fsspec's file
+            return self._retry(_read_local, self._path(rel))   # objects cost ~4x more)
         return self._retry(self.fs.cat_file, self._path(rel))
 
     def _fetch(self, remote: RemoteFile) -> Fetched:

@@ -125,7 +125,9 @@ def _body(csv: bytes, plan: _Plan) -> tuple[memoryview, int] | None:
         header = has_header(csv[:end if end >= 0 else len(csv)], plan.columns, plan.where)
     except ParseError:
         return None
-    body = memoryview(csv)[end + 1 if header else 0:] if end >= 0 or not header else memoryview(b"")
+    if header and end < 0:                   # a header alone
+        return None
+    body = memoryview(csv)[end + 1 if header else 0:]
     if not len(body):
         return None
     # numpy counts newlines ~3x faster than bytes.count
