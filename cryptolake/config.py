@@ -38,15 +38,19 @@ def numba_cache_dir() -> str:
     return str(base / "cryptolake" / "numba")
 
 
-def max_workers() -> int:
-    """Concurrent fetch+parse tasks: $CRYPTOLAKE_WORKERS, else 4 per core and at least 8.
+def max_workers(local: bool = False) -> int:
+    """Concurrent fetch+parse tasks: $CRYPTOLAKE_WORKERS, else 4 per core and at least 8, or
+    one per core when every read and write is `local`.
 
-    Fetching from S3 is latency-bound (more requests in flight help); parsing releases the
-    GIL (zlib, hashlib, pyarrow), so extra threads cost little on a local mirror."""
+    Fetching from S3 or HTTP is latency-bound: more requests in flight help. On a local mirror
+    into a local lake each task is CPU work (hash, write, inflate), and threads beyond the
+    cores only contend for the GIL and the file system: on 2 cores, 8 threads cost the
+    month x 10 symbols ingest ~6% more CPU than 2 (benchmarks/bench_ingest.py)."""
     env = os.environ.get("CRYPTOLAKE_WORKERS")
     if env:
         return max(1, int(env))
-    return max(8, 4 * (os.cpu_count() or 1))
+    cores = os.cpu_count() or 1
+    return cores if local else max(8, 4 * cores)
 
 
 def batch_rows() -> int:

@@ -234,16 +234,31 @@ def halts(symbols: np.ndarray, times_us: np.ndarray, o, h, l, c, v, step: int) -
     """Runs of consecutive flat, zero-volume bars at least HALT_MIN long (futures publish these
     through trading halts, so open-time gaps never show them). Rows sorted by symbol, time."""
     flat = (v == 0) & (o == h) & (h == l) & (l == c)
-    min_bars = max(3, int(np.ceil(HALT_MIN.value / 1000 / step)))
     idx = np.flatnonzero(flat)
-    if not len(idx):
-        return _frame([])
-    ti, si = times_us[idx], symbols[idx]
+    si, ti = symbols[idx], times_us[idx]
+    a, b = _long_runs(si, ti, idx, step)
+    return _frame([(si[x], int(ti[x]), int(ti[y]), int(y - x + 1), "halt") for x, y in zip(a, b)])
+
+
+def halt_candidates(symbols: np.ndarray, times_us: np.ndarray, step: int) -> list[str]:
+    """The symbols whose zero-volume rows (`symbols`, `times_us`: those rows alone, sorted by
+    symbol and time) hold a run of consecutive bars long enough to be a halt: the only ones
+    whose prices `halts` needs to see."""
+    a, _ = _long_runs(symbols, times_us, np.arange(len(times_us)), step)
+    return sorted(set(symbols[a].tolist()))
+
+
+def _long_runs(si: np.ndarray, ti: np.ndarray, idx: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last) positions of the runs of consecutive bars (one symbol, times `step`
+    apart, adjacent rows `idx`) at least HALT_MIN long."""
+    if not len(ti):
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    min_bars = max(3, int(np.ceil(HALT_MIN.value / 1000 / step)))
     brk = np.flatnonzero((np.diff(ti) != step) | (si[1:] != si[:-1]) | (np.diff(idx) != 1)) + 1
     a = np.r_[0, brk]
-    b = np.r_[brk, len(idx)] - 1
+    b = np.r_[brk, len(ti)] - 1
     long = (b - a + 1) >= min_bars
-    return _frame([(si[x], int(ti[x]), int(ti[y]), int(y - x + 1), "halt") for x, y in zip(a[long], b[long])])
+    return a[long], b[long]
 
 
 def _frame(rows) -> pd.DataFrame:

@@ -175,7 +175,7 @@ class Table:
     def __contains__(self, symbol: str) -> bool:
         return symbol in self.symbols
 
-    def partition_stats(self, version: int | None = None, as_of=None) -> pd.DataFrame:
+    def partition_stats(self, version: int | None = None, as_of=None, _table=None) -> pd.DataFrame:
         """Per (symbol, month) partition: rows, on_grid, off_grid, zero_volume, first, last.
 
         Metadata only: rows/first/last from the Delta log, the counts from the lake catalog
@@ -183,7 +183,7 @@ class Table:
         crash between the two commits) is recomputed from its data, and the catalog repaired
         when reading the current version."""
         from .layers import catalog
-        d = self._dt(version, as_of)
+        d = _table if _table is not None else self._dt(version, as_of)
         acts = self._actions(d)
         cols = catalog.STATS_COLUMNS
         if acts.empty:
@@ -426,28 +426,40 @@ class Table:
         spans = self._spans_now()
         if syms is not None:
             spans = {k: v for k, v in spans.items() if k in syms}
-        held = set(self.symbols) if self.storage.is_delta(self._rel) else set()   # none written yet
+        d = self._dt() if self.storage.is_delta(self._rel) else None   # None: nothing written yet
+        held = {x for x, _ in self._partitions(d)} if d is not None else set()
         present = [x for x in (syms or sorted(held)) if x in held]
         if self.data_type == "fundingRate":
             times, extra = self._times(present, s, e, ("funding_interval_hours",)) if present else ({}, {"funding_interval_hours": {}})
             return quality.funding_gaps(times, extra["funding_interval_hours"], spans, lo, hi)
         if not self.interval:       # event tables: days no usable file covers
             return quality.event_gaps(spans, lo, hi, quality.relisting_days(self.market, self.data_type, None))
-        times, quiet = self._grid_times(present, lo, hi)
+        times, quiet = self._grid_times(present, lo, hi, d)
         rest = [x for x in present if x not in times]
         if rest:
             times.update(self._times(rest, s, e)[0])
         flat = None
         if self.data_type == "klines" and self.market in quality.HALT_MARKETS and present \
                 and not grid.is_calendar(self.interval) and not quiet:
-            cols = [self.time_col, "open", "high", "low", "close", "volume"]
-            z = self.read_arrow(present, s, e, columns=cols, where=ds.field("volume") == 0)
-            flat = quality.halts(*_symbols_times(z, self.time_col),
-                                 *(z[c].to_numpy() for c in cols[1:]), grid.step_us(self.interval))
+            flat = self._halts(present, s, e, d)
         return quality.table_gaps(self.interval, times, spans, lo, hi, flat,
                                   quality.relisting_days(self.market, self.data_type, self.interval))
 
-    def _grid_times(self, present, lo, hi) -> tuple[dict[str, np.ndarray], bool]:
+    def _halts(self, present, s, e, d) -> pd.DataFrame:
+        """`quality.halts` of `present` in [s, e] at snapshot `d`. The zero-volume rows' times
+        are read first (two columns): only a symbol with a run of them long enough to be a
+        halt has its prices read."""
+        from . import quality
+        zero, step = ds.field("volume") == 0, grid.step_us(self.interval)
+        z = self.read_arrow(present, s, e, columns=[self.time_col], where=zero, _table=d)
+        maybe = quality.halt_candidates(*_symbols_times(z, self.time_col), step)
+        if not maybe:
+            return quality.halts(np.empty(0, str), np.empty(0, np.int64), *[np.empty(0)] * 5, step)
+        cols = [self.time_col, "open", "high", "low", "close", "volume"]
+        z = self.read_arrow(maybe, s, e, columns=cols, where=zero, _table=d)
+        return quality.halts(*_symbols_times(z, self.time_col), *(z[c].to_numpy() for c in cols[1:]), step)
+
+    def _grid_times(self, present, lo, hi, d=None) -> tuple[dict[str, np.ndarray], bool]:
         """Bar times of the symbols whose partitions are provably complete, from metadata
         alone (no data file read): a kline partition whose rows are all on the grid and number
         (last - first) / step + 1 holds exactly every bar from first to last (open_time is
@@ -456,7 +468,7 @@ class Table:
         if not present or self.data_type not in schema.KLINE_TYPES or not self.interval \
                 or grid.is_calendar(self.interval):
             return {}, False
-        st = self.partition_stats()
+        st = self.partition_stats(_table=d)
         st = st[st["symbol"].isin(present)]
         if not len(st):
             return {}, False

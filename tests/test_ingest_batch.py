@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -90,11 +91,12 @@ lake.ingest("um", "klines", interval="1h", start=sys.argv[3], end=sys.argv[4], p
 
 
 def test_a_batch_killed_before_its_silver_commit_is_redone_from_bronze(tmp_path, builder):
-    """SIGKILL at the second silver commit (the first batch is committed, the second has its
-    manifest rows and no silver rows): the next run rebuilds the lost batch from bronze,
-    fetches none of its files again, and the lake is exact."""
+    """SIGKILL at the second silver commit (a cap of 40 rows makes each symbol a batch: the
+    first is committed, the second has its manifest rows and no silver rows): the next run
+    rebuilds the lost batch from bronze, fetches none of its files again, and the lake is
+    exact."""
     lake_dir = str(tmp_path / "lake")
-    env = {"PYTHONPATH": str(REPO), "CRYPTOLAKE_WORKERS": "2",
+    env = {"PYTHONPATH": str(REPO), "CRYPTOLAKE_WORKERS": "2", "CRYPTOLAKE_BATCH_ROWS": "10",
            "CRYPTOLAKE_FAULT_KILL_AT": "silver_commit:2", "PATH": "/usr/bin:/bin"}
     p = subprocess.run([sys.executable, "-c", KILLED, lake_dir, builder.url, DAYS[0], DAYS[-1]],
                        env=env, capture_output=True, text=True, timeout=300)
@@ -167,6 +169,26 @@ def test_a_batch_stops_at_its_row_cap(tmp_path, builder, monkeypatch):
     for s in SYMBOLS:
         np.testing.assert_array_equal(got[s], np.concatenate([builder.frame(k)["close"].to_numpy()
                                                               for k in builder.made[s]]))
+
+
+def test_a_run_under_the_row_cap_is_one_silver_commit(tmp_path, builder):
+    """Symbols are committed together until the batch is full: four symbols of 72 rows (far
+    under the default cap) make ONE silver commit, after the last symbol is parsed."""
+    lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(builder.url))
+    _ingest(lake)
+    h = lake.silver.um_klines_1h.history()
+    writes = h[h["operation"] == "WRITE"]
+    assert writes["rows_added"].tolist() == [24 * len(DAYS) * len(SYMBOLS)]
+
+
+def test_one_fetch_thread_per_core_when_everything_is_local(monkeypatch):
+    from cryptolake import config
+    monkeypatch.delenv("CRYPTOLAKE_WORKERS", raising=False)
+    cores = os.cpu_count() or 1
+    assert config.max_workers(local=True) == cores
+    assert config.max_workers() == max(8, 4 * cores)
+    monkeypatch.setenv("CRYPTOLAKE_WORKERS", "3")
+    assert config.max_workers(local=True) == config.max_workers() == 3
 
 
 def test_finite_values_whose_sum_overflows_still_parse():

@@ -67,6 +67,64 @@ def test_flat_zero_volume_bars_are_a_halt(tmp_path):
     assert h["end"] == pd.Timestamp("2024-05-01 11:13", tz="UTC") and h["missing"] == 74
 
 
+def _edit_rows(b, key, edits):
+    """Rewrite rows of one archive file: edits maps row index -> 'flat' (zero volume, prices
+    of the row before) or 'quiet' (zero volume, prices kept)."""
+    lines = b.file(key).csv.decode().splitlines()
+    header, rows = lines[0], lines[1:]
+    for i, kind in sorted(edits.items()):
+        f = rows[i].split(",")
+        if kind == "flat":
+            f[1] = f[2] = f[3] = f[4] = rows[i - 1].split(",")[4] if i else f[1]
+        f[5] = f[7] = f[8] = f[9] = f[10] = "0"
+        rows[i] = ",".join(f)
+    b.raw(key, ("\n".join([header] + rows) + "\n").encode())
+
+
+def test_halts_are_found_across_month_ends_and_only_where_prices_stay_flat(tmp_path):
+    """Table.gaps reads the zero-volume rows' times first and prices only for symbols with a
+    long enough run: it must name exactly the runs of >= 15 flat zero-volume bars that a
+    plain scan of every row names, including one across a month end, and no long run of
+    zero-volume bars whose prices move."""
+    import numpy as np
+    b = ArchiveBuilder((tmp_path / "archive").as_uri())
+    k1 = b.klines("um", "BTCUSDT", "1m", "2024-04-30")
+    k2 = b.klines("um", "BTCUSDT", "1m", "2024-05-01")
+    _edit_rows(b, k1, {i: "flat" for i in range(1430, 1440)})          # 10 flat bars to 23:59 ...
+    _edit_rows(b, k2, {**{i: "flat" for i in range(0, 8)},              # ... and 8 after midnight
+                       **{i: "quiet" for i in range(300, 340)},         # 40 unflat zero-volume bars
+                       **{i: "flat" for i in range(500, 514)}})         # 14 flat bars: too short
+    k3 = b.klines("um", "ETHUSDT", "1m", "2024-05-01")
+    _edit_rows(b, k3, {i: "flat" for i in range(60, 80)})               # 20 flat bars
+    lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(b.url))
+    lake.ingest("um", "klines", interval="1m", start="2024-04-30", end="2024-05-01",
+                progress=False, today=TODAY)
+    t = lake.silver.um_klines_1m
+    g = t.gaps()
+    got = sorted((r.symbol, r.start, r.end, r.missing) for r in g[g["cause"] == "halt"].itertuples())
+
+    df = t.read(["BTCUSDT", "ETHUSDT"]).reset_index()            # the oracle: every row, by hand
+    want = []
+    for sym, x in df.groupby("symbol"):
+        x = x.sort_values("open_time")
+        flat = ((x["volume"] == 0) & (x["open"] == x["high"]) & (x["high"] == x["low"])
+                & (x["low"] == x["close"])).to_numpy()
+        tm = x["open_time"].to_numpy()
+        i = 0
+        while i < len(x):
+            j = i
+            while flat[i] and j + 1 < len(x) and flat[j + 1] and tm[j + 1] - tm[j] == np.timedelta64(60, "s"):
+                j += 1
+            if flat[i] and j - i + 1 >= 15:
+                want.append((sym, pd.Timestamp(tm[i]).tz_localize("UTC") if pd.Timestamp(tm[i]).tz is None
+                             else pd.Timestamp(tm[i]), pd.Timestamp(tm[j]) if pd.Timestamp(tm[j]).tz
+                             else pd.Timestamp(tm[j]).tz_localize("UTC"), j - i + 1))
+            i = j + 1
+    assert got == sorted(want)
+    assert [(s, m) for s, _, _, m in got] == [("BTCUSDT", 18), ("ETHUSDT", 20)]
+    assert got[0][1] == pd.Timestamp("2024-04-30 23:50", tz="UTC")
+
+
 def test_gaps_from_partition_stats_equal_gaps_from_the_rows(tmp_path):
     """Table.gaps takes the bar times of provably complete kline partitions from metadata
     (no data read); across month ends, sub-ranges, relistings and partial files it must

@@ -383,9 +383,14 @@ class BinanceArchive:
             return Fetched(remote, None, None, None, None, "failed",
                            self._clean(f"{type(exc).__name__}: {exc}"))
 
+    @property
+    def is_local(self) -> bool:
+        """True for a mirror on a local file system."""
+        return "file" in self.fs.protocol
+
     def _read(self, rel: str) -> bytes:
-        if "file" in self.fs.protocol:     # a local mirror: plain OS reads (fsspec's file
-            return self._retry(_read_local, self._path(rel))   # objects cost ~4x more)
+        if self.is_local:     # a local mirror: plain OS reads (fsspec's file objects cost ~4x more)
+            return self._retry(_read_local, self._path(rel))
         return self._retry(self.fs.cat_file, self._path(rel))
 
     def _fetch(self, remote: RemoteFile) -> Fetched:
