@@ -10,7 +10,7 @@ import datetime as dt
 import difflib
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +31,7 @@ from .sources.stream import STREAMED_TYPES, Unsorted, iter_parse, merge_sorted
 from .faults import checkpoint
 
 _DAY_US = 86_400_000_000
+PARSERS = 2            # symbols parsed at once (see run_ingest)
 
 
 class _Outcome:
@@ -233,58 +234,76 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                                 found_conflicts)
         batch, batch_rows = [], 0
 
+    def collect(jobs) -> list:
+        """One symbol's fetched files, in order; a long history is parsed as it comes."""
+        outcomes, held = [], 0
+        for job in jobs:
+            out = job.result()
+            outcomes.append(out)
+            bar.update(1)
+            held += len(out.csv) if out.csv is not None else 0
+            if held >= TOGETHER_MAX_BYTES:
+                _parse(bronze, outcomes)
+                held = 0
+        return outcomes
+
+    def settle(symbol, group, unchanged, outcomes, parsing):
+        """A parsed symbol's supplements and REST days, then into the batch."""
+        nonlocal batch_rows
+        parsing.result()
+        have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()
+                                             if r["status"] == STORED}
+        more, notes = _supplements(archive, req, symbol, outcomes, have, today)
+        report.notes += notes
+        if more:
+            bar.total += len(more)
+            for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), more):
+                outcomes.append(out)
+                bar.update(1)
+            _parse(bronze, outcomes)          # the supplements (the rest are parsed)
+        if rest is not None:
+            days = topup.days_to_fetch(req, plan, symbol, today, bronze.rows(req.table).get(symbol, {}))
+            if days:
+                got, errs, rejected = topup.fetch(rest, bronze, req, symbol, days, _Outcome)
+                outcomes += got
+                report.errors += errs
+                report.rejected += rejected
+                report.errors += [f"REST {r['page']} row {r['index']}: {r['reason']}" for r in rejected]
+        batch.append((symbol, outcomes))
+        batch_rows += _rows_to_write(bronze, req.table, symbol, outcomes)
+        # streamed types: one symbol a commit; the others when the batch is full (and
+        # at the end). Each commit has a fixed cost (manifest, Delta log, catalog) of
+        # ~0.05-0.1 s of CPU: committing whenever the writer fell idle made 3 commits
+        # of the month x 10 symbols ingest and cost it ~10% more than one.
+        if req.data_type in STREAMED_TYPES or batch_rows >= cap:
+            flush()
+        for r in unchanged:
+            prev = bronze.lookup(req.table, r)
+            msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
+            entries.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], msg))
+        entries.extend(outcomes)  # a streamed file found not to parse is quarantined by its commit
+
     local = storage.is_local and getattr(archive, "is_local", False)
-    with ThreadPoolExecutor(config.max_workers(local)) as pool, ThreadPoolExecutor(1) as writer:
+    inflight: deque = deque()     # symbols fetched and parsing (two at once), not yet settled
+    with ThreadPoolExecutor(config.max_workers(local)) as pool, ThreadPoolExecutor(1) as writer, \
+            ThreadPoolExecutor(PARSERS) as parser:
         try:
             order = sorted(by_symbol)
             ahead = launch(order[0]) if order else None
             for i, symbol in enumerate(order):
                 group, unchanged, jobs = ahead
                 # the next symbol's files queue behind this one's: no thread idles at its tail
-                # (small types: two symbols' tables in memory at most, plus the batch)
                 ahead = launch(order[i + 1]) if i + 1 < len(order) else None
-                outcomes, held = [], 0
-                for job in jobs:
-                    out = job.result()
-                    outcomes.append(out)
-                    bar.update(1)
-                    held += len(out.csv) if out.csv is not None else 0
-                    if held >= TOGETHER_MAX_BYTES:  # a long history: parse as it comes
-                        _parse(bronze, outcomes)
-                        held = 0
+                outcomes = collect(jobs)
                 bar.update(len(unchanged))
-                _parse(bronze, outcomes)          # while the pool fetches the next symbol
-                have = {r.key.key for r in group} | {k for k, r in bronze.rows(req.table).get(symbol, {}).items()
-                                                     if r["status"] == STORED}
-                more, notes = _supplements(archive, req, symbol, outcomes, have, today)
-                report.notes += notes
-                if more:
-                    bar.total += len(more)
-                    for out in pool.map(lambda r: _fetch_store_parse(archive, bronze, req.table, r), more):
-                        outcomes.append(out)
-                        bar.update(1)
-                    _parse(bronze, outcomes)          # the supplements (the rest are parsed)
-                if rest is not None:
-                    days = topup.days_to_fetch(req, plan, symbol, today, bronze.rows(req.table).get(symbol, {}))
-                    if days:
-                        got, errs, rejected = topup.fetch(rest, bronze, req, symbol, days, _Outcome)
-                        outcomes += got
-                        report.errors += errs
-                        report.rejected += rejected
-                        report.errors += [f"REST {r['page']} row {r['index']}: {r['reason']}" for r in rejected]
-                batch.append((symbol, outcomes))
-                batch_rows += _rows_to_write(bronze, req.table, symbol, outcomes)
-                # streamed types: one symbol a commit; the others when the batch is full (and
-                # at the end). Each commit has a fixed cost (manifest, Delta log, catalog) of
-                # ~0.05-0.1 s of CPU: committing whenever the writer fell idle made 3 commits
-                # of the month x 10 symbols ingest and cost it ~10% more than one.
-                if req.data_type in STREAMED_TYPES or batch_rows >= cap:
-                    flush()
-                for r in unchanged:
-                    prev = bronze.lookup(req.table, r)
-                    msg = "" if prev["status"] == STORED else f"still quarantined: {prev['reason']}"
-                    entries.append(_file_row(r, "unchanged", prev["bytes"], prev["sha256"], msg))
-                entries += outcomes       # a streamed file found not to parse is quarantined by its commit
+                # parsed while the next symbol's files arrive and the symbol before parses:
+                # one symbol's Python steps run beside the other's Polars read
+                inflight.append((symbol, group, unchanged, outcomes,
+                                 parser.submit(_parse, bronze, outcomes)))
+                if len(inflight) >= PARSERS:
+                    settle(*inflight.popleft())
+            while inflight:
+                settle(*inflight.popleft())
             flush()
             if pending is not None:
                 job, pending = pending, None
@@ -297,7 +316,11 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                 job.cancel()                 # interrupted: do not start the next symbol's files
             if pending is not None:
                 finish(pending)
-            for _, outcomes in batch:        # interrupted before its commit: the next run finishes it
+            for job in (x[4] for x in inflight):
+                job.cancel()
+            for outcomes in [o for _, o in batch] + [x[3] for x in inflight]:
+                # interrupted before its commit: the stored files are kept in the manifest and
+                # the next run finishes them
                 bronze.upsert([o.row for o in outcomes if o.row is not None], write=False)
             bronze.save([req.table], note=note)      # last marks, and holes of symbols with no files
     bar.close()
@@ -587,6 +610,8 @@ def _whole_month(bronze: Bronze, month, items, tcol, req, merge):
 
 def _drop_superseded_rest(t, rows, tcol):
     """REST rows on days an archive file covers (the archive published the day since)."""
+    if not t.num_rows or not pc.any(pc.equal(t["source"], "rest")).as_py():
+        return t                  # no REST row (the usual case): no per-row work at all
     covered = set()
     for r in rows:
         k = parse_archive_key(r["key"]) if r["cadence"] != "rest" else None

@@ -16,6 +16,7 @@ import concurrent.futures as cf
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 import time
 import zipfile
@@ -131,6 +132,27 @@ def _redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+def _ls_local(path: str) -> list[dict]:
+    """`fs.ls(path, detail=True)` of a local directory with the fields listing reads (name,
+    size, type, mtime) exactly as fsspec's LocalFileSystem gives them: a link is typed and
+    dated as itself ("other") and sized as its target (0 when dangling)."""
+    out = []
+    with os.scandir(path) as it:
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            kind = ("directory" if e.is_dir(follow_symlinks=False) else
+                    "file" if e.is_file(follow_symlinks=False) else "other")
+            size = st.st_size
+            if e.is_symlink():
+                try:
+                    size = e.stat(follow_symlinks=True).st_size
+                except OSError:
+                    size = 0
+            out.append({"name": f"{path.rstrip('/')}/{e.name}", "size": size, "type": kind,
+                        "mtime": st.st_mtime})
+    return out
+
+
 def _read_local(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -240,6 +262,8 @@ class BinanceArchive:
         path = self._path(rel)
 
         def go():
+            if self.is_local:        # one scandir: fsspec stats every entry through ~6 calls
+                return _ls_local(path)
             try:
                 return self.fs.ls(path, detail=True, refresh=True)
             except TypeError:                     # a filesystem without `refresh`

@@ -377,3 +377,24 @@ def test_real_archive_files_verify_on_s3(s3_real_archive, real_archive_keys):
                                                      if "/BTCUSDT/" in k and "cm/" not in k)
     assert all(r.etag and r.has_checksum for r in remotes)
     assert {f.status for f in arc.fetch_many(remotes)} == {"ok"}
+
+
+def test_a_local_listing_gives_what_fsspec_lists(tmp_path):
+    """The local mirror is listed with one os.scandir: names, sizes, types and mtimes equal
+    fsspec's LocalFileSystem.ls (manifest fingerprints stay the same), links and dangling
+    links included; a missing folder lists nothing."""
+    import os
+    from cryptolake.sources.archive import _ls_local
+    d = tmp_path / "sym"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.zip").write_bytes(b"x" * 10)
+    (d / "a.zip.CHECKSUM").write_text("abc  a.zip\n")
+    os.symlink(d / "a.zip", d / "link.zip")
+    os.symlink(d / "sub", d / "linkdir")
+    os.symlink(d / "gone", d / "dangling.zip")
+    fields = ("name", "size", "type", "mtime")
+    want = sorted(tuple(e[f] for f in fields) for e in fsspec.filesystem("file").ls(str(d), detail=True))
+    got = sorted(tuple(e[f] for f in fields) for e in _ls_local(str(d)))
+    assert got == want and len(got) == 6
+    arc = BinanceArchive(tmp_path.as_uri())
+    assert arc._ls("nowhere") == [] and {e["type"] for e in arc._ls("sym")} == {"file", "directory", "other"}
