@@ -381,23 +381,45 @@ def trix(close, window, out):
 @jit
 def tsi(close, slow, fast, out):
     """`ta.momentum.TSIIndicator(close, window_slow=slow, window_fast=fast).tsi()`: double
-    EMA (spans slow then fast) of the one-row change over that of its absolute value, x100."""
+    EMA (spans slow then fast) of the one-row change over that of its absolute value, x100.
+    (`_tsi_init` + `_tsi_rows`: the resumable form for `ops._split_recur`.)"""
+    st = np.empty(13)
+    lo = _tsi_init(close, slow, fast, out, st)
+    _tsi_rows(close, slow, fast, out, lo, close.shape[0], st)
+
+
+@jit
+def _tsi_init(close, slow, fast, out, st):
+    """The state before row 0 (see `_tsi_rows`); returns the first row to compute (0)."""
+    for k in range(4):
+        st[3 * k] = NAN
+        st[3 * k + 1] = 1.0
+        st[3 * k + 2] = 0.0
+    st[12] = NAN
+    return 0
+
+
+@jit
+def _tsi_rows(close, slow, fast, out, lo, hi, st):
+    """Rows lo .. hi-1 of `tsi` from the state st = (s1, w1, n1, s2, w2, n2, b1, v1, m1, b2,
+    v2, m2, previous close): the change's two EMAs then its absolute value's, the counts
+    capped where the kernel stops looking; left at hi in st."""
     a1 = span_alpha(slow)
     a2 = span_alpha(fast)
-    s1 = NAN
-    w1 = 1.0
-    n1 = 0
-    s2 = NAN
-    w2 = 1.0
-    n2 = 0
-    b1 = NAN
-    v1 = 1.0
-    m1 = 0
-    b2 = NAN
-    v2 = 1.0
-    m2 = 0
-    prev = NAN
-    for i in range(close.shape[0]):
+    s1 = st[0]
+    w1 = st[1]
+    n1 = int(st[2])
+    s2 = st[3]
+    w2 = st[4]
+    n2 = int(st[5])
+    b1 = st[6]
+    v1 = st[7]
+    m1 = int(st[8])
+    b2 = st[9]
+    v2 = st[10]
+    m2 = int(st[11])
+    prev = st[12]
+    for i in range(lo, hi):
         d = close[i] - prev
         prev = close[i]
         s1, w1, n1 = ewm_step(s1, w1, n1, d, a1)
@@ -407,6 +429,19 @@ def tsi(close, slow, fast, out):
         num = s2 if n2 >= fast else NAN
         den = b2 if m2 >= fast else NAN
         out[i] = num / den * 100.0
+    st[0] = s1
+    st[1] = w1
+    st[2] = min(n1, slow)
+    st[3] = s2
+    st[4] = w2
+    st[5] = min(n2, fast)
+    st[6] = b1
+    st[7] = v1
+    st[8] = min(m1, slow)
+    st[9] = b2
+    st[10] = v2
+    st[11] = min(m2, fast)
+    st[12] = prev
 
 
 @jit

@@ -175,6 +175,8 @@ _register(K.macd, Recur(_mom._macd_init, _mom._macd_rows, 9,
                         warm=lambda p: _tau((max(p[0], p[1]) + p[2] + 2) / 2.0)))
 _register(K.trix, Recur(_mom._trix_init, _mom._trix_rows, 10,
                         warm=lambda p: _tau(3 * (p[0] + 1) / 2.0)))
+_register(K.tsi, Recur(_mom._tsi_init, _mom._tsi_rows, 13,
+                       warm=lambda p: _tau((p[0] + p[1] + 2) / 2.0)))
 _register(K.kama, Recur(
     _kama._kama_init, _kama._kama_rows, 1, step=4,
     params=lambda p: ((p[0], 2.0 / (p[1] + 1) - 2.0 / (p[2] + 1.0), 2.0 / (p[2] + 1.0))
@@ -205,6 +207,7 @@ def _warm():
     for kernel, spec in SPECS.items():
         ncols = 3 if kernel in (K.atr, K.adx, K.psar) else 1
         params = {K.ewm_mean: (0.5, 2), K.rsi: (2,), K.macd: (2, 3, 2), K.trix: (2,),
-                  K.kama: (2, 2, 4), K.atr: (2,), K.adx: (2,), K.psar: (0.02, 0.2)}[kernel]
+                  K.tsi: (3, 2), K.kama: (2, 2, 4), K.atr: (2,), K.adx: (2,),
+                  K.psar: (0.02, 0.2)}[kernel]
         nout = 3 if kernel in (K.macd, K.adx, K.psar) else 1
         drive(spec, kernel, cols[ncols], params, tuple(np.empty(40) for _ in range(nout)), 2)

@@ -29,6 +29,8 @@ CASES = [
     ("macd", {"fast": 3, "slow": 7, "signal": 3}, K.macd, (3, 7, 3), ("close",), 3),
     ("trix", {"window": 4}, K.trix, (4,), ("close",), 1),
     ("trix", {}, K.trix, (15,), ("close",), 1),
+    ("tsi", {}, K.tsi, (25, 13), ("close",), 1),
+    ("tsi", {"window": 5, "fast": 3}, K.tsi, (5, 3), ("close",), 1),
     ("kama", {}, K.kama, (10, 2, 30), ("close",), 1),
     ("kama", {"window": 5, "fast": 3, "slow": 7}, K.kama, (5, 3, 7), ("close",), 1),
     ("kama", {"window": 40}, K.kama, (40, 2, 30), ("close",), 1),      # not split: whole
@@ -137,7 +139,7 @@ def _direct(kernel, cols, kparams, nout, parts):
 
 
 def test_every_recurrence_has_a_splitter():
-    for k in (K.ewm_mean, K.rsi, K.macd, K.trix, K.kama, K.atr, K.psar):
+    for k in (K.ewm_mean, K.rsi, K.macd, K.trix, K.tsi, K.kama, K.atr, K.psar):
         assert k in R.SPECS and _split.SPLITTERS.get(k) is not None
 
 
@@ -172,6 +174,7 @@ NEVER = [
     ("rsi", K.rsi, (5000,), ("close",), 1, None),
     ("macd", K.macd, (1000, 3000, 900), ("close",), 3, None),
     ("trix", K.trix, (2000,), ("close",), 1, None),
+    ("tsi", K.tsi, (2000, 1000), ("close",), 1, None),
 ]
 
 
@@ -190,7 +193,7 @@ def test_paths_that_never_meet_take_the_full_redo(split_low, name, kernel, kpara
     df = _frame(arrays["close"], arrays["high"], arrays["low"])
     p = {"atr": {"window": 14}, "ema": {"window": 12}, "rsi": {"window": 5000},
          "macd": {"fast": 1000, "slow": 3000, "signal": 900}, "trix": {"window": 2000},
-         }[name]
+         "tsi": {"window": 2000, "fast": 1000}}[name]
     _bits_equal(_public(df, name, p), ref, f"public {name}")
 
 
