@@ -234,9 +234,10 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                                 found_conflicts)
         batch, batch_rows = [], 0
 
-    def collect(jobs) -> list:
-        """One symbol's fetched files, in order; a long history is parsed as it comes."""
-        outcomes, held = [], 0
+    def collect(jobs) -> tuple[list, bool]:
+        """One symbol's fetched files, in order, and whether it is a long history (parsed as
+        it comes, TOGETHER_MAX_BYTES of CSV at a time)."""
+        outcomes, held, long = [], 0, False
         for job in jobs:
             out = job.result()
             outcomes.append(out)
@@ -244,8 +245,8 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
             held += len(out.csv) if out.csv is not None else 0
             if held >= TOGETHER_MAX_BYTES:
                 _parse(bronze, outcomes)
-                held = 0
-        return outcomes
+                held, long = 0, True
+        return outcomes, long
 
     def settle(symbol, group, unchanged, outcomes, parsing):
         """A parsed symbol's supplements and REST days, then into the batch."""
@@ -294,13 +295,14 @@ def run_ingest(lake, market, data_type, symbols=None, interval=None, start=None,
                 group, unchanged, jobs = ahead
                 # the next symbol's files queue behind this one's: no thread idles at its tail
                 ahead = launch(order[i + 1]) if i + 1 < len(order) else None
-                outcomes = collect(jobs)
+                outcomes, long = collect(jobs)
                 bar.update(len(unchanged))
                 # parsed while the next symbol's files arrive and the symbol before parses:
-                # one symbol's Python steps run beside the other's Polars read
+                # one symbol's Python steps run beside the other's Polars read. A long
+                # history is settled at once: memory holds one such symbol, as before
                 inflight.append((symbol, group, unchanged, outcomes,
                                  parser.submit(_parse, bronze, outcomes)))
-                if len(inflight) >= PARSERS:
+                while inflight and (len(inflight) >= PARSERS or long):
                     settle(*inflight.popleft())
             while inflight:
                 settle(*inflight.popleft())

@@ -253,12 +253,16 @@ def _long_runs(si: np.ndarray, ti: np.ndarray, idx: np.ndarray, step: int) -> tu
     apart, adjacent rows `idx`) at least HALT_MIN long."""
     if not len(ti):
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    min_bars = max(3, int(np.ceil(HALT_MIN.value / 1000 / step)))
     brk = np.flatnonzero((np.diff(ti) != step) | (si[1:] != si[:-1]) | (np.diff(idx) != 1)) + 1
     a = np.r_[0, brk]
     b = np.r_[brk, len(ti)] - 1
-    long = (b - a + 1) >= min_bars
+    long = (b - a + 1) >= halt_min_bars(step)
     return a[long], b[long]
+
+
+def halt_min_bars(step: int) -> int:
+    """Bars (`step` µs apart) in the shortest halt: HALT_MIN of them, and at least 3."""
+    return max(3, int(np.ceil(HALT_MIN.value / 1000 / step)))
 
 
 def _frame(rows) -> pd.DataFrame:

@@ -434,14 +434,18 @@ class Table:
             return quality.funding_gaps(times, extra["funding_interval_hours"], spans, lo, hi)
         if not self.interval:       # event tables: days no usable file covers
             return quality.event_gaps(spans, lo, hi, quality.relisting_days(self.market, self.data_type, None))
-        times, quiet = self._grid_times(present, lo, hi, d)
+        times, zeros = self._grid_times(present, lo, hi, d)
         rest = [x for x in present if x not in times]
         if rest:
             times.update(self._times(rest, s, e)[0])
         flat = None
         if self.data_type == "klines" and self.market in quality.HALT_MARKETS and present \
-                and not grid.is_calendar(self.interval) and not quiet:
-            flat = self._halts(present, s, e, d)
+                and not grid.is_calendar(self.interval):
+            # a halt is a run of HALT_MIN of zero-volume bars: a symbol whose partitions hold
+            # fewer in all (catalog counts) has none, and none of its rows is read
+            least = quality.halt_min_bars(grid.step_us(self.interval))
+            look = [x for x in present if zeros is None or zeros.get(x, 0) >= least]
+            flat = self._halts(look, s, e, d) if look else None
         return quality.table_gaps(self.interval, times, spans, lo, hi, flat,
                                   quality.relisting_days(self.market, self.data_type, self.interval))
 
@@ -459,19 +463,19 @@ class Table:
         z = self.read_arrow(maybe, s, e, columns=cols, where=zero, _table=d)
         return quality.halts(*_symbols_times(z, self.time_col), *(z[c].to_numpy() for c in cols[1:]), step)
 
-    def _grid_times(self, present, lo, hi, d=None) -> tuple[dict[str, np.ndarray], bool]:
+    def _grid_times(self, present, lo, hi, d=None) -> tuple[dict[str, np.ndarray], dict | None]:
         """Bar times of the symbols whose partitions are provably complete, from metadata
         alone (no data file read): a kline partition whose rows are all on the grid and number
         (last - first) / step + 1 holds exactly every bar from first to last (open_time is
-        unique in silver). Returns ({symbol: times in [lo, hi]}, True when no partition of
-        `present` holds a zero-volume bar, so there is no halt to look for)."""
+        unique in silver). Returns ({symbol: times in [lo, hi]}, {symbol: zero-volume bars in
+        all its partitions}, the latter None when the metadata does not say)."""
         if not present or self.data_type not in schema.KLINE_TYPES or not self.interval \
                 or grid.is_calendar(self.interval):
-            return {}, False
+            return {}, None
         st = self.partition_stats(_table=d)
         st = st[st["symbol"].isin(present)]
         if not len(st):
-            return {}, False
+            return {}, None
         step = grid.step_us(self.interval)
         first = st["first"].astype("int64").to_numpy()
         last = st["last"].astype("int64").to_numpy()
@@ -491,8 +495,8 @@ class Table:
             if hi is not None:
                 t = t[t <= hi]
             out[x] = t
-        quiet = bool((st["zero_volume"].to_numpy(np.int64) == 0).all())
-        return out, quiet
+        zeros = st.groupby("symbol")["zero_volume"].sum()
+        return out, {str(k): int(v) for k, v in zeros.items()}
 
     def off_grid(self, symbols=None, start=None, end=None) -> pd.DataFrame:
         """The rows whose time is not on the interval's grid (a 04:05 bar in a 1h table)."""

@@ -96,6 +96,8 @@ def test_halts_are_found_across_month_ends_and_only_where_prices_stay_flat(tmp_p
                        **{i: "flat" for i in range(500, 514)}})         # 14 flat bars: too short
     k3 = b.klines("um", "ETHUSDT", "1m", "2024-05-01")
     _edit_rows(b, k3, {i: "flat" for i in range(60, 80)})               # 20 flat bars
+    k4 = b.klines("um", "SOLUSDT", "1m", "2024-05-01")                 # 10 zero-volume bars in
+    _edit_rows(b, k4, {i: "flat" for i in range(60, 70)})               # all: never read
     lake = cl.Lake(str(tmp_path / "lake"), archive=cl.BinanceArchive(b.url))
     lake.ingest("um", "klines", interval="1m", start="2024-04-30", end="2024-05-01",
                 progress=False, today=TODAY)
@@ -103,7 +105,7 @@ def test_halts_are_found_across_month_ends_and_only_where_prices_stay_flat(tmp_p
     g = t.gaps()
     got = sorted((r.symbol, r.start, r.end, r.missing) for r in g[g["cause"] == "halt"].itertuples())
 
-    df = t.read(["BTCUSDT", "ETHUSDT"]).reset_index()            # the oracle: every row, by hand
+    df = t.read(["BTCUSDT", "ETHUSDT", "SOLUSDT"]).reset_index()  # the oracle: every row, by hand
     want = []
     for sym, x in df.groupby("symbol"):
         x = x.sort_values("open_time")
