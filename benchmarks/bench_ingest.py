@@ -7,7 +7,8 @@ Speed (default mode), two cases, each timed in the same run against its floor:
   trades   one um aggTrades day of ``--day-rows`` rows (default 3,000,000)
 
   floor (1 thread)   unzip + pyarrow.csv.read_csv of every file, nothing else
-  floor (N threads)  the same spread over the ingest's thread count
+  floor (N threads)  the same spread over `config.max_workers()` threads (4 per core, at least
+                     8: its best here; the ingest itself runs one thread per core on a local mirror)
   ingest             lake.ingest(...) end to end: listing, .CHECKSUM verification, bronze
                      copy + manifest, parse, merge, silver Parquet (Delta), catalog, gap report
 
@@ -136,7 +137,8 @@ def speed(args) -> None:
                          "floorN": lambda: sum(pool.map(floor_one, files)),
                          "ingest": ingest_klines}, args.repeat)
         _table(f"klines: {len(files)} daily files, {rows:,} rows, {nbytes / 1e6:.1f} MB zipped; "
-               f"{workers} threads; median of {args.repeat} interleaved rounds", rows, t, workers)
+               f"floor on {workers} threads, ingest on {config.max_workers(local=True)} (one per core: a "
+               f"local mirror into a local lake); median of {args.repeat} interleaved rounds", rows, t, workers)
         if args.klines_only:
             pool.shutdown()
             return
