@@ -1,8 +1,10 @@
 """The ingest pipeline: plan -> fetch + verify -> bronze -> parse -> merge -> silver partitions.
 
-Work is done symbol by symbol (bounded memory); inside a symbol, files are fetched, stored
-and parsed concurrently (zlib, hashlib and pyarrow's CSV reader release the GIL), then each
-touched month partition is rebuilt once from every bronze file that feeds it.
+Work is done symbol by symbol (bounded memory): the pool fetches, verifies, stores and
+inflates one symbol's files while two parser threads read the symbols before it (a symbol's
+CSVs together, `parse_batch`); symbols gather into a batch whose touched month partitions are
+each rebuilt once, from every bronze file that feeds them, in one commit on the writer thread
+(see docs/design.md, "Data flow of one ingest").
 """
 from __future__ import annotations
 

@@ -96,6 +96,23 @@ def delta_options(storage_options: dict[str, Any] | None, protocol: str = "s3") 
     return out
 
 
+S3_MAX_ATTEMPTS = 10
+"""Tries of each S3 request for bronze bytes (botocore's standard retry mode, exponential
+backoff), unless `storage_options["config_kwargs"]["retries"]` says otherwise. botocore's
+default of 5 lets a store answering 500 to 30% of writes fail one write in ~400: an ingest of
+a few dozen files then fails one run in ~20 (delta-rs retries its own requests 10 times)."""
+
+
+def _fs_options(storage_options: dict[str, Any], protocol: str) -> dict[str, Any]:
+    """fsspec options for the lake's bronze bytes: the user's, plus S3_MAX_ATTEMPTS on S3."""
+    opts = dict(storage_options)
+    if protocol in ("s3", "s3a"):
+        ck = dict(opts.get("config_kwargs") or {})
+        ck.setdefault("retries", {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"})
+        opts["config_kwargs"] = ck
+    return opts
+
+
 def _secrets(options: dict[str, str]) -> list[str]:
     words = ("SECRET", "KEY", "TOKEN", "PASSWORD", "SAS")
     return [v for k, v in options.items()
@@ -116,7 +133,7 @@ class Storage:
             raise ValueError(f"unsupported lake URL {self.url!r}; allowed: a local path, file://, "
                              "s3://, gs://, az:// (abfs://)")
         self._options = dict(storage_options or {})
-        self.fs, root = fsspec.core.url_to_fs(self.url, **self._options)
+        self.fs, root = fsspec.core.url_to_fs(self.url, **_fs_options(self._options, proto))
         self.root = root.rstrip("/") or "/"
         self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
         if self.protocol in ("file", "local"):

@@ -195,3 +195,15 @@ def test_an_s3_lake_is_read_by_deltalake_and_duckdb_without_cryptolake(s3_lake, 
     assert con.execute("select count(*) from k where symbol = 'ETHUSDT'").fetchone()[0] == 24
     m = DeltaTable(f"{s3_lake.url}/bronze/_manifest", storage_options=so).to_pandas()
     assert sorted(m["key"]) == sorted(k.key for k in keys)
+
+
+def test_bronze_bytes_on_s3_are_tried_ten_times_unless_the_user_says_otherwise():
+    """botocore's default 5 tries let a store answering 500 to 30% of writes fail about one
+    write in 400 (the storage fault test then failed about one run in 20)."""
+    from cryptolake.storage import S3_MAX_ATTEMPTS, Storage
+    s = Storage("s3://some-bucket/lake", {"anon": True, "endpoint_url": "http://127.0.0.1:9"})
+    assert s.fs.config_kwargs["retries"] == {"max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"}
+    assert S3_MAX_ATTEMPTS >= 10
+    assert "config_kwargs" not in s._options                 # the user's options stay theirs
+    mine = Storage("s3://some-bucket/lake2", {"anon": True, "config_kwargs": {"retries": {"max_attempts": 3}}})
+    assert mine.fs.config_kwargs["retries"] == {"max_attempts": 3}
