@@ -23,7 +23,8 @@ warm-up call each first; ratios are peer_s / ours_s, > 1 means we are faster):
 3. Wrapper overhead: the public `df.lake.indicators.NAME()` against the raw kernel on the same
    column arrays writing freshly allocated outputs, for each of the ten, on 100k rows; pairs
    interleaved, the median of per-pair ratios in thread CPU time, wall clock alongside
-   (target: the pandas layer costs <= 10%).
+   (target: the pandas layer costs <= 10%). Measured before sections 1 and 2, in the fresh
+   process a research loop on 100k rows would be.
 4. Resample (`df.lake.resample`) against Polars `group_by_dynamic`, DuckDB `time_bucket` and
    pandas `.resample().agg()`, each on its own native frame built outside the timing: one
    series to 5min/1h/1D, one month of one symbol to 1h/1D, the many-symbol frame to 1h.
@@ -397,6 +398,9 @@ def main(argv=None) -> None:
     print(f"# bench_peers: {n:,} rows, {n_sym} symbols, {rounds} rounds; {cores} cores, "
           f"load average {load} (ratios mean little once the load exceeds the cores)",
           flush=True)
+    # measured first: after the 3.16M-row rounds have allocated and freed gigabytes, the same
+    # 0.1 ms calls (kernel and wrapper alike) ran up to 80% slower on this box
+    ov = bench_overhead(100_000, rounds, a.only)
     rows = bench_indicators(df, rounds, warmup, a.only, a.skip_ta)
     print(indicator_table(rows, n), "\n", flush=True)
     if not a.skip_panel:
@@ -405,9 +409,8 @@ def main(argv=None) -> None:
         print(f"Many series: {p['symbols']} symbols x {p['rows'] // p['symbols']:,} rows, the ten "
               f"most used: ours {p['ours'] * 1e3:.1f} ms, TA-Lib looped {p['talib'] * 1e3:.1f} ms, "
               f"TA-Lib / ours = {p['ratio']:.2f}x\n", flush=True)
-    ov = bench_overhead(100_000, rounds, a.only)
     print("Wrapper overhead on 100,000 rows (median over interleaved pairs of public / raw "
-          "kernel - 1, in thread CPU time; wall clock alongside):\n")
+          "kernel - 1, in thread CPU time; wall clock alongside; measured before the rest):\n")
     print("| indicator | kernel ms | public ms | overhead (CPU) | overhead (wall) |\n"
           "|---|---:|---:|---:|---:|")
     for r in ov:
