@@ -76,6 +76,16 @@ def ewm_step(weighted, old_wt, nobs, cur, alpha):
 
 
 @jit(inline="always")
+def fresh_ewm_states(st, k):
+    """k untouched `ewm_step` states (NaN, 1.0, 0) in st[0 .. 3k-1]: the start of the chained
+    EMAs' resumable forms (macd, trix, tsi)."""
+    for j in range(k):
+        st[3 * j] = NAN
+        st[3 * j + 1] = 1.0
+        st[3 * j + 2] = 0.0
+
+
+@jit(inline="always")
 def ewm_exact(y, x, f, a):
     """pandas' steady-state row for a finite x (f = 1 - a, weights summing to 1): the same
     bits as `ewm_step` with old_wt 1 and y not NaN; the equality test is a select, off the

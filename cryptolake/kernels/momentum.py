@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import jit, register_warmup
-from ._ewm import alpha_alpha, ewm_exact, ewm_hit, ewm_plain, ewm_step, exact_ok, span_alpha
+from ._ewm import (alpha_alpha, ewm_exact, ewm_hit, ewm_plain, ewm_step, exact_ok,
+                   fresh_ewm_states, span_alpha)
 from .kama import KAMA_BLOCK, KAMA_DIRECT_MAX, _kama_init, _kama_rows, kama  # noqa: F401
 from .rolling import (
     finite_from,
@@ -133,10 +134,7 @@ def rsi(close, window, out):
 @jit
 def _macd_init(close, fast, slow, signal, o0, o1, o2, st):
     """The state before row 0 (see `_macd_rows`); returns the first row to compute (0)."""
-    for k in range(3):
-        st[3 * k] = NAN
-        st[3 * k + 1] = 1.0
-        st[3 * k + 2] = 0.0
+    fresh_ewm_states(st, 3)
     return 0
 
 
@@ -274,10 +272,7 @@ def ema_chain(x, window, depth, out):
 @jit
 def _trix_init(close, window, out, st):
     """The state before row 0 (see `_trix_rows`); returns the first row to compute (0)."""
-    for k in range(3):
-        st[3 * k] = NAN
-        st[3 * k + 1] = 1.0
-        st[3 * k + 2] = 0.0
+    fresh_ewm_states(st, 3)
     st[9] = NAN
     return 0
 
@@ -391,10 +386,7 @@ def tsi(close, slow, fast, out):
 @jit
 def _tsi_init(close, slow, fast, out, st):
     """The state before row 0 (see `_tsi_rows`); returns the first row to compute (0)."""
-    for k in range(4):
-        st[3 * k] = NAN
-        st[3 * k + 1] = 1.0
-        st[3 * k + 2] = 0.0
+    fresh_ewm_states(st, 4)
     st[12] = NAN
     return 0
 
