@@ -449,16 +449,16 @@ class Table:
         return quality.table_gaps(self.interval, times, spans, lo, hi, flat,
                                   quality.relisting_days(self.market, self.data_type, self.interval))
 
-    def _halts(self, present, s, e, d) -> pd.DataFrame:
-        """`quality.halts` of `present` in [s, e] at snapshot `d`. The zero-volume rows' times
-        are read first (two columns): only a symbol with a run of them long enough to be a
-        halt has its prices read."""
+    def _halts(self, present, s, e, d) -> pd.DataFrame | None:
+        """`quality.halts` of `present` in [s, e] at snapshot `d` (None: no run long enough).
+        The zero-volume rows' times are read first (two columns): only a symbol with a run of
+        them long enough to be a halt has its prices read."""
         from . import quality
         zero, step = ds.field("volume") == 0, grid.step_us(self.interval)
         z = self.read_arrow(present, s, e, columns=[self.time_col], where=zero, _table=d)
         maybe = quality.halt_candidates(*_symbols_times(z, self.time_col), step)
         if not maybe:
-            return quality.halts(np.empty(0, str), np.empty(0, np.int64), *[np.empty(0)] * 5, step)
+            return None
         cols = [self.time_col, "open", "high", "low", "close", "volume"]
         z = self.read_arrow(maybe, s, e, columns=cols, where=zero, _table=d)
         return quality.halts(*_symbols_times(z, self.time_col), *(z[c].to_numpy() for c in cols[1:]), step)
